@@ -1,0 +1,10 @@
+DROP TABLE rollups;
+DROP TABLE answers;
+DROP TABLE responses;
+DROP TABLE survey_tokens;
+DROP TABLE transactions;
+DROP TABLE form_versions;
+DROP TABLE api_keys;
+DROP TABLE procedures;
+DROP TABLE units;
+DROP TABLE app_secrets;

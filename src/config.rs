@@ -1,0 +1,211 @@
+//! Settings: built-in defaults that work out of the box, then an optional TOML file, then
+//! environment variables (`DATABASE_URL`, `SIPAS_*`), then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Every setting of the service. Field names are the TOML keys; env names are in [`ENV_VARS`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://path` or `postgres://…`.
+    pub database_url: String,
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Base of every link handed to citizens (survey URLs, QR codes); defaults to `http://{bind}`.
+    pub public_url: Option<String>,
+    /// Folder holding the survey-form files.
+    pub forms_dir: PathBuf,
+    /// How long a survey link stays usable after the transaction is registered.
+    pub survey_ttl_days: i64,
+    /// Key behind survey tokens and demo keys; generated and stored in the database when unset.
+    pub secret: Option<String>,
+    /// Form issued when neither the request nor the unit names one.
+    pub default_counter_form: String,
+    /// `text` (default) or `json` log lines.
+    pub log_format: String,
+    /// Database connections in the pool.
+    pub pool_size: u32,
+    /// Most submissions committed together by the writer (group commit).
+    pub max_batch: usize,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Local time of the province (`+07:00` for Vietnam): decides which day a response counts for.
+    pub utc_offset: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/sipas.db".into(),
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            forms_dir: PathBuf::from("survey-forms"),
+            survey_ttl_days: 14,
+            secret: None,
+            default_counter_form: "transaction".into(),
+            log_format: "text".into(),
+            pool_size: 8,
+            max_batch: 512,
+            max_body_bytes: 64 * 1024,
+            utc_offset: "+07:00".into(),
+        }
+    }
+}
+
+/// Environment variables read by [`Settings::load`], with the setting each one sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("SIPAS_BIND", "bind"),
+    ("SIPAS_PUBLIC_URL", "public_url"),
+    ("SIPAS_FORMS_DIR", "forms_dir"),
+    ("SIPAS_SURVEY_TTL_DAYS", "survey_ttl_days"),
+    ("SIPAS_SECRET", "secret"),
+    ("SIPAS_DEFAULT_COUNTER_FORM", "default_counter_form"),
+    ("SIPAS_LOG_FORMAT", "log_format"),
+    ("SIPAS_POOL_SIZE", "pool_size"),
+    ("SIPAS_MAX_BATCH", "max_batch"),
+    ("SIPAS_MAX_BODY_BYTES", "max_body_bytes"),
+    ("SIPAS_UTC_OFFSET", "utc_offset"),
+];
+
+impl Settings {
+    /// Defaults ← `file` (if given) ← environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!("config file {}: {}", path.display(), e.to_string().trim())
+                })?
+            }
+            None => Self::default(),
+        };
+        settings.apply_env(|name| std::env::var(name).ok())?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        fn number<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| anyhow::anyhow!("{name}=`{value}` is not a valid number"))
+        }
+        for (name, key) in ENV_VARS {
+            let Some(value) = get(name).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            match *key {
+                "database_url" => self.database_url = value,
+                "bind" => self.bind = value,
+                "public_url" => self.public_url = Some(value),
+                "forms_dir" => self.forms_dir = PathBuf::from(value),
+                "survey_ttl_days" => self.survey_ttl_days = number(name, &value)?,
+                "secret" => self.secret = Some(value),
+                "default_counter_form" => self.default_counter_form = value,
+                "log_format" => self.log_format = value,
+                "pool_size" => self.pool_size = number(name, &value)?,
+                "max_batch" => self.max_batch = number(name, &value)?,
+                "max_body_bytes" => self.max_body_bytes = number(name, &value)?,
+                "utc_offset" => self.utc_offset = value,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses values that would only fail later, far from their cause.
+    pub fn check(&self) -> anyhow::Result<()> {
+        crate::db::DatabaseUrl::parse(&self.database_url)?;
+        if !(1..=365).contains(&self.survey_ttl_days) {
+            bail!(
+                "survey_ttl_days must be between 1 and 365 (got {})",
+                self.survey_ttl_days
+            );
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("public_url `{url}` must start with http:// or https://");
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            bail!(
+                "log_format must be `text` or `json` (got `{}`)",
+                self.log_format
+            );
+        }
+        self.utc_offset_value()?;
+        if self.max_batch == 0 || self.pool_size == 0 {
+            bail!("max_batch and pool_size must be at least 1");
+        }
+        if let Some(secret) = &self.secret
+            && secret.len() < 32
+        {
+            bail!("SIPAS_SECRET must be at least 32 characters");
+        }
+        Ok(())
+    }
+
+    /// The province's offset from UTC.
+    pub fn utc_offset_value(&self) -> anyhow::Result<chrono::FixedOffset> {
+        let parsed = chrono::DateTime::parse_from_rfc3339(&format!(
+            "2000-01-01T00:00:00{}",
+            self.utc_offset.trim()
+        ));
+        parsed
+            .map(|t| *t.offset())
+            .map_err(|_| anyhow::anyhow!("utc_offset `{}` must look like +07:00", self.utc_offset))
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> String {
+        let base = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind));
+        base.trim_end_matches('/').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let mut s = Settings::default();
+        s.apply_env(|name| match name {
+            "DATABASE_URL" => Some("postgres://127.0.0.1/test".into()),
+            "SIPAS_SURVEY_TTL_DAYS" => Some("3".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.database_url, "postgres://127.0.0.1/test");
+        assert_eq!(s.survey_ttl_days, 3);
+        s.check().unwrap();
+    }
+
+    #[test]
+    fn bad_numbers_name_the_variable() {
+        let mut s = Settings::default();
+        let err = s
+            .apply_env(|n| (n == "SIPAS_POOL_SIZE").then(|| "many".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("SIPAS_POOL_SIZE"));
+    }
+
+    #[test]
+    fn public_base_defaults_to_bind_address() {
+        let s = Settings {
+            public_url: Some("https://sipas.example.vn/".into()),
+            ..Settings::default()
+        };
+        assert_eq!(s.public_base(), "https://sipas.example.vn");
+        assert_eq!(Settings::default().public_base(), "http://127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,221 @@
+//! Database access for both backends from one code base.
+//!
+//! The backend is chosen from the URL scheme by us, never by trial, so a mistyped URL is an error
+//! rather than a new SQLite file. Code that touches the database is written once inside
+//! [`db_run!`], which expands it for each concrete connection type: every diesel feature (upserts,
+//! RETURNING) stays available without a lowest-common-denominator backend.
+
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Accepts `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `postgres://…` and
+    /// `postgresql://…`; anything else is refused with a message that says what is accepted.
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let url = url.trim();
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            if rest.is_empty() {
+                bail!("DATABASE_URL `{url}` names no file: use sqlite://data/sipas.db");
+            }
+            return Ok(Self::Sqlite(PathBuf::from(rest)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_string()));
+        }
+        bail!(
+            "DATABASE_URL `{url}` is not understood: it must start with sqlite:// \
+             (e.g. sqlite://data/sipas.db) or postgres:// (e.g. postgres://127.0.0.1:5432/sipas)"
+        )
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
+}
+
+/// Per-connection SQLite settings: referential integrity, waiting instead of failing on a
+/// busy database, and fsync on every commit so an acknowledged write survives a power cut.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; PRAGMA synchronous = FULL;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// A connection pool of either backend.
+#[derive(Clone)]
+pub enum DbPool {
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+}
+
+/// A pooled connection of either backend; use it through [`db_run!`].
+pub enum DbConn {
+    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+    Postgres(PooledConnection<ConnectionManager<PgConnection>>),
+}
+
+/// Runs a block once per backend with `$conn` bound to the concrete diesel connection.
+#[macro_export]
+macro_rules! db_run {
+    ($conn:ident: $body:block) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($conn) => {
+                let $conn: &mut ::diesel::SqliteConnection = &mut *$conn;
+                $body
+            }
+            $crate::db::DbConn::Postgres($conn) => {
+                let $conn: &mut ::diesel::PgConnection = &mut *$conn;
+                $body
+            }
+        }
+    };
+}
+
+impl DbPool {
+    /// Opens the pool; for SQLite creates the file's folder and switches the file to WAL once.
+    pub fn connect(url: &DatabaseUrl, max_size: u32) -> anyhow::Result<Self> {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                create_parent_dir(path)?;
+                let manager = ConnectionManager::<SqliteConnection>::new(path.to_string_lossy());
+                let pool = Pool::builder()
+                    .max_size(max_size.max(2))
+                    .connection_timeout(Duration::from_secs(30))
+                    .connection_customizer(Box::new(SqlitePragmas))
+                    .build(manager)
+                    .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+                let mut conn = pool.get()?;
+                conn.batch_execute("PRAGMA journal_mode = WAL;")
+                    .context("cannot switch SQLite to WAL mode")?;
+                Ok(Self::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let manager = ConnectionManager::<PgConnection>::new(url.as_str());
+                let pool = Pool::builder()
+                    .max_size(max_size.max(2))
+                    .connection_timeout(Duration::from_secs(30))
+                    .build(manager)
+                    .map_err(|e| anyhow!("cannot connect to PostgreSQL: {e}"))?;
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn get(&self) -> anyhow::Result<DbConn> {
+        Ok(match self {
+            Self::Sqlite(pool) => DbConn::Sqlite(pool.get().context("database pool exhausted")?),
+            Self::Postgres(pool) => {
+                DbConn::Postgres(pool.get().context("database pool exhausted")?)
+            }
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
+}
+
+fn create_parent_dir(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Applies every pending migration of the connection's backend; returns how many ran.
+pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<usize> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| anyhow!("migration failed: {e}"))?;
+    Ok(applied.len())
+}
+
+/// Reverts every applied migration (used by `sipas migrate --down-all` and CI's up→down→up check).
+pub fn revert_all_migrations(conn: &mut DbConn) -> anyhow::Result<usize> {
+    let reverted = match conn {
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS),
+        DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| anyhow!("reverting migrations failed: {e}"))?;
+    Ok(reverted.len())
+}
+
+/// Cheap liveness probe for `/healthz`.
+pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
+    db_run!(conn: { diesel::sql_query("SELECT 1").execute(conn).map(|_| ()) })
+}
+
+/// Current time as stored: naive UTC, truncated to microseconds (PostgreSQL's precision) so a
+/// value reads back equal on both backends.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_supported_schemes() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/x.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://localhost/test").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+    }
+
+    #[test]
+    fn refuses_unknown_schemes_instead_of_creating_files() {
+        for bad in [
+            "data/sipas.db",
+            "mysql://x/y",
+            "sqlite://",
+            "postgre://x",
+            "",
+        ] {
+            let err = DatabaseUrl::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("DATABASE_URL"), "{bad}: {err}");
+        }
+    }
+}

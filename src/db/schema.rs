@@ -1,0 +1,143 @@
+//! The one portable schema for both backends; kept in step with `migrations/*/`.
+
+diesel::table! {
+    app_secrets (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    units (id) {
+        id -> Text,
+        code -> Text,
+        name_vi -> Text,
+        name_en -> Text,
+        kind -> Text,
+        parent_id -> Nullable<Text>,
+        valid_from -> Date,
+        valid_to -> Nullable<Date>,
+        merged_into_id -> Nullable<Text>,
+        counter_form -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    procedures (id) {
+        id -> Text,
+        code -> Text,
+        name_vi -> Text,
+        name_en -> Text,
+        sector -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        unit_id -> Text,
+        key_hash -> Text,
+        label -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    form_versions (form_code, version) {
+        form_code -> Text,
+        version -> BigInt,
+        kind -> Text,
+        content_sha256 -> Text,
+        source -> Text,
+        loaded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    transactions (id) {
+        id -> Text,
+        unit_id -> Text,
+        dossier_code -> Text,
+        procedure_id -> Text,
+        received_at -> Timestamp,
+        due_at -> Nullable<Timestamp>,
+        completed_at -> Timestamp,
+        email -> Nullable<Text>,
+        form_code -> Text,
+        form_version -> BigInt,
+        rating -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    survey_tokens (token_hash) {
+        token_hash -> Text,
+        transaction_id -> Nullable<Text>,
+        unit_id -> Text,
+        procedure_id -> Nullable<Text>,
+        form_code -> Text,
+        form_version -> BigInt,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        spent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    responses (id) {
+        id -> Text,
+        unit_id -> Text,
+        procedure_id -> Nullable<Text>,
+        form_code -> Text,
+        form_version -> BigInt,
+        channel -> Text,
+        respondent_type -> Nullable<Text>,
+        language -> Text,
+        issued_at -> Nullable<Timestamp>,
+        opened_at -> Nullable<Timestamp>,
+        submitted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    answers (response_id, question_code) {
+        response_id -> Text,
+        question_code -> Text,
+        value_int -> Nullable<BigInt>,
+        value_text -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rollups (unit_id, form_code, form_version, day, channel, respondent_type, question_code, level) {
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        day -> Date,
+        channel -> Text,
+        respondent_type -> Text,
+        question_code -> Text,
+        level -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    app_secrets,
+    units,
+    procedures,
+    api_keys,
+    form_versions,
+    transactions,
+    survey_tokens,
+    responses,
+    answers,
+    rollups,
+);

@@ -1,0 +1,8 @@
+//! Survey-form definitions: parsing, validation, versions and the answers they accept.
+
+pub mod answers;
+pub mod definition;
+pub mod registry;
+
+pub use definition::{Form, FormError, FormKind, Question, QuestionRole, QuestionType};
+pub use registry::FormRegistry;

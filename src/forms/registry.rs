@@ -1,0 +1,183 @@
+//! The set of form versions the service knows, kept in step with the database.
+//!
+//! Files in `survey-forms/` are the source; every version ever loaded is also stored in the
+//! database, so a version whose file was removed still renders and reports. A version that has
+//! responses can never change: its file must be left alone and a new version written instead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use diesel::prelude::*;
+
+use super::definition::{Form, FormError, load_file, parse};
+use crate::db::DbConn;
+use crate::db::schema::{form_versions, responses};
+use crate::db_run;
+
+/// Every known form version, by code and version.
+#[derive(Debug, Default)]
+pub struct FormRegistry {
+    forms: HashMap<(String, i64), Arc<Form>>,
+    latest: BTreeMap<String, i64>,
+}
+
+impl FormRegistry {
+    pub fn get(&self, code: &str, version: i64) -> Option<Arc<Form>> {
+        self.forms.get(&(code.to_string(), version)).cloned()
+    }
+
+    /// The newest version of a form code: what new transactions are issued with.
+    pub fn latest(&self, code: &str) -> Option<Arc<Form>> {
+        let version = *self.latest.get(code)?;
+        self.get(code, version)
+    }
+
+    pub fn codes(&self) -> impl Iterator<Item = &String> {
+        self.latest.keys()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Form>> {
+        self.forms.values()
+    }
+
+    fn insert(&mut self, form: Form) {
+        let latest = self.latest.entry(form.code.clone()).or_insert(form.version);
+        *latest = (*latest).max(form.version);
+        self.forms
+            .insert((form.code.clone(), form.version), Arc::new(form));
+    }
+
+    /// Loads every file of `dir`, records new versions in the database and refuses a changed
+    /// file whose version already has responses.
+    pub fn load_and_sync(dir: &Path, conn: &mut DbConn) -> anyhow::Result<Self> {
+        let files = read_dir(dir).map_err(|errors| {
+            anyhow::anyhow!(
+                "survey forms are invalid:\n{}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?;
+        let mut registry = Self::default();
+        let stored: Vec<(String, i64, String, String)> = db_run!(conn: {
+            form_versions::table
+                .select((form_versions::form_code, form_versions::version, form_versions::content_sha256, form_versions::source))
+                .load(conn)
+        })?;
+        let now = crate::db::now();
+        for form in files {
+            let existing = stored
+                .iter()
+                .find(|(c, v, _, _)| *c == form.code && *v == form.version);
+            match existing {
+                Some((_, _, sha, _)) if *sha == form.sha256 => {}
+                Some(_) => {
+                    let answered: i64 = db_run!(conn: {
+                        responses::table
+                            .filter(responses::form_code.eq(&form.code))
+                            .filter(responses::form_version.eq(form.version))
+                            .count()
+                            .get_result(conn)
+                    })?;
+                    if answered > 0 {
+                        bail!(
+                            "survey form `{}` version {} was changed after {} responses were stored; \
+                             restore the file and put the change in a new file with version = {}",
+                            form.code,
+                            form.version,
+                            answered,
+                            form.version + 1
+                        );
+                    }
+                    db_run!(conn: {
+                        diesel::update(form_versions::table.find((&form.code, form.version)))
+                            .set((
+                                form_versions::content_sha256.eq(&form.sha256),
+                                form_versions::source.eq(&form.source),
+                                form_versions::loaded_at.eq(now),
+                            ))
+                            .execute(conn)
+                    })?;
+                }
+                None => {
+                    db_run!(conn: {
+                        diesel::insert_into(form_versions::table)
+                            .values((
+                                form_versions::form_code.eq(&form.code),
+                                form_versions::version.eq(form.version),
+                                form_versions::kind.eq(form.kind.as_str()),
+                                form_versions::content_sha256.eq(&form.sha256),
+                                form_versions::source.eq(&form.source),
+                                form_versions::loaded_at.eq(now),
+                            ))
+                            .execute(conn)
+                    })?;
+                }
+            }
+            registry.insert(form);
+        }
+        for (code, version, _, source) in stored {
+            if registry.get(&code, version).is_none() {
+                let name = format!("(database) {code} v{version}");
+                let form = parse(&name, &source)
+                    .with_context(|| format!("stored form {name} no longer parses"))?;
+                registry.insert(form);
+            }
+        }
+        if registry.forms.is_empty() {
+            bail!("no survey forms found in {}", dir.display());
+        }
+        Ok(registry)
+    }
+}
+
+/// Reads and validates every `*.toml` in `dir`, collecting all errors; also refuses two files
+/// claiming the same code and version.
+pub fn read_dir(dir: &Path) -> Result<Vec<Form>, Vec<FormError>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![FormError {
+            file: dir.display().to_string(),
+            line: None,
+            message: format!("cannot read folder: {e}"),
+        }]
+    })?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    let mut forms: Vec<Form> = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match load_file(&path) {
+            Ok(form) => {
+                if let Some(other) = forms
+                    .iter()
+                    .find(|f| f.code == form.code && f.version == form.version)
+                {
+                    errors.push(FormError {
+                        file: path.display().to_string(),
+                        line: None,
+                        message: format!(
+                            "form `{}` version {} is also defined by another file (same code and version as {} v{})",
+                            form.code, form.version, other.code, other.version
+                        ),
+                    });
+                } else {
+                    forms.push(form);
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(forms)
+    } else {
+        Err(errors)
+    }
+}

@@ -1,0 +1,172 @@
+//! sipas: citizen satisfaction with public administrative services, measured the SIPAS way.
+//!
+//! [`Application::build`] assembles exactly what production runs, so integration tests start
+//! the same server on a random port.
+
+pub mod api_keys;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod forms;
+pub mod i18n;
+pub mod procedures;
+pub mod secret;
+pub mod survey;
+pub mod units;
+pub mod web;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::{App, HttpMessage, HttpServer, web as aweb};
+use anyhow::Context;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::config::Settings;
+use crate::db::{DatabaseUrl, DbPool};
+use crate::forms::FormRegistry;
+use crate::secret::ServerSecret;
+use crate::survey::writer::{ResponseWriter, WriterThread};
+use crate::web::AppState;
+
+/// Opens the database, applies migrations, loads and records the survey forms, and reads the
+/// server secret: everything a command needs before touching data.
+pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>, ServerSecret)> {
+    let url = DatabaseUrl::parse(&settings.database_url)?;
+    let pool = DbPool::connect(&url, settings.pool_size)?;
+    let mut conn = pool.get()?;
+    let applied = db::run_migrations(&mut conn)?;
+    if applied > 0 {
+        tracing::info!(
+            applied,
+            backend = url.backend_name(),
+            "database migrations applied"
+        );
+    }
+    let forms = FormRegistry::load_and_sync(&settings.forms_dir, &mut conn)?;
+    let secret = ServerSecret::load(settings.secret.as_deref(), &mut conn)?;
+    Ok((pool, Arc::new(forms), secret))
+}
+
+/// A built, listening server.
+pub struct Application {
+    server: Server,
+    port: u16,
+    writer: WriterThread,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the app and binds `settings.bind` (port 0 picks a free port).
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let (pool, forms, secret) = prepare(&settings)?;
+        Self::from_parts(settings, listener, pool, forms, secret)
+    }
+
+    fn from_parts(
+        mut settings: Settings,
+        listener: TcpListener,
+        pool: DbPool,
+        forms: Arc<FormRegistry>,
+        secret: ServerSecret,
+    ) -> anyhow::Result<Self> {
+        let port = listener.local_addr()?.port();
+        if settings.public_url.is_none() {
+            let host = settings
+                .bind
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or("127.0.0.1");
+            settings.public_url = Some(format!("http://{host}:{port}"));
+        }
+        let (writer, writer_thread) = ResponseWriter::start(
+            pool.clone(),
+            settings.max_batch,
+            settings.utc_offset_value()?,
+        )?;
+        let max_body = settings.max_body_bytes;
+        let state = AppState {
+            pool,
+            forms,
+            settings: Arc::new(settings),
+            secret,
+            writer,
+        };
+        let data = aweb::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .app_data(aweb::PayloadConfig::new(max_body))
+                .wrap(Compress::default())
+                .wrap(security_headers())
+                .wrap(actix_web::middleware::from_fn(echo_request_id))
+                .wrap(TracingLogger::default())
+                .configure(web::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self {
+            server,
+            port,
+            writer: writer_thread,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, lets in-flight requests finish, then commits anything still
+    /// queued in the writer before returning.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self {
+            server,
+            writer,
+            state,
+            ..
+        } = self;
+        let result = server.await;
+        drop(state);
+        writer.shutdown().await;
+        result
+    }
+}
+
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        // Survey URLs carry the token: never leak them to other sites.
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"))
+        .add(("X-Frame-Options", "DENY"))
+}
+
+/// Returns the request id (from the tracing middleware) as `X-Request-Id`, so a user reporting a
+/// problem can quote it and operators find the matching log lines.
+async fn echo_request_id(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(id) = id
+        && let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id)
+    {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            value,
+        );
+    }
+    Ok(res)
+}

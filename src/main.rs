@@ -1,0 +1,326 @@
+//! The `sipas` command line: serve, migrate, demo data, form checks and key administration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use sipas::config::Settings;
+use sipas::db::{DatabaseUrl, DbPool};
+use sipas::{Application, api_keys, demo, forms, procedures, units};
+
+/// sipas: khảo sát sự hài lòng về sự phục vụ hành chính / citizen satisfaction surveys.
+#[derive(Parser)]
+#[command(name = "sipas", version, about, long_about = None)]
+struct Cli {
+    /// Settings file (TOML); environment variables (DATABASE_URL, SIPAS_*) override it.
+    #[arg(long, global = true, env = "SIPAS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the web service (migrates the database first).
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080.
+        #[arg(long)]
+        bind: Option<String>,
+        /// Load the demo province first and print URLs to try.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations.
+    Migrate {
+        /// Revert every migration, then apply them all again (checks the down scripts).
+        #[arg(long)]
+        redo_all: bool,
+    },
+    /// Load the demo province (units, procedures, a counter API key); safe to repeat.
+    Demo,
+    /// Survey-form files.
+    Forms {
+        #[command(subcommand)]
+        command: FormsCommand,
+    },
+    /// Units (agencies, communes).
+    Units {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+    /// The procedure catalogue.
+    Procedures {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
+    /// API keys of counter systems.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FormsCommand {
+    /// Validate every form file; errors name the file, line and problem.
+    Check {
+        /// Folder of form files (default: the configured forms_dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ListCommand {
+    /// Print codes and names, one per line (tab-separated).
+    List,
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key for a unit; prints only the key on standard output.
+    Create {
+        /// Unit code the key is bound to.
+        #[arg(long)]
+        unit: String,
+        /// Free text to recognise the key later (e.g. the counter system's name).
+        #[arg(long, default_value = "counter")]
+        label: String,
+    },
+    /// List the keys of a unit (never the keys themselves).
+    List {
+        #[arg(long)]
+        unit: String,
+    },
+    /// Revoke a key by its id (from `api-key list`).
+    Revoke { id: String },
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if settings.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lỗi / error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Command::Forms {
+        command: FormsCommand::Check { dir },
+    } = &cli.command
+    {
+        return Ok(check_forms(dir.as_ref().unwrap_or(&settings.forms_dir)));
+    }
+    init_logging(&settings);
+    match cli.command {
+        Command::Serve { bind, demo } => {
+            if let Some(bind) = bind {
+                settings.bind = bind;
+            }
+            serve(settings, demo)?;
+        }
+        Command::Migrate { redo_all } => {
+            let url = DatabaseUrl::parse(&settings.database_url)?;
+            let pool = DbPool::connect(&url, 2)?;
+            let mut conn = pool.get()?;
+            if redo_all {
+                let reverted = sipas::db::revert_all_migrations(&mut conn)?;
+                println!("reverted {reverted} migration(s)");
+            }
+            let applied = sipas::db::run_migrations(&mut conn)?;
+            println!("applied {applied} migration(s) on {}", url.backend_name());
+        }
+        Command::Demo => {
+            let (pool, _, secret) = sipas::prepare(&settings)?;
+            let info = demo::load(&mut pool.get()?, &secret)?;
+            println!(
+                "Demo province loaded: {} units, {} procedures.",
+                info.units, info.procedures
+            );
+            println!("Counter API key (whole province): {}", info.province_key);
+        }
+        Command::Forms { .. } => unreachable!("handled above"),
+        Command::Units {
+            command: ListCommand::List,
+        } => {
+            let (pool, _, _) = sipas::prepare(&settings)?;
+            for unit in units::list(&mut pool.get()?)? {
+                let until = unit
+                    .valid_to
+                    .map(|d| format!("until {d}"))
+                    .unwrap_or_default();
+                println!("{}\t{}\t{}\t{}", unit.code, unit.kind, unit.name_vi, until);
+            }
+        }
+        Command::Procedures {
+            command: ListCommand::List,
+        } => {
+            let (pool, _, _) = sipas::prepare(&settings)?;
+            for p in procedures::list(&mut pool.get()?)? {
+                println!(
+                    "{}\t{}\t{}",
+                    p.code,
+                    p.sector.as_deref().unwrap_or(""),
+                    p.name_vi
+                );
+            }
+        }
+        Command::ApiKey { command } => {
+            let (pool, _, _) = sipas::prepare(&settings)?;
+            let mut conn = pool.get()?;
+            match command {
+                ApiKeyCommand::Create { unit, label } => {
+                    let unit = units::find_by_code(&mut conn, &unit)?.with_context(|| {
+                        format!("no unit with code `{unit}` (see `sipas units list`)")
+                    })?;
+                    println!("{}", api_keys::create(&mut conn, &unit.id, &label)?);
+                }
+                ApiKeyCommand::List { unit } => {
+                    let unit = units::find_by_code(&mut conn, &unit)?
+                        .with_context(|| format!("no unit with code `{unit}`"))?;
+                    for key in api_keys::list_for_unit(&mut conn, &unit.id)? {
+                        let state = if key.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        let used = key
+                            .last_used_at
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "never".into());
+                        println!("{}\t{}\t{}\tlast used {}", key.id, state, key.label, used);
+                    }
+                }
+                ApiKeyCommand::Revoke { id } => {
+                    if !api_keys::revoke(&mut conn, &id)? {
+                        anyhow::bail!("no active key with id `{id}`");
+                    }
+                    println!("revoked {id}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_forms(dir: &std::path::Path) -> ExitCode {
+    match forms::registry::read_dir(dir) {
+        Ok(list) => {
+            for form in &list {
+                let questions = form.questions().count();
+                println!(
+                    "ok\t{} v{}\t{}\t{} questions",
+                    form.code,
+                    form.version,
+                    form.kind.as_str(),
+                    questions
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[actix_web::main]
+async fn serve_async(app: Application, urls: Option<serde_json::Value>) -> anyhow::Result<()> {
+    if let Some(urls) = urls {
+        print_urls(&urls);
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
+    let app = Application::build(settings)?;
+    let state = app.state().clone();
+    let base = state.public_base();
+    tracing::info!(port = app.port(), %base, database = state.pool.backend_name(), "sipas is listening");
+    let mut urls = json!({ "home": format!("{base}/"), "health": format!("{base}/healthz"), "openapi": format!("{base}/api/openapi.json") });
+    if load_demo {
+        let mut conn = state.pool.get()?;
+        let info = demo::load(&mut conn, &state.secret)?;
+        let request = sipas::survey::transaction::TransactionRequest {
+            unit: "STP".into(),
+            dossier_code: format!("DEMO-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")),
+            procedure: "LLTP-01".into(),
+            received_at: sipas::db::now() - chrono::Duration::days(3),
+            due_at: None,
+            completed_at: sipas::db::now(),
+            email: None,
+            form: Some("sipas".into()),
+        };
+        let province =
+            units::find_by_code(&mut conn, demo::PROVINCE)?.context("demo province missing")?;
+        let issued = sipas::survey::transaction::register(
+            &mut conn,
+            &state.forms,
+            &state.secret,
+            &province.id,
+            &state.settings.default_counter_form,
+            state.settings.survey_ttl_days,
+            &request,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let survey = state.survey_url(&issued.token);
+        urls["survey"] = json!(survey);
+        urls["survey_qr"] = json!(format!("{survey}/qr.svg"));
+        urls["api_key"] = json!(info.province_key);
+    }
+    serve_async(app, Some(urls))
+}
+
+fn print_urls(urls: &serde_json::Value) {
+    let get = |k: &str| {
+        urls.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    println!();
+    println!("  sipas đang chạy / is running");
+    println!("  Trang chủ / Home:            {}", get("home"));
+    println!("  Kiểm tra / Health:           {}", get("health"));
+    println!("  Tài liệu API / OpenAPI:      {}", get("openapi"));
+    if !get("survey").is_empty() {
+        println!("  Phiếu khảo sát mẫu / Sample survey: {}", get("survey"));
+        println!("  Mã QR / QR code:             {}", get("survey_qr"));
+        println!("  Khóa API demo / Demo API key: {}", get("api_key"));
+        println!();
+        println!("  Thử API / Try the API:");
+        println!(
+            "    curl -s -X POST {}/api/v1/transactions -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \\",
+            get("home").trim_end_matches('/'),
+            get("api_key")
+        );
+        println!(
+            "      -d '{{\"unit\":\"STP\",\"dossier_code\":\"HS-0001\",\"procedure\":\"LLTP-01\",\"received_at\":\"2026-11-20T08:00:00+07:00\",\"completed_at\":\"2026-11-25T09:00:00+07:00\"}}'"
+        );
+    }
+    println!("  Dừng / Stop: Ctrl+C");
+    println!();
+}

@@ -1,0 +1,133 @@
+//! Finding out what a survey link is worth: open, already used, expired or unknown.
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::token::SurveyToken;
+use crate::db::DbConn;
+use crate::db::schema::{procedures, survey_tokens, units};
+use crate::db_run;
+use crate::forms::{Form, FormRegistry};
+
+/// An unanswered, unexpired survey and what its page shows.
+#[derive(Debug, Clone)]
+pub struct OpenSurvey {
+    pub token_hash: String,
+    pub transaction_id: Option<String>,
+    pub unit_id: String,
+    pub unit_name_vi: String,
+    pub unit_name_en: String,
+    pub procedure_id: Option<String>,
+    pub procedure_name_vi: Option<String>,
+    pub procedure_name_en: Option<String>,
+    pub form: Arc<Form>,
+    pub issued_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub enum TokenState {
+    Open(Box<OpenSurvey>),
+    Used,
+    Expired,
+    Unknown,
+}
+
+type Row = (
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    NaiveDateTime,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+);
+
+/// Reads the state of `token` at `now`.
+pub fn lookup(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    token: &SurveyToken,
+    now: NaiveDateTime,
+) -> anyhow::Result<TokenState> {
+    let hash = token.hash();
+    let row: Option<Row> = db_run!(conn: {
+        survey_tokens::table
+            .inner_join(units::table.on(units::id.eq(survey_tokens::unit_id)))
+            .left_join(procedures::table.on(procedures::id.nullable().eq(survey_tokens::procedure_id)))
+            .filter(survey_tokens::token_hash.eq(&hash))
+            .select((
+                survey_tokens::token_hash,
+                survey_tokens::transaction_id,
+                survey_tokens::unit_id,
+                units::name_vi,
+                units::name_en,
+                survey_tokens::procedure_id,
+                procedures::name_vi.nullable(),
+                procedures::name_en.nullable(),
+                survey_tokens::form_code,
+                survey_tokens::form_version,
+                survey_tokens::issued_at,
+                survey_tokens::expires_at,
+                survey_tokens::spent_at,
+            ))
+            .first(conn)
+            .optional()
+    })?;
+    let Some(row) = row else {
+        return Ok(TokenState::Unknown);
+    };
+    let (
+        token_hash,
+        transaction_id,
+        unit_id,
+        unit_name_vi,
+        unit_name_en,
+        procedure_id,
+        pvi,
+        pen,
+        form_code,
+        version,
+        issued_at,
+        expires_at,
+        spent_at,
+    ) = row;
+    if spent_at.is_some() {
+        return Ok(TokenState::Used);
+    }
+    if expires_at <= now {
+        return Ok(TokenState::Expired);
+    }
+    let form = forms.get(&form_code, version).ok_or_else(|| {
+        anyhow::anyhow!("form {form_code} v{version} of an issued token is not loaded")
+    })?;
+    Ok(TokenState::Open(Box::new(OpenSurvey {
+        token_hash,
+        transaction_id,
+        unit_id,
+        unit_name_vi,
+        unit_name_en,
+        procedure_id,
+        procedure_name_vi: pvi,
+        procedure_name_en: pen,
+        form,
+        issued_at,
+        expires_at,
+    })))
+}
+
+/// Whether a token was ever issued (used, expired or not): QR codes stay printable.
+pub fn exists(conn: &mut DbConn, token_hash: &str) -> diesel::QueryResult<bool> {
+    use diesel::dsl::exists as sql_exists;
+    db_run!(conn: {
+        diesel::select(sql_exists(survey_tokens::table.find(token_hash))).get_result(conn)
+    })
+}

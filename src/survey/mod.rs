@@ -1,0 +1,8 @@
+//! The e-survey path: transactions from the counter, single-use tokens, QR codes, and the
+//! durable storage of responses.
+
+pub mod lookup;
+pub mod qr;
+pub mod token;
+pub mod transaction;
+pub mod writer;

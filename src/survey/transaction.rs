@@ -1,0 +1,406 @@
+//! Registering a completed transaction from the counter system and issuing its survey link.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::token::SurveyToken;
+use crate::db::DbConn;
+use crate::db::schema::{survey_tokens, transactions};
+use crate::db_run;
+use crate::error::{AppError, AppResult};
+use crate::forms::FormRegistry;
+use crate::i18n::Msg;
+use crate::secret::ServerSecret;
+use crate::{procedures, units};
+
+/// A validated registration request.
+#[derive(Debug, Clone)]
+pub struct TransactionRequest {
+    pub unit: String,
+    pub dossier_code: String,
+    pub procedure: String,
+    pub received_at: NaiveDateTime,
+    pub due_at: Option<NaiveDateTime>,
+    pub completed_at: NaiveDateTime,
+    pub email: Option<String>,
+    pub form: Option<String>,
+}
+
+/// What the counter system gets back; the same for a repeated request.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IssuedSurvey {
+    pub transaction_id: String,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub form: String,
+    pub form_version: i64,
+    /// False when the (unit, dossier code) was already registered and its survey is returned.
+    #[serde(skip)]
+    pub created: bool,
+}
+
+fn text_field(
+    body: &Map<String, Value>,
+    name: &str,
+    required: bool,
+    max: usize,
+) -> AppResult<Option<String>> {
+    match body.get(name) {
+        None | Some(Value::Null) if required => Err(AppError::field(
+            name,
+            Msg::new(
+                format!("Thiếu trường bắt buộc `{name}`."),
+                format!("The field `{name}` is required."),
+            ),
+        )),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.is_empty() && required {
+                return Err(AppError::field(
+                    name,
+                    Msg::new(
+                        format!("Trường `{name}` không được để trống."),
+                        format!("The field `{name}` must not be empty."),
+                    ),
+                ));
+            }
+            if s.chars().count() > max {
+                return Err(AppError::field(
+                    name,
+                    Msg::new(
+                        format!("Trường `{name}` dài quá {max} ký tự."),
+                        format!("The field `{name}` is longer than {max} characters."),
+                    ),
+                ));
+            }
+            Ok((!s.is_empty()).then(|| s.to_string()))
+        }
+        Some(_) => Err(AppError::bad_request(
+            name,
+            Msg::new(
+                format!("Trường `{name}` phải là chuỗi ký tự."),
+                format!("The field `{name}` must be a string."),
+            ),
+        )),
+    }
+}
+
+fn time_field(
+    body: &Map<String, Value>,
+    name: &str,
+    required: bool,
+) -> AppResult<Option<NaiveDateTime>> {
+    let Some(text) = text_field(body, name, required, 64)? else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| Some(t.with_timezone(&Utc).naive_utc()))
+        .map_err(|_| {
+            AppError::field(
+                name,
+                Msg::new(
+                    format!("Trường `{name}` phải là thời điểm theo RFC 3339, ví dụ 2026-11-25T09:30:00+07:00."),
+                    format!("The field `{name}` must be an RFC 3339 time, e.g. 2026-11-25T09:30:00+07:00."),
+                ),
+            )
+        })
+}
+
+impl TransactionRequest {
+    /// Checks the shape and content of a JSON body, naming the first bad field.
+    pub fn from_json(body: &Value, now: NaiveDateTime) -> AppResult<Self> {
+        let Value::Object(body) = body else {
+            return Err(AppError::bad_request(
+                "body",
+                Msg::new(
+                    "Nội dung yêu cầu phải là một đối tượng JSON.",
+                    "The request body must be a JSON object.",
+                ),
+            ));
+        };
+        let unit = text_field(body, "unit", true, 64)?.unwrap_or_default();
+        let dossier_code = text_field(body, "dossier_code", true, 64)?.unwrap_or_default();
+        if !dossier_code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
+        {
+            return Err(AppError::field(
+                "dossier_code",
+                Msg::new(
+                    "Mã hồ sơ chỉ gồm chữ, số và các ký tự - _ . / :",
+                    "The dossier code may contain only letters, digits and - _ . / :",
+                ),
+            ));
+        }
+        let procedure = text_field(body, "procedure", true, 64)?.unwrap_or_default();
+        let received_at = time_field(body, "received_at", true)?.unwrap_or(now);
+        let due_at = time_field(body, "due_at", false)?;
+        let completed_at = time_field(body, "completed_at", true)?.unwrap_or(now);
+        if completed_at < received_at {
+            return Err(AppError::field(
+                "completed_at",
+                Msg::new(
+                    "Thời điểm hoàn thành trước thời điểm tiếp nhận.",
+                    "completed_at is earlier than received_at.",
+                ),
+            ));
+        }
+        if due_at.is_some_and(|due| due < received_at) {
+            return Err(AppError::field(
+                "due_at",
+                Msg::new(
+                    "Hạn trả kết quả trước thời điểm tiếp nhận.",
+                    "due_at is earlier than received_at.",
+                ),
+            ));
+        }
+        if completed_at > now + chrono::Duration::minutes(10) {
+            return Err(AppError::field(
+                "completed_at",
+                Msg::new(
+                    "Thời điểm hoàn thành nằm ở tương lai.",
+                    "completed_at is in the future.",
+                ),
+            ));
+        }
+        let email = text_field(body, "email", false, 254)?;
+        if let Some(address) = &email
+            && address.parse::<lettre::Address>().is_err()
+        {
+            return Err(AppError::field(
+                "email",
+                Msg::new(
+                    "Địa chỉ thư điện tử không hợp lệ.",
+                    "The e-mail address is not valid.",
+                ),
+            ));
+        }
+        let form = text_field(body, "form", false, 64)?;
+        Ok(Self {
+            unit,
+            dossier_code,
+            procedure,
+            received_at,
+            due_at,
+            completed_at,
+            email,
+            form,
+        })
+    }
+}
+
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Registers the transaction for a counter system whose key belongs to `key_unit_id`, or returns
+/// the survey already issued for the same (unit, dossier code).
+pub fn register(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    secret: &ServerSecret,
+    key_unit_id: &str,
+    default_form: &str,
+    ttl_days: i64,
+    request: &TransactionRequest,
+) -> AppResult<IssuedSurvey> {
+    let unit = units::find_by_code(conn, &request.unit)?.ok_or_else(|| {
+        AppError::field(
+            "unit",
+            Msg::new(
+                "Không có đơn vị với mã này.",
+                "There is no unit with this code.",
+            ),
+        )
+    })?;
+    if !units::is_within(conn, key_unit_id, &unit.id)? {
+        return Err(AppError::Forbidden(Msg::new(
+            "Khóa API này không được cấp cho đơn vị đã nêu.",
+            "This API key is not issued for the given unit.",
+        )));
+    }
+    let now = crate::db::now();
+    if !unit.is_valid_on(now.date()) {
+        return Err(AppError::field(
+            "unit",
+            Msg::new(
+                "Đơn vị đã ngừng hoạt động hoặc đã sáp nhập.",
+                "The unit has been closed or merged.",
+            ),
+        ));
+    }
+    if let Some(existing) = find_existing(conn, secret, &unit.id, &request.dossier_code)? {
+        return Ok(existing);
+    }
+    let procedure = procedures::find_by_code(conn, &request.procedure)?
+        .filter(|p| p.active)
+        .ok_or_else(|| {
+            AppError::field(
+                "procedure",
+                Msg::new(
+                    "Không có thủ tục hành chính với mã này.",
+                    "There is no procedure with this code.",
+                ),
+            )
+        })?;
+    let form_code = request
+        .form
+        .clone()
+        .or(unit.counter_form.clone())
+        .unwrap_or_else(|| default_form.to_string());
+    let form = forms.latest(&form_code).ok_or_else(|| {
+        AppError::field(
+            "form",
+            Msg::new(
+                "Không có mẫu phiếu với mã này.",
+                "There is no survey form with this code.",
+            ),
+        )
+    })?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let token = SurveyToken::for_transaction(secret, &id);
+    let expires_at = now + chrono::Duration::days(ttl_days);
+    let inserted = db_run!(conn: {
+        conn.transaction(|conn| {
+            diesel::insert_into(transactions::table)
+                .values((
+                    transactions::id.eq(&id),
+                    transactions::unit_id.eq(&unit.id),
+                    transactions::dossier_code.eq(&request.dossier_code),
+                    transactions::procedure_id.eq(&procedure.id),
+                    transactions::received_at.eq(request.received_at),
+                    transactions::due_at.eq(request.due_at),
+                    transactions::completed_at.eq(request.completed_at),
+                    transactions::email.eq(&request.email),
+                    transactions::form_code.eq(&form.code),
+                    transactions::form_version.eq(form.version),
+                    transactions::created_at.eq(now),
+                ))
+                .execute(conn)?;
+            diesel::insert_into(survey_tokens::table)
+                .values((
+                    survey_tokens::token_hash.eq(token.hash()),
+                    survey_tokens::transaction_id.eq(&id),
+                    survey_tokens::unit_id.eq(&unit.id),
+                    survey_tokens::procedure_id.eq(&procedure.id),
+                    survey_tokens::form_code.eq(&form.code),
+                    survey_tokens::form_version.eq(form.version),
+                    survey_tokens::issued_at.eq(now),
+                    survey_tokens::expires_at.eq(expires_at),
+                ))
+                .execute(conn)
+        })
+    });
+    match inserted {
+        Ok(_) => Ok(IssuedSurvey {
+            transaction_id: id,
+            token: token.as_str().to_string(),
+            expires_at: expires_at.and_utc(),
+            form: form.code.clone(),
+            form_version: form.version,
+            created: true,
+        }),
+        // A concurrent request registered the same dossier first: answer with its survey.
+        Err(e) if is_unique_violation(&e) => {
+            find_existing(conn, secret, &unit.id, &request.dossier_code)?.ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("dossier vanished after a unique violation"))
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn find_existing(
+    conn: &mut DbConn,
+    secret: &ServerSecret,
+    unit_id: &str,
+    dossier_code: &str,
+) -> AppResult<Option<IssuedSurvey>> {
+    let row: Option<(String, String, i64, NaiveDateTime)> = db_run!(conn: {
+        transactions::table
+            .inner_join(survey_tokens::table.on(survey_tokens::transaction_id.eq(transactions::id.nullable())))
+            .filter(transactions::unit_id.eq(unit_id))
+            .filter(transactions::dossier_code.eq(dossier_code))
+            .select((transactions::id, transactions::form_code, transactions::form_version, survey_tokens::expires_at))
+            .first(conn)
+            .optional()
+    })?;
+    Ok(
+        row.map(|(id, form, form_version, expires_at)| IssuedSurvey {
+            token: SurveyToken::for_transaction(secret, &id)
+                .as_str()
+                .to_string(),
+            transaction_id: id,
+            expires_at: expires_at.and_utc(),
+            form,
+            form_version,
+            created: false,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> NaiveDateTime {
+        DateTime::parse_from_rfc3339("2026-11-25T10:00:00+07:00")
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn valid() -> Value {
+        json!({
+            "unit": "SO-TU-PHAP", "dossier_code": "000.00.15.H12-261125-0001", "procedure": "LLTP-01",
+            "received_at": "2026-11-20T08:00:00+07:00", "completed_at": "2026-11-25T09:00:00+07:00",
+            "due_at": "2026-11-27T17:00:00+07:00", "email": "dan@example.vn"
+        })
+    }
+
+    fn field_of(e: AppError) -> String {
+        match e {
+            AppError::InvalidField { field, .. } => field,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_request_parses_to_utc() {
+        let r = TransactionRequest::from_json(&valid(), now()).unwrap();
+        assert_eq!(r.received_at.to_string(), "2026-11-20 01:00:00");
+        assert_eq!(r.email.as_deref(), Some("dan@example.vn"));
+        assert_eq!(r.form, None);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            ("unit", json!(null)),
+            ("dossier_code", json!("has space")),
+            ("procedure", json!(42)),
+            ("received_at", json!("yesterday")),
+            ("completed_at", json!("2026-11-19T08:00:00+07:00")),
+            ("due_at", json!("2026-11-01T08:00:00+07:00")),
+            ("email", json!("not-an-address")),
+        ];
+        for (field, value) in cases {
+            let mut body = valid();
+            body[field] = value;
+            assert_eq!(
+                field_of(TransactionRequest::from_json(&body, now()).unwrap_err()),
+                field
+            );
+        }
+        assert_eq!(
+            field_of(TransactionRequest::from_json(&json!([1]), now()).unwrap_err()),
+            "body"
+        );
+    }
+}

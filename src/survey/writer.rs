@@ -1,0 +1,296 @@
+//! The durable write path for responses, with group commit.
+//!
+//! One fsync costs milliseconds, so committing each submission alone caps throughput at a few
+//! hundred per second. A single writer thread drains a queue, stores everything waiting in one
+//! database transaction (each submission in its own savepoint, so one bad submission never
+//! spoils the others), commits once, and only then answers each waiting request. A citizen's
+//! "thank you" therefore always means the answer is on disk.
+
+use std::collections::HashMap;
+use std::thread::JoinHandle;
+
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::schema::{answers, responses, rollups, survey_tokens, transactions};
+use crate::db::{DbConn, DbPool};
+use crate::db_run;
+use crate::forms::answers::AnswerValue;
+
+/// A response ready to be stored, from any channel.
+#[derive(Debug, Clone)]
+pub struct NewResponse {
+    pub id: String,
+    pub unit_id: String,
+    pub procedure_id: Option<String>,
+    pub form_code: String,
+    pub form_version: i64,
+    pub channel: String,
+    pub respondent_type: Option<String>,
+    pub language: String,
+    pub issued_at: Option<NaiveDateTime>,
+    pub opened_at: Option<NaiveDateTime>,
+    pub submitted_at: NaiveDateTime,
+}
+
+/// One submission: spend the token (if any), store the response and its answers.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub token_hash: Option<String>,
+    pub response: NewResponse,
+    pub answers: Vec<AnswerValue>,
+    /// Instrument A stores the overall rating on the dossier for the Decision 766 rate.
+    pub dossier_rating: Option<(String, i64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    Stored,
+    AlreadyUsed,
+    Expired,
+}
+
+type Reply = oneshot::Sender<Result<SubmitOutcome, String>>;
+
+enum Message {
+    Submit(Box<Submission>, Reply),
+    /// Sent by [`WriterThread::join`]: everything queued before it is still stored.
+    Shutdown,
+}
+
+/// Handle to the writer thread; cheap to clone into every request.
+#[derive(Clone)]
+pub struct ResponseWriter {
+    queue: mpsc::Sender<Message>,
+}
+
+/// Joins the writer thread once every [`ResponseWriter`] is dropped (graceful shutdown).
+pub struct WriterThread {
+    handle: JoinHandle<()>,
+    queue: mpsc::Sender<Message>,
+}
+
+impl WriterThread {
+    /// Stores everything already queued, then stops the thread.
+    pub async fn shutdown(self) {
+        let _ = self.queue.send(Message::Shutdown).await;
+        let _ = tokio::task::spawn_blocking(move || self.handle.join()).await;
+    }
+}
+
+impl ResponseWriter {
+    /// Starts the writer on its own connection. `utc_offset` decides which local day a response
+    /// counts for in the rollups.
+    pub fn start(
+        pool: DbPool,
+        max_batch: usize,
+        utc_offset: FixedOffset,
+    ) -> anyhow::Result<(Self, WriterThread)> {
+        let (queue, mut receiver) = mpsc::channel::<Message>(max_batch * 4);
+        let mut conn = pool.get()?;
+        let handle = std::thread::Builder::new()
+            .name("sipas-writer".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(max_batch);
+                let mut stopping = false;
+                while !stopping {
+                    match receiver.blocking_recv() {
+                        Some(Message::Submit(s, r)) => batch.push((*s, r)),
+                        Some(Message::Shutdown) | None => break,
+                    }
+                    while batch.len() < max_batch {
+                        match receiver.try_recv() {
+                            Ok(Message::Submit(s, r)) => batch.push((*s, r)),
+                            Ok(Message::Shutdown) => {
+                                stopping = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let (submissions, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                    let results = match store_batch(&mut conn, &submissions, utc_offset) {
+                        Ok(results) => results.into_iter().map(Ok).collect(),
+                        Err(e) => {
+                            tracing::error!(
+                                error = format!("{e:#}"),
+                                size = submissions.len(),
+                                "batch commit failed"
+                            );
+                            vec![Err(e.to_string()); submissions.len()]
+                        }
+                    };
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(result);
+                    }
+                }
+            })?;
+        Ok((
+            Self {
+                queue: queue.clone(),
+            },
+            WriterThread { handle, queue },
+        ))
+    }
+
+    /// Queues a submission and waits until it is committed (or refused).
+    pub async fn submit(&self, submission: Submission) -> anyhow::Result<SubmitOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Message::Submit(Box::new(submission), reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the response writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the response writer dropped a submission"))?
+            .map_err(|e| anyhow::anyhow!("storing the response failed: {e}"))
+    }
+}
+
+/// Key of one rollup counter.
+type RollupKey = (String, String, i64, NaiveDate, String, String, String, i64);
+
+/// Stores submissions in one transaction and returns each one's outcome; an error means
+/// nothing of the batch was committed.
+pub fn store_batch(
+    conn: &mut DbConn,
+    batch: &[Submission],
+    utc_offset: FixedOffset,
+) -> anyhow::Result<Vec<SubmitOutcome>> {
+    let outcomes = db_run!(conn: {
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            let mut counts: HashMap<RollupKey, i64> = HashMap::new();
+            for submission in batch {
+                let outcome = conn.transaction(|conn| {
+                    let now = submission.response.submitted_at;
+                    if let Some(hash) = &submission.token_hash {
+                        let spent = diesel::update(
+                            survey_tokens::table
+                                .find(hash)
+                                .filter(survey_tokens::spent_at.is_null())
+                                .filter(survey_tokens::expires_at.gt(now)),
+                        )
+                        .set(survey_tokens::spent_at.eq(now))
+                        .execute(conn)?;
+                        if spent == 0 {
+                            let spent_at: Option<Option<NaiveDateTime>> = survey_tokens::table
+                                .find(hash)
+                                .select(survey_tokens::spent_at)
+                                .first(conn)
+                                .optional()?;
+                            return Ok(match spent_at {
+                                Some(None) => SubmitOutcome::Expired,
+                                _ => SubmitOutcome::AlreadyUsed,
+                            });
+                        }
+                    }
+                    let r = &submission.response;
+                    diesel::insert_into(responses::table)
+                        .values((
+                            responses::id.eq(&r.id),
+                            responses::unit_id.eq(&r.unit_id),
+                            responses::procedure_id.eq(&r.procedure_id),
+                            responses::form_code.eq(&r.form_code),
+                            responses::form_version.eq(r.form_version),
+                            responses::channel.eq(&r.channel),
+                            responses::respondent_type.eq(&r.respondent_type),
+                            responses::language.eq(&r.language),
+                            responses::issued_at.eq(r.issued_at),
+                            responses::opened_at.eq(r.opened_at),
+                            responses::submitted_at.eq(r.submitted_at),
+                        ))
+                        .execute(conn)?;
+                    let rows: Vec<_> = submission
+                        .answers
+                        .iter()
+                        .map(|a| {
+                            (
+                                answers::response_id.eq(&r.id),
+                                answers::question_code.eq(&a.question_code),
+                                answers::value_int.eq(a.value_int),
+                                answers::value_text.eq(&a.value_text),
+                            )
+                        })
+                        .collect();
+                    diesel::insert_into(answers::table).values(&rows).execute(conn)?;
+                    if let Some((transaction_id, rating)) = &submission.dossier_rating {
+                        diesel::update(transactions::table.find(transaction_id))
+                            .set(transactions::rating.eq(rating))
+                            .execute(conn)?;
+                    }
+                    Ok::<_, diesel::result::Error>(SubmitOutcome::Stored)
+                })?;
+                if outcome == SubmitOutcome::Stored {
+                    count_rollups(&mut counts, submission, utc_offset);
+                }
+                outcomes.push(outcome);
+            }
+            for (key, n) in counts {
+                let (unit_id, form_code, form_version, day, channel, respondent_type, question_code, level) = key;
+                diesel::insert_into(rollups::table)
+                    .values((
+                        rollups::unit_id.eq(unit_id),
+                        rollups::form_code.eq(form_code),
+                        rollups::form_version.eq(form_version),
+                        rollups::day.eq(day),
+                        rollups::channel.eq(channel),
+                        rollups::respondent_type.eq(respondent_type),
+                        rollups::question_code.eq(question_code),
+                        rollups::level.eq(level),
+                        rollups::n.eq(n),
+                    ))
+                    .on_conflict((
+                        rollups::unit_id,
+                        rollups::form_code,
+                        rollups::form_version,
+                        rollups::day,
+                        rollups::channel,
+                        rollups::respondent_type,
+                        rollups::question_code,
+                        rollups::level,
+                    ))
+                    .do_update()
+                    .set(rollups::n.eq(rollups::n + excluded(rollups::n)))
+                    .execute(conn)?;
+            }
+            Ok(outcomes)
+        })
+    })?;
+    Ok(outcomes)
+}
+
+/// The question code under which whole responses are counted in the rollups.
+pub const RESPONSES_COUNTER: &str = "_responses";
+
+fn count_rollups(
+    counts: &mut HashMap<RollupKey, i64>,
+    submission: &Submission,
+    utc_offset: FixedOffset,
+) {
+    let r = &submission.response;
+    let day =
+        (r.submitted_at + chrono::Duration::seconds(utc_offset.local_minus_utc().into())).date();
+    let respondent_type = r.respondent_type.clone().unwrap_or_default();
+    let mut add = |question: &str, level: i64| {
+        let key = (
+            r.unit_id.clone(),
+            r.form_code.clone(),
+            r.form_version,
+            day,
+            r.channel.clone(),
+            respondent_type.clone(),
+            question.to_string(),
+            level,
+        );
+        *counts.entry(key).or_insert(0) += 1;
+    };
+    add(RESPONSES_COUNTER, 0);
+    for answer in &submission.answers {
+        for level in &answer.rollup_levels {
+            add(&answer.question_code, *level);
+        }
+    }
+}

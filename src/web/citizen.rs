@@ -1,0 +1,425 @@
+//! The citizen's survey: `GET /s/{token}` shows the form, `POST /s/{token}` stores the answers.
+//!
+//! Works without JavaScript on a small phone; every state of the link (open, used, expired,
+//! unknown) has its own page in the citizen's language.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::AppState;
+use super::layout::{html_response, message_page, page};
+use crate::error::AppError;
+use crate::forms::answers::{self, AnswerProblems};
+use crate::forms::{Form, FormKind, Question, QuestionType};
+use crate::i18n::Lang;
+use crate::survey::lookup::{OpenSurvey, TokenState, lookup};
+use crate::survey::qr;
+use crate::survey::token::{SurveyToken, sign_opened, verify_opened};
+use crate::survey::writer::{NewResponse, Submission, SubmitOutcome};
+
+/// How the citizen reached the survey; becomes the response's channel.
+fn channel_from(via: Option<&str>) -> &'static str {
+    match via {
+        Some("link") => "link",
+        Some("kiosk") => "kiosk",
+        _ => "qr",
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SurveyQuery {
+    lang: Option<String>,
+    via: Option<String>,
+}
+
+fn switch_href(token: &str, lang: Lang, via: &str) -> String {
+    let via = if via == "qr" {
+        String::new()
+    } else {
+        format!("&via={via}")
+    };
+    format!("/s/{token}?lang={}{via}", lang.other().code())
+}
+
+fn unavailable_page(state: &TokenState, lang: Lang, token: &str) -> HttpResponse {
+    let switch = format!("/s/{token}?lang={}", lang.other().code());
+    let (status, title, text) = match state {
+        TokenState::Used => (
+            StatusCode::CONFLICT,
+            lang.pick("Phiếu khảo sát này đã được trả lời", "This survey has already been answered"),
+            lang.pick(
+                "Mỗi lần giao dịch chỉ được đánh giá một lần. Cảm ơn Ông/Bà đã dành thời gian góp ý.",
+                "Each transaction can be rated once. Thank you for taking the time to give your opinion.",
+            ),
+        ),
+        TokenState::Expired => (
+            StatusCode::GONE,
+            lang.pick("Liên kết khảo sát đã hết hạn", "This survey link has expired"),
+            lang.pick(
+                "Thời hạn đánh giá cho lần giao dịch này đã kết thúc. Ông/Bà có thể góp ý trực tiếp tại bộ phận một cửa.",
+                "The time to rate this transaction has ended. You can still give feedback at the one-stop counter.",
+            ),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            lang.pick("Không tìm thấy phiếu khảo sát", "Survey not found"),
+            lang.pick(
+                "Liên kết hoặc mã QR không đúng. Vui lòng kiểm tra lại mã trên phiếu hẹn trả kết quả.",
+                "The link or QR code is not valid. Please check the code on your receipt.",
+            ),
+        ),
+    };
+    message_page(lang, status, title, text, Some(&switch))
+}
+
+fn error_page(lang: Lang, error: &AppError) -> HttpResponse {
+    if let AppError::Internal(cause) = error {
+        tracing::error!(error = format!("{cause:#}"), "survey page failed");
+    }
+    let title = lang.pick(
+        "Không thể xử lý yêu cầu",
+        "The request could not be handled",
+    );
+    message_page(
+        lang,
+        actix_web::ResponseError::status_code(error),
+        title,
+        error.user_message().get(lang),
+        None,
+    )
+}
+
+async fn token_state(
+    state: &AppState,
+    raw: &str,
+) -> Result<(Option<SurveyToken>, TokenState), AppError> {
+    let Some(token) = SurveyToken::parse(raw) else {
+        return Ok((None, TokenState::Unknown));
+    };
+    let forms = state.forms.clone();
+    let lookup_token = token.clone();
+    let found = state
+        .with_conn(move |conn| {
+            lookup(conn, &forms, &lookup_token, crate::db::now()).map_err(AppError::from)
+        })
+        .await?;
+    Ok((Some(token), found))
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<SurveyQuery>,
+) -> HttpResponse {
+    let lang = Lang::from_param(query.lang.as_deref());
+    let via = channel_from(query.via.as_deref());
+    match token_state(&state, &path).await {
+        Ok((Some(token), TokenState::Open(survey))) => {
+            let opened = sign_opened(
+                &state.secret,
+                &survey.token_hash,
+                chrono::Utc::now().timestamp(),
+            );
+            let view = SurveyView {
+                token: token.as_str(),
+                lang,
+                via,
+                opened: &opened,
+                survey: &survey,
+            };
+            html_response(
+                StatusCode::OK,
+                view.render(&HashMap::new(), &AnswerProblems::new()),
+            )
+        }
+        Ok((_, other)) => unavailable_page(&other, lang, &path),
+        Err(e) => error_page(lang, &e),
+    }
+}
+
+pub async fn submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let pairs: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(pairs) => pairs,
+        Err(_) => {
+            return message_page(
+                Lang::Vi,
+                StatusCode::BAD_REQUEST,
+                "Dữ liệu gửi lên không hợp lệ / Invalid form data",
+                "Vui lòng mở lại phiếu khảo sát và gửi lại. / Please open the survey again and resubmit.",
+                None,
+            );
+        }
+    };
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let lang = Lang::from_param(field("lang"));
+    let via = channel_from(field("via"));
+    let (token, survey) = match token_state(&state, &path).await {
+        Ok((Some(token), TokenState::Open(survey))) => (token, survey),
+        Ok((_, other)) => return unavailable_page(&other, lang, &path),
+        Err(e) => return error_page(lang, &e),
+    };
+    let signed_opened = field("opened").unwrap_or_default().to_string();
+    let valid = match answers::validate(&survey.form, &pairs) {
+        Ok(valid) => valid,
+        Err(problems) => {
+            let mut given: HashMap<String, Vec<String>> = HashMap::new();
+            for (k, v) in &pairs {
+                given.entry(k.clone()).or_default().push(v.clone());
+            }
+            let view = SurveyView {
+                token: token.as_str(),
+                lang,
+                via,
+                opened: &signed_opened,
+                survey: &survey,
+            };
+            return html_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                view.render(&given, &problems),
+            );
+        }
+    };
+    let now = crate::db::now();
+    let opened_at = verify_opened(&state.secret, &survey.token_hash, &signed_opened)
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.naive_utc())
+        .filter(|t| *t <= now);
+    let dossier_rating = match (survey.form.kind, &survey.transaction_id, valid.overall) {
+        (FormKind::Transaction, Some(id), Some(level)) => Some((id.clone(), level)),
+        _ => None,
+    };
+    let submission = Submission {
+        token_hash: Some(survey.token_hash.clone()),
+        response: NewResponse {
+            id: uuid::Uuid::new_v4().to_string(),
+            unit_id: survey.unit_id.clone(),
+            procedure_id: survey.procedure_id.clone(),
+            form_code: survey.form.code.clone(),
+            form_version: survey.form.version,
+            channel: via.to_string(),
+            respondent_type: valid.respondent_type.clone(),
+            language: lang.code().to_string(),
+            issued_at: Some(survey.issued_at),
+            opened_at,
+            submitted_at: now,
+        },
+        answers: valid.answers,
+        dossier_rating,
+    };
+    match state.writer.submit(submission).await {
+        Ok(SubmitOutcome::Stored) => {
+            let title = lang.pick("Cảm ơn Ông/Bà đã đánh giá!", "Thank you for your feedback!");
+            let text = lang.pick(
+                "Ý kiến của Ông/Bà đã được ghi nhận và sẽ giúp cơ quan nhà nước phục vụ người dân tốt hơn.",
+                "Your answers have been recorded and will help public agencies serve people better.",
+            );
+            message_page(lang, StatusCode::OK, title, text, None)
+        }
+        Ok(SubmitOutcome::AlreadyUsed) => unavailable_page(&TokenState::Used, lang, &path),
+        Ok(SubmitOutcome::Expired) => unavailable_page(&TokenState::Expired, lang, &path),
+        Err(e) => error_page(lang, &AppError::Internal(e)),
+    }
+}
+
+struct SurveyView<'a> {
+    token: &'a str,
+    lang: Lang,
+    via: &'a str,
+    opened: &'a str,
+    survey: &'a OpenSurvey,
+}
+
+impl SurveyView<'_> {
+    fn render(&self, given: &HashMap<String, Vec<String>>, problems: &AnswerProblems) -> Markup {
+        let lang = self.lang;
+        let form: &Form = &self.survey.form;
+        let unit = match lang {
+            Lang::Vi => &self.survey.unit_name_vi,
+            Lang::En => &self.survey.unit_name_en,
+        };
+        let procedure = match lang {
+            Lang::Vi => self.survey.procedure_name_vi.as_deref(),
+            Lang::En => self.survey.procedure_name_en.as_deref(),
+        };
+        let body = html! {
+            h1 { (form.title.get(lang)) }
+            p.meta {
+                strong { (unit) }
+                @if let Some(p) = procedure { br; (p) }
+            }
+            @if let Some(intro) = &form.intro { p { (intro.get(lang)) } }
+            @if !problems.is_empty() {
+                div.alert role="alert" {
+                    (lang.pick("Vui lòng kiểm tra lại ", "Please check "))
+                    strong { (problems.len()) }
+                    (lang.pick(" câu hỏi được đánh dấu bên dưới.", " marked question(s) below."))
+                }
+            }
+            form method="post" action=(format!("/s/{}", self.token)) {
+                input type="hidden" name="lang" value=(lang.code());
+                input type="hidden" name="via" value=(self.via);
+                input type="hidden" name="opened" value=(self.opened);
+                @for section in &form.sections {
+                    h2 { (section.title.get(lang)) }
+                    @for q in &section.questions {
+                        (self.question(q, given.get(&q.code).map(Vec::as_slice).unwrap_or(&[]), problems))
+                    }
+                }
+                button type="submit" { (lang.pick("Gửi đánh giá", "Submit")) }
+            }
+        };
+        let switch = switch_href(self.token, lang, self.via);
+        page(lang, form.title.get(lang), Some(&switch), body)
+    }
+
+    fn question(&self, q: &Question, given: &[String], problems: &AnswerProblems) -> Markup {
+        let lang = self.lang;
+        let problem = problems.get(&q.code);
+        let error_id = format!("err-{}", q.code);
+        let hint = match q.kind {
+            QuestionType::Multi => Some(format!(
+                "{} {}",
+                lang.pick("Chọn tối đa", "Choose up to"),
+                q.max_choices
+            )),
+            _ => None,
+        };
+        let options: Vec<(String, String, bool)> = match q.kind {
+            QuestionType::Scale5 | QuestionType::Scale3 => answers::scale_levels(q.kind)
+                .iter()
+                .map(|level| {
+                    (
+                        level.to_string(),
+                        scale_label(q.kind, *level, lang).to_string(),
+                        *level == 0,
+                    )
+                })
+                .collect(),
+            QuestionType::Choice | QuestionType::Multi => q
+                .options
+                .iter()
+                .map(|o| (o.code.clone(), o.label.get(lang).to_string(), false))
+                .collect(),
+            QuestionType::Text => Vec::new(),
+        };
+        let input_type = if q.kind == QuestionType::Multi {
+            "checkbox"
+        } else {
+            "radio"
+        };
+        let required = q.required && q.kind != QuestionType::Multi;
+        html! {
+            fieldset id=(format!("q-{}", q.code)) class=[problem.map(|_| "bad")]
+                aria-describedby=[problem.map(|_| error_id.as_str())] {
+                legend {
+                    (q.text.get(lang))
+                    @if q.required { " " span.req aria-hidden="true" { "*" } }
+                }
+                @if let Some(h) = &hint { p.hint { (h) } }
+                @if let Some(p) = problem { p.err id=(error_id) { (p.message().get(lang)) } }
+                @if q.kind == QuestionType::Text {
+                    textarea name=(q.code) maxlength=(q.max_length) aria-label=(q.text.get(lang)) {
+                        (given.first().map(String::as_str).unwrap_or(""))
+                    }
+                } @else {
+                    div.opts {
+                        @for (value, label, muted) in &options {
+                            label class=[muted.then_some("na")] {
+                                input type=(input_type) name=(q.code) value=(value)
+                                    checked[given.iter().any(|g| g == value)] required[required];
+                                (label)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The official labels of the answer scales.
+pub fn scale_label(kind: QuestionType, level: i64, lang: Lang) -> &'static str {
+    match (kind, level) {
+        (QuestionType::Scale5, 1) => lang.pick("Rất không hài lòng", "Very dissatisfied"),
+        (QuestionType::Scale5, 2) => lang.pick("Không hài lòng", "Dissatisfied"),
+        (QuestionType::Scale5, 3) => lang.pick("Bình thường", "Neutral"),
+        (QuestionType::Scale5, 4) => lang.pick("Hài lòng", "Satisfied"),
+        (QuestionType::Scale5, 5) => lang.pick("Rất hài lòng", "Very satisfied"),
+        (QuestionType::Scale5, _) => lang.pick("Không trả lời", "No answer"),
+        (_, 1) => lang.pick("Không hài lòng", "Dissatisfied"),
+        (_, 2) => lang.pick("Hài lòng", "Satisfied"),
+        (_, _) => lang.pick("Rất hài lòng", "Very satisfied"),
+    }
+}
+
+async fn qr_text_for(state: &AppState, raw: &str) -> Result<String, HttpResponse> {
+    let not_found = || {
+        HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("Không tìm thấy phiếu khảo sát / Survey not found")
+    };
+    let token = SurveyToken::parse(raw).ok_or_else(not_found)?;
+    let hash = token.hash();
+    let known = state
+        .with_conn(move |conn| crate::survey::lookup::exists(conn, &hash).map_err(AppError::from))
+        .await
+        .map_err(|e| error_page(Lang::Vi, &e))?;
+    if !known {
+        return Err(not_found());
+    }
+    Ok(qr::qr_text(
+        &state.public_base(),
+        &state.survey_url(token.as_str()),
+    ))
+}
+
+pub async fn qr_svg(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let text = match qr_text_for(&state, &path).await {
+        Ok(text) => text,
+        Err(response) => return response,
+    };
+    match qr::svg(&text) {
+        Ok(svg) => HttpResponse::Ok()
+            .content_type("image/svg+xml")
+            .insert_header(("Cache-Control", "private, max-age=86400"))
+            .body(svg),
+        Err(e) => error_page(Lang::Vi, &AppError::Internal(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PngQuery {
+    scale: Option<u32>,
+}
+
+pub async fn qr_png(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PngQuery>,
+) -> HttpResponse {
+    let text = match qr_text_for(&state, &path).await {
+        Ok(text) => text,
+        Err(response) => return response,
+    };
+    let scale = query.scale.unwrap_or(8).clamp(1, 32);
+    match qr::png(&text, scale) {
+        Ok(png) => HttpResponse::Ok()
+            .content_type("image/png")
+            .insert_header(("Cache-Control", "private, max-age=86400"))
+            .body(png),
+        Err(e) => error_page(Lang::Vi, &AppError::Internal(e)),
+    }
+}

@@ -1,0 +1,107 @@
+//! `GET /api/openapi.json`: the OpenAPI 3.1 description of the counter API, written by hand so
+//! it documents exactly what the handlers accept.
+
+use actix_web::HttpResponse;
+use serde_json::{Value, json};
+
+pub fn spec() -> Value {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "SIPAS counter API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Đăng ký hồ sơ đã giải quyết xong và nhận liên kết khảo sát dùng một lần. / Register completed transactions and receive a single-use survey link."
+        },
+        "components": {
+            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer", "description": "Khóa API của đơn vị (sipas api-key create --unit MÃ) / the unit's API key" } },
+            "schemas": {
+                "TransactionRequest": {
+                    "type": "object",
+                    "required": ["unit", "dossier_code", "procedure", "received_at", "completed_at"],
+                    "properties": {
+                        "unit": { "type": "string", "description": "Unit code; the key's unit or a unit below it" },
+                        "dossier_code": { "type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._/:-]+$", "description": "Dossier code, unique per unit; repeating it returns the same survey" },
+                        "procedure": { "type": "string", "description": "Procedure code from the catalogue" },
+                        "received_at": { "type": "string", "format": "date-time" },
+                        "due_at": { "type": ["string", "null"], "format": "date-time" },
+                        "completed_at": { "type": "string", "format": "date-time" },
+                        "email": { "type": ["string", "null"], "format": "email", "description": "Optional: where to send the invitation" },
+                        "form": { "type": ["string", "null"], "description": "Survey form code (default: the unit's counter form)" }
+                    }
+                },
+                "IssuedSurvey": {
+                    "type": "object",
+                    "required": ["survey_url", "token", "expires_at", "qr_svg_url", "qr_png_url"],
+                    "properties": {
+                        "transaction_id": { "type": "string" },
+                        "survey_url": { "type": "string", "format": "uri" },
+                        "token": { "type": "string", "minLength": 26, "maxLength": 26 },
+                        "expires_at": { "type": "string", "format": "date-time" },
+                        "qr_svg_url": { "type": "string", "format": "uri" },
+                        "qr_png_url": { "type": "string", "format": "uri" },
+                        "form": { "type": "string" },
+                        "form_version": { "type": "integer" },
+                        "created": { "type": "boolean", "description": "false when the dossier was already registered" }
+                    }
+                },
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message", "message_en"],
+                            "properties": {
+                                "code": { "type": "string" },
+                                "field": { "type": "string", "description": "The request field at fault" },
+                                "message": { "type": "string", "description": "Vietnamese" },
+                                "message_en": { "type": "string" }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "paths": {
+            "/api/v1/transactions": {
+                "post": {
+                    "summary": "Register a completed transaction / Đăng ký hồ sơ đã giải quyết",
+                    "security": [{ "apiKey": [] }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/TransactionRequest" } } } },
+                    "responses": {
+                        "201": { "description": "Survey issued", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/IssuedSurvey" } } } },
+                        "200": { "description": "Already registered: the same survey", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/IssuedSurvey" } } } },
+                        "400": { "description": "Malformed body or field type", "content": { "application/json": { "schema": error } } },
+                        "401": { "description": "Missing, unknown or revoked API key", "content": { "application/json": { "schema": error } } },
+                        "403": { "description": "The unit is not the key's unit or below it", "content": { "application/json": { "schema": error } } },
+                        "422": { "description": "A field is invalid; `field` names it", "content": { "application/json": { "schema": error } } }
+                    }
+                }
+            },
+            "/s/{token}/qr.svg": {
+                "get": {
+                    "summary": "QR code of the survey link (SVG)",
+                    "parameters": [{ "name": "token", "in": "path", "required": true, "schema": { "type": "string" } }],
+                    "responses": { "200": { "description": "SVG image", "content": { "image/svg+xml": {} } }, "404": { "description": "Unknown token" } }
+                }
+            },
+            "/s/{token}/qr.png": {
+                "get": {
+                    "summary": "QR code of the survey link (PNG)",
+                    "parameters": [
+                        { "name": "token", "in": "path", "required": true, "schema": { "type": "string" } },
+                        { "name": "scale", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 32, "default": 8 }, "description": "Pixels per module" }
+                    ],
+                    "responses": { "200": { "description": "PNG image", "content": { "image/png": {} } }, "404": { "description": "Unknown token" } }
+                }
+            },
+            "/healthz": {
+                "get": { "summary": "Liveness and database check", "responses": { "200": { "description": "OK" }, "503": { "description": "Database unavailable" } } }
+            }
+        }
+    })
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(spec())
+}
