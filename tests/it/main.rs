@@ -1,0 +1,8 @@
+//! Integration tests: one binary (linking each file separately would cost minutes), one module
+//! per area. Every test drives the real HTTP app against a real database.
+
+mod helpers;
+
+mod api;
+mod forms;
+mod survey;
