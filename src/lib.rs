@@ -102,11 +102,13 @@ impl Application {
             App::new()
                 .app_data(data.clone())
                 .app_data(aweb::PayloadConfig::new(max_body))
+                .wrap(web::errors::handlers())
                 .wrap(Compress::default())
                 .wrap(security_headers())
                 .wrap(actix_web::middleware::from_fn(echo_request_id))
                 .wrap(TracingLogger::default())
                 .configure(web::routes)
+                .default_service(aweb::to(web::errors::not_found))
         })
         .listen(listener)?
         .shutdown_timeout(30)

@@ -151,7 +151,7 @@ pub fn upsert(conn: &mut DbConn, new: &NewUnit<'_>) -> anyhow::Result<Unit> {
         }
         QueryResult::Ok(())
     })?;
-    Ok(find(conn, &id)?.ok_or_else(|| anyhow::anyhow!("unit vanished after saving"))?)
+    find(conn, &id)?.ok_or_else(|| anyhow::anyhow!("unit vanished after saving"))
 }
 
 /// Sets which form a unit hands out at the counter (`None`: the service default).

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod citizen;
+pub mod errors;
 pub mod health;
 pub mod home;
 pub mod layout;
@@ -63,24 +64,30 @@ impl AppState {
 
 /// Registers every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(home::index)))
-        .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-        .service(web::resource("/static/{file}").route(web::get().to(statics::serve)))
-        .service(web::resource("/api/openapi.json").route(web::get().to(openapi::document)))
+    cfg.service(web::resource("/").route(get_or_head().to(home::index)))
+        .service(web::resource("/healthz").route(get_or_head().to(health::healthz)))
+        .service(web::resource("/static/{file}").route(get_or_head().to(statics::serve)))
+        .service(web::resource("/api/openapi.json").route(get_or_head().to(openapi::document)))
         .service(
             web::resource("/api/v1/transactions").route(web::post().to(api::create_transaction)),
         )
         .service(
             web::resource(["/s/{token}", "/S/{token}"])
-                .route(web::get().to(citizen::show))
+                .route(get_or_head().to(citizen::show))
                 .route(web::post().to(citizen::submit)),
         )
         .service(
             web::resource(["/s/{token}/qr.svg", "/S/{token}/QR.SVG"])
-                .route(web::get().to(citizen::qr_svg)),
+                .route(get_or_head().to(citizen::qr_svg)),
         )
         .service(
             web::resource(["/s/{token}/qr.png", "/S/{token}/QR.PNG"])
-                .route(web::get().to(citizen::qr_png)),
+                .route(get_or_head().to(citizen::qr_png)),
         );
+}
+
+/// GET routes answer HEAD too: link checkers and some QR scanners probe with HEAD first.
+fn get_or_head() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }

@@ -17,6 +17,7 @@ on_both_databases!(
     names_the_bad_field,
     refuses_oversized_bodies,
     publishes_an_openapi_document,
+    errors_outside_handlers_are_bilingual,
 );
 
 async fn registers_a_transaction_and_returns_its_survey(app: TestApp) {
@@ -244,8 +245,60 @@ async fn names_the_bad_field(app: TestApp) {
 async fn refuses_oversized_bodies(app: TestApp) {
     let mut body = transaction_body("HS-BIG");
     body["padding"] = json!("x".repeat(200 * 1024));
-    let response = app.post_transaction(&body).await;
-    assert_eq!(response.status(), 413);
+    let (status, error) = error_of(app.post_transaction(&body).await).await;
+    assert_eq!(status, 413);
+    assert_eq!(error["message"], "Nội dung gửi lên quá lớn.");
+    assert_eq!(error["message_en"], "The request body is too large.");
+}
+
+async fn errors_outside_handlers_are_bilingual(app: TestApp) {
+    let page = app
+        .client
+        .get(app.url("/no/such/page?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().await.unwrap().contains("Page not found"));
+    let (status, error) = error_of(
+        app.client
+            .get(app.url("/api/v1/nothing"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("Không tìm thấy")
+    );
+    let (status, error) = error_of(
+        app.client
+            .get(app.url("/api/v1/transactions"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 405);
+    assert!(!error["message_en"].as_str().unwrap().is_empty());
+    let issued = app.issue_survey("HS-HEAD", None).await;
+    let head = app
+        .client
+        .head(issued["qr_png_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
 }
 
 async fn publishes_an_openapi_document(app: TestApp) {

@@ -15,6 +15,7 @@ on_both_databases!(
     unknown_expired_and_used_links_have_their_own_pages,
     the_transaction_rating_is_kept_on_the_dossier,
     english_answers_and_the_email_channel_are_recorded,
+    the_survey_page_is_small_and_self_contained,
 );
 
 /// Decodes a QR code PNG into its text.
@@ -75,7 +76,15 @@ async fn qr_code_leads_to_a_survey_that_is_stored(app: TestApp) {
     assert!(response.text().await.unwrap().contains("Cảm ơn"));
 
     let conn = &mut app.conn();
-    let stored: Vec<(String, String, i64, String, Option<String>, Option<chrono::NaiveDateTime>)> = db_run!(conn: {
+    type Row = (
+        String,
+        String,
+        i64,
+        String,
+        Option<String>,
+        Option<chrono::NaiveDateTime>,
+    );
+    let stored: Vec<Row> = db_run!(conn: {
         responses::table
             .select((responses::id, responses::form_code, responses::form_version, responses::channel, responses::respondent_type, responses::opened_at))
             .load(conn)
@@ -324,4 +333,53 @@ async fn english_answers_and_the_email_channel_are_recorded(app: TestApp) {
     let (language, channel): (String, String) =
         db_run!(conn: { responses::table.select((responses::language, responses::channel)).first(conn) }).unwrap();
     assert_eq!((language.as_str(), channel.as_str()), ("en", "link"));
+}
+
+async fn the_survey_page_is_small_and_self_contained(app: TestApp) {
+    let issued = app.issue_survey("HS-SIZE", Some("sipas")).await;
+    let page = app
+        .client
+        .get(issued["survey_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(
+        page.headers()["referrer-policy"],
+        "no-referrer",
+        "the token never leaks in Referer"
+    );
+    let html = page.text().await.unwrap();
+    let css = app
+        .client
+        .get(app.url("/static/sipas.css"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let total = html.len() + css.len();
+    assert!(
+        total < 30 * 1024,
+        "the full SIPAS form with its CSS is {total} bytes"
+    );
+    assert!(
+        !html.contains("http://") || html.matches("http://").count() == 0,
+        "no absolute (third-party) URLs"
+    );
+    assert!(!html.contains("https://"));
+    // Every question is a fieldset with a legend, every option is inside its label.
+    let questions = app.state.forms.latest("sipas").unwrap().questions().count();
+    assert_eq!(html.matches("<fieldset").count(), questions);
+    assert_eq!(html.matches("<legend>").count(), questions);
+    assert_eq!(
+        html.matches("<label").count(),
+        html.matches("<input type=\"radio\"").count()
+            + html.matches("<input type=\"checkbox\"").count()
+    );
 }
