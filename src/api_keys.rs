@@ -7,10 +7,12 @@ use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{self, Actor};
 use crate::db::DbConn;
 use crate::db::schema::api_keys;
 use crate::db_run;
 use crate::secret::ServerSecret;
+use serde_json::json;
 
 /// Prefix that makes a leaked key recognisable in logs and secret scanners.
 pub const KEY_PREFIX: &str = "sipas_";
@@ -41,10 +43,21 @@ fn random_key() -> String {
 }
 
 /// Creates a key for `unit_id` and returns the key text (never stored).
-pub fn create(conn: &mut DbConn, unit_id: &str, label: &str) -> QueryResult<String> {
+pub fn create(conn: &mut DbConn, actor: &Actor, unit_id: &str, label: &str) -> QueryResult<String> {
     let key = random_key();
-    insert(conn, unit_id, label, &key)?;
-    Ok(key)
+    let label = if label.trim().is_empty() {
+        "counter"
+    } else {
+        label.trim()
+    };
+    conn.write_transaction(|conn| {
+        insert(conn, unit_id, label, &key)?;
+        let id: String = db_run!(conn: {
+            api_keys::table.filter(api_keys::key_hash.eq(hash_key(&key))).select(api_keys::id).first(conn)
+        })?;
+        audit::record(conn, actor, "api_key.create", "api_key", &id, None, Some(json!({ "unit_id": unit_id, "label": label })))?;
+        Ok(key)
+    })
 }
 
 fn insert(conn: &mut DbConn, unit_id: &str, label: &str, key: &str) -> QueryResult<usize> {
@@ -106,13 +119,22 @@ pub fn authenticate(conn: &mut DbConn, key: &str) -> QueryResult<Option<ApiKey>>
 }
 
 /// Revokes a key by id; returns false if no active key had that id.
-pub fn revoke(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
-    let changed = db_run!(conn: {
-        diesel::update(api_keys::table.find(id).filter(api_keys::revoked_at.is_null()))
-            .set(api_keys::revoked_at.eq(crate::db::now()))
-            .execute(conn)
-    })?;
-    Ok(changed == 1)
+pub fn revoke(conn: &mut DbConn, actor: &Actor, id: &str) -> QueryResult<bool> {
+    conn.write_transaction(|conn| {
+        let changed = db_run!(conn: {
+            diesel::update(api_keys::table.find(id).filter(api_keys::revoked_at.is_null()))
+                .set(api_keys::revoked_at.eq(crate::db::now()))
+                .execute(conn)
+        })?;
+        if changed == 1 {
+            audit::record(conn, actor, "api_key.revoke", "api_key", id, None, None)?;
+        }
+        Ok(changed == 1)
+    })
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ApiKey>> {
+    db_run!(conn: { api_keys::table.find(id).select(ApiKey::as_select()).first(conn).optional() })
 }
 
 pub fn list_for_unit(conn: &mut DbConn, unit_id: &str) -> QueryResult<Vec<ApiKey>> {

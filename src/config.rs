@@ -34,6 +34,13 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Local time of the province (`+07:00` for Vietnam): decides which day a response counts for.
     pub utc_offset: String,
+    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
+    pub trust_proxy: bool,
+    /// Requests per minute one network address may make to the public survey pages; generous,
+    /// because a whole service centre of citizens may share one address.
+    pub survey_rate_per_minute: u32,
+    /// Send cookies with `Secure`; defaults to on when `public_url` is https.
+    pub cookie_secure: Option<bool>,
 }
 
 impl Default for Settings {
@@ -51,6 +58,9 @@ impl Default for Settings {
             max_batch: 512,
             max_body_bytes: 64 * 1024,
             utc_offset: "+07:00".into(),
+            trust_proxy: false,
+            survey_rate_per_minute: 300,
+            cookie_secure: None,
         }
     }
 }
@@ -69,6 +79,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAX_BATCH", "max_batch"),
     ("SIPAS_MAX_BODY_BYTES", "max_body_bytes"),
     ("SIPAS_UTC_OFFSET", "utc_offset"),
+    ("SIPAS_TRUST_PROXY", "trust_proxy"),
+    ("SIPAS_SURVEY_RATE_PER_MINUTE", "survey_rate_per_minute"),
+    ("SIPAS_COOKIE_SECURE", "cookie_secure"),
 ];
 
 impl Settings {
@@ -96,6 +109,13 @@ impl Settings {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("{name}=`{value}` is not a valid number"))
         }
+        fn flag(name: &str, value: &str) -> anyhow::Result<bool> {
+            match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(anyhow::anyhow!("{name}=`{value}` must be true or false")),
+            }
+        }
         for (name, key) in ENV_VARS {
             let Some(value) = get(name).filter(|v| !v.trim().is_empty()) else {
                 continue;
@@ -113,6 +133,9 @@ impl Settings {
                 "max_batch" => self.max_batch = number(name, &value)?,
                 "max_body_bytes" => self.max_body_bytes = number(name, &value)?,
                 "utc_offset" => self.utc_offset = value,
+                "trust_proxy" => self.trust_proxy = flag(name, &value)?,
+                "survey_rate_per_minute" => self.survey_rate_per_minute = number(name, &value)?,
+                "cookie_secure" => self.cookie_secure = Some(flag(name, &value)?),
                 _ => {}
             }
         }
@@ -160,6 +183,12 @@ impl Settings {
         parsed
             .map(|t| *t.offset())
             .map_err(|_| anyhow::anyhow!("utc_offset `{}` must look like +07:00", self.utc_offset))
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or_else(|| self.public_base().starts_with("https://"))
     }
 
     /// The public base URL without a trailing slash.

@@ -3,13 +3,18 @@
 
 use chrono::NaiveDate;
 
+use crate::audit::Actor;
 use crate::db::DbConn;
 use crate::secret::ServerSecret;
 use crate::units::{self, NewUnit};
-use crate::{api_keys, procedures};
+use crate::{accounts, api_keys, collector_orgs, procedures};
 
 /// Code of the demo province (root of the tree).
 pub const PROVINCE: &str = "SON-HA";
+/// Username of the demo administrator.
+pub const ADMIN: &str = "admin";
+/// Code of the demo collector organisation.
+pub const POST_OFFICE: &str = "BUU-DIEN";
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
@@ -218,6 +223,8 @@ const PROCEDURES: &[(&str, &str, &str, &str)] = &[
 /// What `sipas demo` prints for a new user.
 pub struct DemoInfo {
     pub province_key: String,
+    pub admin_username: String,
+    pub admin_password: String,
     pub units: usize,
     pub procedures: usize,
 }
@@ -252,8 +259,40 @@ pub fn load(conn: &mut DbConn, secret: &ServerSecret) -> anyhow::Result<DemoInfo
         units::set_counter_form(conn, &centre.id, Some("sipas"))?;
     }
     let province_key = api_keys::ensure_demo_key(conn, secret, &province.id)?;
+    // The demo admin's password comes from the server secret, so every run can print it and no
+    // two installations share it.
+    let admin_password = format!(
+        "demo-{}",
+        &crate::forms::definition::hex(&secret.mac("demo-admin", ADMIN))[..12]
+    );
+    if accounts::users::find_by_username(conn, ADMIN)?.is_none() {
+        let input = accounts::users::UserInput {
+            username: ADMIN.into(),
+            display_name: "Quản trị viên (demo)".into(),
+            role: accounts::Role::Admin,
+            unit_id: None,
+            collector_org_id: None,
+            active: true,
+        };
+        accounts::users::create(conn, &Actor::cli(), &input, &admin_password)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // A demo should be usable at once: no forced change of a printed password.
+        accounts::users::clear_must_change(conn, ADMIN)?;
+    }
+    if collector_orgs::find_by_code(conn, POST_OFFICE)?.is_none() {
+        collector_orgs::create(
+            conn,
+            &Actor::cli(),
+            POST_OFFICE,
+            "Bưu điện tỉnh Sơn Hà",
+            "Son Ha Provincial Post Office",
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     Ok(DemoInfo {
         province_key,
+        admin_username: ADMIN.into(),
+        admin_password,
         units: rows.len(),
         procedures: PROCEDURES.len(),
     })

@@ -3,13 +3,17 @@
 //! [`Application::build`] assembles exactly what production runs, so integration tests start
 //! the same server on a random port.
 
+pub mod accounts;
 pub mod api_keys;
+pub mod audit;
+pub mod collector_orgs;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod forms;
 pub mod i18n;
+pub mod periods;
 pub mod procedures;
 pub mod secret;
 pub mod survey;
@@ -90,18 +94,23 @@ impl Application {
             settings.utc_offset_value()?,
         )?;
         let max_body = settings.max_body_bytes;
+        let survey_limiter = Arc::new(web::rate_limit::RateLimiter::per_minute(
+            settings.survey_rate_per_minute,
+        ));
         let state = AppState {
             pool,
             forms,
             settings: Arc::new(settings),
             secret,
             writer,
+            survey_limiter,
         };
         let data = aweb::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .app_data(aweb::PayloadConfig::new(max_body))
+                .wrap(actix_web::middleware::from_fn(web::access::enforce))
                 .wrap(web::errors::handlers())
                 .wrap(Compress::default())
                 .wrap(security_headers())

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use sipas::audit::Actor;
 use sipas::config::Settings;
 use sipas::db::{DatabaseUrl, DbPool};
-use sipas::{Application, api_keys, demo, forms, procedures, units};
+use sipas::{Application, accounts, api_keys, audit, demo, forms, procedures, units};
 
 /// sipas: khảo sát sự hài lòng về sự phục vụ hành chính / citizen satisfaction surveys.
 #[derive(Parser)]
@@ -60,6 +61,34 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// User accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an administrator; prints the generated first password (to be changed at sign-in).
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+        /// Full name shown in the console and the audit log.
+        #[arg(long, default_value = "Quản trị viên")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits non-zero and names the first bad event if it was tampered with.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +188,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 info.units, info.procedures
             );
             println!("Counter API key (whole province): {}", info.province_key);
+            println!(
+                "Admin sign-in: {} / {}",
+                info.admin_username, info.admin_password
+            );
         }
         Command::Forms { .. } => unreachable!("handled above"),
         Command::Units {
@@ -194,7 +227,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let unit = units::find_by_code(&mut conn, &unit)?.with_context(|| {
                         format!("no unit with code `{unit}` (see `sipas units list`)")
                     })?;
-                    println!("{}", api_keys::create(&mut conn, &unit.id, &label)?);
+                    println!(
+                        "{}",
+                        api_keys::create(&mut conn, &Actor::cli(), &unit.id, &label)?
+                    );
                 }
                 ApiKeyCommand::List { unit } => {
                     let unit = units::find_by_code(&mut conn, &unit)?
@@ -213,10 +249,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 ApiKeyCommand::Revoke { id } => {
-                    if !api_keys::revoke(&mut conn, &id)? {
+                    if !api_keys::revoke(&mut conn, &Actor::cli(), &id)? {
                         anyhow::bail!("no active key with id `{id}`");
                     }
                     println!("revoked {id}");
+                }
+            }
+        }
+        Command::User {
+            command: UserCommand::CreateAdmin { username, name },
+        } => {
+            let (pool, _, _) = sipas::prepare(&settings)?;
+            let password = accounts::password::generate();
+            accounts::users::create_admin(&mut pool.get()?, &username, &name, &password)
+                .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
+            println!("{password}");
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let (pool, _, _) = sipas::prepare(&settings)?;
+            match audit::verify(&mut pool.get()?)? {
+                Ok(n) => println!("audit chain intact: {n} events"),
+                Err(problem) => {
+                    eprintln!("audit chain BROKEN: {problem}");
+                    return Ok(ExitCode::FAILURE);
                 }
             }
         }
@@ -292,6 +349,8 @@ fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
         urls["survey"] = json!(survey);
         urls["survey_qr"] = json!(format!("{survey}/qr.svg"));
         urls["api_key"] = json!(info.province_key);
+        urls["admin"] = json!(format!("{base}/login"));
+        urls["admin_login"] = json!(format!("{} / {}", info.admin_username, info.admin_password));
     }
     serve_async(app, Some(urls))
 }
@@ -312,6 +371,11 @@ fn print_urls(urls: &serde_json::Value) {
         println!("  Phiếu khảo sát mẫu / Sample survey: {}", get("survey"));
         println!("  Mã QR / QR code:             {}", get("survey_qr"));
         println!("  Khóa API demo / Demo API key: {}", get("api_key"));
+        println!(
+            "  Quản trị / Admin console:    {}  ({})",
+            get("admin"),
+            get("admin_login")
+        );
         println!();
         println!("  Thử API / Try the API:");
         println!(

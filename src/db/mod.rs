@@ -173,6 +173,47 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> anyhow::Result<usize> {
     Ok(reverted.len())
 }
 
+impl DbConn {
+    /// Runs `work` in one transaction that takes the write lock up front (SQLite `BEGIN
+    /// IMMEDIATE`), so read-then-write sequences never fail on a lock upgrade. Nested calls become
+    /// savepoints. Domain code passes the same `&mut DbConn` on, so audit events join the change
+    /// they describe.
+    pub fn write_transaction<T, E>(
+        &mut self,
+        work: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        match self {
+            DbConn::Sqlite(c) => {
+                let c: &mut SqliteConnection = c;
+                let depth = AnsiTransactionManager::transaction_manager_status_mut(c)
+                    .transaction_depth()
+                    .map_err(E::from)?;
+                if depth.is_none() {
+                    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+                } else {
+                    AnsiTransactionManager::begin_transaction(c)?;
+                }
+            }
+            DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(&mut **c)?,
+        }
+        let result = work(self);
+        let ended = match (&result, &mut *self) {
+            (Ok(_), DbConn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
+            (Ok(_), DbConn::Postgres(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
+            (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
+            (Err(_), DbConn::Postgres(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
+        };
+        match result {
+            Ok(value) => ended.map(|_| value).map_err(E::from),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// Cheap liveness probe for `/healthz`.
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     db_run!(conn: { diesel::sql_query("SELECT 1").execute(conn).map(|_| ()) })

@@ -1,6 +1,7 @@
 //! HTTP handlers, by audience. Handlers only extract, call the domain inside `web::block` (the
 //! pooled connection is taken inside the closure) and render.
 
+pub mod access;
 pub mod api;
 pub mod citizen;
 pub mod errors;
@@ -8,6 +9,7 @@ pub mod health;
 pub mod home;
 pub mod layout;
 pub mod openapi;
+pub mod rate_limit;
 pub mod statics;
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub secret: ServerSecret,
     pub writer: ResponseWriter,
+    pub survey_limiter: Arc<rate_limit::RateLimiter>,
 }
 
 impl AppState {

@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
+use sipas::audit::Actor;
 use sipas::db::schema::transactions;
 use sipas::{api_keys, db_run, units};
 
@@ -152,7 +153,7 @@ async fn refuses_missing_unknown_and_revoked_keys(app: TestApp) {
 
     let conn = &mut app.conn();
     let stp = units::find_by_code(conn, "STP").unwrap().unwrap();
-    let key = api_keys::create(conn, &stp.id, "test").unwrap();
+    let key = api_keys::create(conn, &Actor::cli(), &stp.id, "test").unwrap();
     let ok = app
         .client
         .post(&url)
@@ -165,7 +166,7 @@ async fn refuses_missing_unknown_and_revoked_keys(app: TestApp) {
     let id = api_keys::list_for_unit(conn, &stp.id).unwrap()[0]
         .id
         .clone();
-    assert!(api_keys::revoke(conn, &id).unwrap());
+    assert!(api_keys::revoke(conn, &Actor::cli(), &id).unwrap());
     let (status, _) = error_of(
         app.client
             .post(&url)
@@ -182,7 +183,7 @@ async fn refuses_missing_unknown_and_revoked_keys(app: TestApp) {
 async fn refuses_units_outside_the_keys_subtree(app: TestApp) {
     let conn = &mut app.conn();
     let stp = units::find_by_code(conn, "STP").unwrap().unwrap();
-    let key = api_keys::create(conn, &stp.id, "stp counter").unwrap();
+    let key = api_keys::create(conn, &Actor::cli(), &stp.id, "stp counter").unwrap();
     let mut body = transaction_body("HS-X");
     body["unit"] = json!("SXD");
     let response = app

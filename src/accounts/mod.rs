@@ -1,0 +1,9 @@
+//! People who use sipas besides citizens: users and their roles, passwords, sessions, and the
+//! brakes on guessing passwords.
+
+pub mod login_limit;
+pub mod password;
+pub mod sessions;
+pub mod users;
+
+pub use users::{Role, User};

@@ -1,0 +1,208 @@
+//! Survey periods: the year of a SIPAS round, or the months and quarters of provincial
+//! monitoring. Reports and sampling are asked for by period.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::audit::{self, Actor};
+use crate::db::DbConn;
+use crate::db::schema::survey_periods;
+use crate::db_run;
+use crate::error::{AppError, AppResult};
+use crate::i18n::{Lang, Msg};
+
+pub const KINDS: &[&str] = &["year", "quarter", "month", "custom"];
+pub const STATUSES: &[&str] = &["planned", "open", "closed"];
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, PartialEq)]
+#[diesel(table_name = survey_periods)]
+pub struct SurveyPeriod {
+    pub id: String,
+    pub code: String,
+    pub name_vi: String,
+    pub name_en: String,
+    pub kind: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub status: String,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+impl SurveyPeriod {
+    pub fn name(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Vi => &self.name_vi,
+            Lang::En => &self.name_en,
+        }
+    }
+}
+
+pub fn status_label(status: &str, lang: Lang) -> &'static str {
+    match status {
+        "planned" => lang.pick("Dự kiến", "Planned"),
+        "open" => lang.pick("Đang khảo sát", "Open"),
+        _ => lang.pick("Đã kết thúc", "Closed"),
+    }
+}
+
+pub fn kind_label(kind: &str, lang: Lang) -> &'static str {
+    match kind {
+        "year" => lang.pick("Năm", "Year"),
+        "quarter" => lang.pick("Quý", "Quarter"),
+        "month" => lang.pick("Tháng", "Month"),
+        _ => lang.pick("Tùy chọn", "Custom"),
+    }
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<SurveyPeriod>> {
+    db_run!(conn: {
+        survey_periods::table.order(survey_periods::starts_on.desc()).select(SurveyPeriod::as_select()).load(conn)
+    })
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<SurveyPeriod>> {
+    db_run!(conn: { survey_periods::table.find(id).select(SurveyPeriod::as_select()).first(conn).optional() })
+}
+
+pub fn find_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<SurveyPeriod>> {
+    db_run!(conn: {
+        survey_periods::table.filter(survey_periods::code.eq(code)).select(SurveyPeriod::as_select()).first(conn).optional()
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct PeriodInput {
+    pub code: String,
+    pub name_vi: String,
+    pub name_en: String,
+    pub kind: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub status: String,
+}
+
+fn check(input: &PeriodInput) -> AppResult<()> {
+    let code_ok = (2..=32).contains(&input.code.len())
+        && input
+            .code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !code_ok {
+        return Err(AppError::field(
+            "code",
+            Msg::new(
+                "Mã kỳ dài 2–32 ký tự: chữ, số, - và _.",
+                "The period code has 2–32 characters: letters, digits, - and _.",
+            ),
+        ));
+    }
+    if input.name_vi.trim().is_empty() || input.name_en.trim().is_empty() {
+        return Err(AppError::field(
+            "name_vi",
+            Msg::new(
+                "Vui lòng nhập tên kỳ khảo sát.",
+                "Please enter the period's names.",
+            ),
+        ));
+    }
+    if !KINDS.contains(&input.kind.as_str()) {
+        return Err(AppError::field(
+            "kind",
+            Msg::new("Loại kỳ không hợp lệ.", "Invalid period kind."),
+        ));
+    }
+    if !STATUSES.contains(&input.status.as_str()) {
+        return Err(AppError::field(
+            "status",
+            Msg::new("Trạng thái không hợp lệ.", "Invalid status."),
+        ));
+    }
+    if input.ends_on < input.starts_on {
+        return Err(AppError::field(
+            "ends_on",
+            Msg::new(
+                "Ngày kết thúc trước ngày bắt đầu.",
+                "The end date is before the start date.",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates (`id` = None) or changes a period, with an audit event.
+pub fn save(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: Option<&str>,
+    input: &PeriodInput,
+) -> AppResult<SurveyPeriod> {
+    check(input)?;
+    conn.write_transaction(|conn| {
+        let old = match id {
+            Some(id) => Some(find(conn, id)?.ok_or_else(|| {
+                AppError::NotFound(Msg::new("Không có kỳ khảo sát này.", "No such period."))
+            })?),
+            None => None,
+        };
+        if let Some(existing) = find_by_code(conn, &input.code)?
+            && old.as_ref().is_none_or(|o| o.id != existing.id)
+        {
+            return Err(AppError::field(
+                "code",
+                Msg::new("Mã kỳ đã tồn tại.", "This period code already exists."),
+            ));
+        }
+        let id = old
+            .as_ref()
+            .map(|o| o.id.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        db_run!(conn: {
+            if old.is_some() {
+                diesel::update(survey_periods::table.find(&id))
+                    .set((
+                        survey_periods::code.eq(&input.code),
+                        survey_periods::name_vi.eq(input.name_vi.trim()),
+                        survey_periods::name_en.eq(input.name_en.trim()),
+                        survey_periods::kind.eq(&input.kind),
+                        survey_periods::starts_on.eq(input.starts_on),
+                        survey_periods::ends_on.eq(input.ends_on),
+                        survey_periods::status.eq(&input.status),
+                    ))
+                    .execute(conn)
+            } else {
+                diesel::insert_into(survey_periods::table)
+                    .values((
+                        survey_periods::id.eq(&id),
+                        survey_periods::code.eq(&input.code),
+                        survey_periods::name_vi.eq(input.name_vi.trim()),
+                        survey_periods::name_en.eq(input.name_en.trim()),
+                        survey_periods::kind.eq(&input.kind),
+                        survey_periods::starts_on.eq(input.starts_on),
+                        survey_periods::ends_on.eq(input.ends_on),
+                        survey_periods::status.eq(&input.status),
+                        survey_periods::created_at.eq(crate::db::now()),
+                    ))
+                    .execute(conn)
+            }
+        })?;
+        let new = find(conn, &id)?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("period vanished")))?;
+        let action = if old.is_some() {
+            "period.update"
+        } else {
+            "period.create"
+        };
+        let view = |p: &SurveyPeriod| serde_json::to_value(p).unwrap_or_default();
+        audit::record(
+            conn,
+            actor,
+            action,
+            "period",
+            &id,
+            old.as_ref().map(view),
+            Some(view(&new)),
+        )?;
+        Ok(new)
+    })
+}

@@ -1,0 +1,428 @@
+//! Who may use which route, enforced in one place for every request.
+//!
+//! Every route pattern is listed in [`RULES`] with its access level; a route missing from the
+//! table is refused (fail closed). For signed-in routes the middleware loads the session, checks
+//! the role, and for every unsafe request checks the Origin and the form's synchronizer token
+//! before any handler runs. Handlers still check each object against the user's scope.
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+
+use super::AppState;
+use super::layout::message_page;
+use crate::accounts::Role;
+use crate::accounts::sessions::{self, Session};
+use crate::i18n::Lang;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (home, health, static files, API description).
+    Public,
+    /// Citizens holding a survey token in the URL; rate-limited per address.
+    Survey,
+    /// Counter systems; the handler checks the API key.
+    ApiKey,
+    /// The sign-in form: public, protected by a double-submit CSRF cookie.
+    SignIn,
+    /// Any signed-in person.
+    SignedIn,
+    /// The province's administrators only.
+    Admin,
+    /// Administrators and agencies (agencies limited to their subtree by the handler).
+    Results,
+    /// Administrators and collector organisations.
+    Collection,
+}
+
+impl Access {
+    fn admits(self, role: Role) -> bool {
+        match self {
+            Access::Public
+            | Access::Survey
+            | Access::ApiKey
+            | Access::SignIn
+            | Access::SignedIn => true,
+            Access::Admin => role == Role::Admin,
+            Access::Results => matches!(role, Role::Admin | Role::Agency),
+            Access::Collection => matches!(role, Role::Admin | Role::Collector),
+        }
+    }
+
+    fn needs_session(self) -> bool {
+        matches!(
+            self,
+            Access::SignedIn | Access::Admin | Access::Results | Access::Collection
+        )
+    }
+}
+
+/// One row of the access table.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub access: Access,
+}
+
+const fn rule(method: &'static str, pattern: &'static str, access: Access) -> Rule {
+    Rule {
+        method,
+        pattern,
+        access,
+    }
+}
+
+/// Every route of the service and who may use it. Tests walk this table with every role.
+pub const RULES: &[Rule] = &[
+    rule("GET", "/", Access::Public),
+    rule("GET", "/healthz", Access::Public),
+    rule("GET", "/static/{file}", Access::Public),
+    rule("GET", "/api/openapi.json", Access::Public),
+    rule("POST", "/api/v1/transactions", Access::ApiKey),
+    rule("GET", "/s/{token}", Access::Survey),
+    rule("GET", "/S/{token}", Access::Survey),
+    rule("POST", "/s/{token}", Access::Survey),
+    rule("POST", "/S/{token}", Access::Survey),
+    rule("GET", "/s/{token}/qr.svg", Access::Survey),
+    rule("GET", "/S/{token}/QR.SVG", Access::Survey),
+    rule("GET", "/s/{token}/qr.png", Access::Survey),
+    rule("GET", "/S/{token}/QR.PNG", Access::Survey),
+    rule("GET", "/login", Access::SignIn),
+    rule("POST", "/login", Access::SignIn),
+    rule("POST", "/logout", Access::SignedIn),
+    rule("GET", "/account", Access::SignedIn),
+    rule("GET", "/account/password", Access::SignedIn),
+    rule("POST", "/account/password", Access::SignedIn),
+    rule("GET", "/agency", Access::Results),
+    rule("GET", "/agency/units/{id}", Access::Results),
+    rule("GET", "/collector", Access::Collection),
+    rule("GET", "/admin", Access::Admin),
+    rule("GET", "/admin/units", Access::Admin),
+    rule("POST", "/admin/units", Access::Admin),
+    rule("GET", "/admin/units/{id}", Access::Admin),
+    rule("POST", "/admin/units/{id}/rename", Access::Admin),
+    rule("POST", "/admin/units/{id}/move", Access::Admin),
+    rule("POST", "/admin/units/{id}/merge", Access::Admin),
+    rule("POST", "/admin/units/{id}/validity", Access::Admin),
+    rule("POST", "/admin/units/{id}/counter-form", Access::Admin),
+    rule("POST", "/admin/units/{id}/api-keys", Access::Admin),
+    rule("POST", "/admin/api-keys/{id}/revoke", Access::Admin),
+    rule("GET", "/admin/procedures", Access::Admin),
+    rule("POST", "/admin/procedures", Access::Admin),
+    rule("GET", "/admin/procedures/{id}", Access::Admin),
+    rule("POST", "/admin/procedures/{id}", Access::Admin),
+    rule("GET", "/admin/users", Access::Admin),
+    rule("POST", "/admin/users", Access::Admin),
+    rule("GET", "/admin/users/{id}", Access::Admin),
+    rule("POST", "/admin/users/{id}", Access::Admin),
+    rule("POST", "/admin/users/{id}/password", Access::Admin),
+    rule("GET", "/admin/collector-orgs", Access::Admin),
+    rule("POST", "/admin/collector-orgs", Access::Admin),
+    rule("GET", "/admin/forms", Access::Admin),
+    rule("GET", "/admin/periods", Access::Admin),
+    rule("POST", "/admin/periods", Access::Admin),
+    rule("GET", "/admin/periods/{id}", Access::Admin),
+    rule("POST", "/admin/periods/{id}", Access::Admin),
+    rule("GET", "/admin/audit", Access::Admin),
+];
+
+pub fn rule_for(method: &Method, pattern: &str) -> Option<&'static Rule> {
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    RULES
+        .iter()
+        .find(|r| r.pattern == pattern && r.method == method)
+}
+
+/// The signed-in person, put in the request by the middleware.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Session);
+
+impl actix_web::FromRequest for CurrentUser {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let found = req.extensions().get::<CurrentUser>().cloned();
+        std::future::ready(
+            found.ok_or_else(|| actix_web::error::ErrorUnauthorized("not signed in")),
+        )
+    }
+}
+
+/// The page language: `?lang=` first, then the `sipas_lang` cookie the switch link sets.
+pub fn page_lang(req: &actix_web::HttpRequest) -> Lang {
+    let from_query = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("lang="));
+    match from_query {
+        Some(code) => Lang::from_param(Some(code)),
+        None => Lang::from_param(req.cookie(LANG_COOKIE).as_ref().map(|c| c.value())),
+    }
+}
+
+pub const LANG_COOKIE: &str = "sipas_lang";
+pub const LOGIN_CSRF_COOKIE: &str = "sipas_login_csrf";
+
+/// The client's network address (from `X-Forwarded-For` only when the proxy is trusted).
+pub fn client_address(req: &actix_web::HttpRequest, trust_proxy: bool) -> String {
+    if trust_proxy && let Some(addr) = req.connection_info().realip_remote_addr() {
+        return addr.to_string();
+    }
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+type Res<B> = ServiceResponse<EitherBody<B, BoxBody>>;
+
+fn reply<B>(req: ServiceRequest, response: HttpResponse) -> Res<B> {
+    req.into_response(response.map_into_right_body())
+}
+
+fn denied(lang: Lang, status: StatusCode) -> HttpResponse {
+    let (title, text) = match status {
+        StatusCode::FORBIDDEN => (
+            lang.pick("Không có quyền truy cập", "Access denied"),
+            lang.pick(
+                "Tài khoản của Ông/Bà không được phép xem trang này.",
+                "Your account may not open this page.",
+            ),
+        ),
+        _ => (
+            lang.pick("Cần đăng nhập", "Sign-in required"),
+            lang.pick(
+                "Vui lòng đăng nhập để tiếp tục.",
+                "Please sign in to continue.",
+            ),
+        ),
+    };
+    message_page(lang, status, title, text, None)
+}
+
+fn bad_form(lang: Lang) -> HttpResponse {
+    message_page(
+        lang,
+        StatusCode::FORBIDDEN,
+        lang.pick("Biểu mẫu không hợp lệ", "Invalid form"),
+        lang.pick(
+            "Biểu mẫu đã hết hạn hoặc không được gửi từ trang của hệ thống. Vui lòng tải lại trang và thử lại.",
+            "The form has expired or was not sent from this site's page. Please reload the page and try again.",
+        ),
+        None,
+    )
+}
+
+/// Same-origin check for unsafe requests: a present `Origin` (or, failing that, `Referer`) must
+/// be this service's public origin or the host the request was sent to.
+fn same_origin(req: &ServiceRequest, public_base: &str) -> bool {
+    let headers = req.headers();
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .map(|r| {
+                    let after_scheme = r.find("://").map(|i| i + 3).unwrap_or(0);
+                    let end = r[after_scheme..]
+                        .find('/')
+                        .map(|i| i + after_scheme)
+                        .unwrap_or(r.len());
+                    r[..end].to_string()
+                })
+        });
+    let Some(origin) = origin else { return true };
+    let host = req.connection_info().host().to_string();
+    let public_origin = {
+        let after_scheme = public_base.find("://").map(|i| i + 3).unwrap_or(0);
+        let end = public_base[after_scheme..]
+            .find('/')
+            .map(|i| i + after_scheme)
+            .unwrap_or(public_base.len());
+        &public_base[..end]
+    };
+    origin == public_origin || origin.split_once("://").is_some_and(|(_, h)| h == host)
+}
+
+/// Constant-time comparison for secrets.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Reads the urlencoded body, returns its `csrf` field and puts the body back for the handler.
+async fn take_csrf_field(req: &mut ServiceRequest, limit: usize) -> Option<String> {
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    use futures_util::StreamExt;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > limit {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let field = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+    req.set_payload(actix_web::dev::Payload::from(body));
+    field
+}
+
+/// The middleware: applies [`RULES`] to every request.
+pub async fn enforce<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<Res<B>, actix_web::Error> {
+    let Some(pattern) = req.match_pattern() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("state"))?;
+    let lang = page_lang(req.request());
+    let Some(rule) = rule_for(req.method(), &pattern) else {
+        if RULES.iter().any(|r| r.pattern == pattern) {
+            // Known route, other method: let the router answer 405.
+            return Ok(next.call(req).await?.map_into_left_body());
+        }
+        tracing::error!(%pattern, "route has no access rule; refusing");
+        return Ok(reply(req, denied(lang, StatusCode::FORBIDDEN)));
+    };
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD);
+    match rule.access {
+        Access::Public | Access::ApiKey => {}
+        Access::Survey => {
+            let addr = client_address(req.request(), state.settings.trust_proxy);
+            let ip = addr
+                .parse()
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            if let Err(wait) = state.survey_limiter.check(ip, std::time::Instant::now()) {
+                let mut response = message_page(
+                    lang,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    lang.pick("Quá nhiều yêu cầu", "Too many requests"),
+                    lang.pick(
+                        "Có quá nhiều yêu cầu từ địa chỉ mạng này. Vui lòng chờ một lát rồi thử lại.",
+                        "Too many requests came from this network address. Please wait a moment and try again.",
+                    ),
+                    None,
+                );
+                if let Ok(value) = header::HeaderValue::from_str(&wait.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                return Ok(reply(req, response));
+            }
+        }
+        Access::SignIn => {
+            if unsafe_method {
+                if !same_origin(&req, &state.public_base()) {
+                    return Ok(reply(req, bad_form(lang)));
+                }
+                let cookie = req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string());
+                let field = take_csrf_field(&mut req, state.settings.max_body_bytes).await;
+                let ok = matches!((&cookie, &field), (Some(c), Some(f)) if !c.is_empty() && same_secret(c, f));
+                if !ok {
+                    return Ok(reply(req, bad_form(lang)));
+                }
+            }
+        }
+        Access::SignedIn | Access::Admin | Access::Results | Access::Collection => {
+            let token = req
+                .cookie(sessions::COOKIE_NAME)
+                .map(|c| c.value().to_string());
+            let session = match token {
+                Some(token) => {
+                    let pool = state.pool.clone();
+                    web::block(move || -> anyhow::Result<Option<Session>> {
+                        let mut conn = pool.get()?;
+                        Ok(sessions::lookup(&mut conn, &token, crate::db::now())?)
+                    })
+                    .await
+                    .map_err(actix_web::error::ErrorInternalServerError)?
+                    .map_err(actix_web::error::ErrorInternalServerError)?
+                }
+                None => None,
+            };
+            let Some(session) = session else {
+                if !unsafe_method {
+                    let next_path = req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_default();
+                    let location = format!("/login?next={}", urlencode(&next_path));
+                    return Ok(reply(
+                        req,
+                        HttpResponse::SeeOther()
+                            .insert_header((header::LOCATION, location))
+                            .finish(),
+                    ));
+                }
+                return Ok(reply(req, denied(lang, StatusCode::UNAUTHORIZED)));
+            };
+            if rule.access.needs_session() && !rule.access.admits(session.user.role()) {
+                return Ok(reply(req, denied(lang, StatusCode::FORBIDDEN)));
+            }
+            if unsafe_method {
+                let field = take_csrf_field(&mut req, state.settings.max_body_bytes).await;
+                let token_ok = field
+                    .as_deref()
+                    .is_some_and(|f| same_secret(f, &session.csrf_token));
+                if !token_ok || !same_origin(&req, &state.public_base()) {
+                    return Ok(reply(req, bad_form(lang)));
+                }
+            }
+            let changing_password = pattern == "/account/password" || pattern == "/logout";
+            if session.user.must_change_password && !changing_password {
+                return Ok(reply(
+                    req,
+                    HttpResponse::SeeOther()
+                        .insert_header((header::LOCATION, "/account/password"))
+                        .finish(),
+                ));
+            }
+            req.extensions_mut().insert(CurrentUser(session));
+        }
+    }
+    let set_lang = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("lang="))
+        .map(|v| Lang::from_param(Some(v)));
+    let secure = state.settings.secure_cookies();
+    let mut res = next.call(req).await?;
+    if let Some(lang) = set_lang {
+        let cookie = actix_web::cookie::Cookie::build(LANG_COOKIE, lang.code())
+            .path("/")
+            .http_only(true)
+            .secure(secure)
+            .same_site(actix_web::cookie::SameSite::Lax)
+            .max_age(actix_web::cookie::time::Duration::days(365))
+            .finish();
+        let _ = res.response_mut().add_cookie(&cookie);
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// Percent-encodes a path for a query parameter.
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)])
+        .map(|e| e[2..].to_string())
+        .unwrap_or_default()
+}
