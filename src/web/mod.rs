@@ -2,14 +2,19 @@
 //! pooled connection is taken inside the closure) and render.
 
 pub mod access;
+pub mod admin;
+pub mod agency;
 pub mod api;
+pub mod auth;
 pub mod citizen;
+pub mod collector;
 pub mod errors;
 pub mod health;
 pub mod home;
 pub mod layout;
 pub mod openapi;
 pub mod rate_limit;
+pub mod staff;
 pub mod statics;
 
 use std::sync::Arc;
@@ -87,6 +92,85 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource(["/s/{token}/qr.png", "/S/{token}/QR.PNG"])
                 .route(get_or_head().to(citizen::qr_png)),
         );
+    staff_routes(cfg);
+}
+
+/// Pages for signed-in staff; who may open each one is in `access::RULES`.
+fn staff_routes(cfg: &mut web::ServiceConfig) {
+    use admin::{audit_log, catalog, units as admin_units, users as admin_users};
+    let get = get_or_head;
+    let post = web::post;
+    cfg.service(
+        web::resource("/login")
+            .route(get().to(auth::login_page))
+            .route(post().to(auth::login)),
+    )
+    .service(web::resource("/logout").route(post().to(auth::logout)))
+    .service(web::resource("/account").route(get().to(auth::account)))
+    .service(
+        web::resource("/account/password")
+            .route(get().to(auth::password_page))
+            .route(post().to(auth::change_password)),
+    )
+    .service(web::resource("/agency").route(get().to(agency::home)))
+    .service(web::resource("/agency/units/{id}").route(get().to(agency::unit)))
+    .service(web::resource("/collector").route(get().to(collector::home)))
+    .service(web::resource("/admin").route(get().to(admin::overview)))
+    .service(
+        web::resource("/admin/units")
+            .route(get().to(admin_units::list))
+            .route(post().to(admin_units::create)),
+    )
+    .service(web::resource("/admin/units/{id}").route(get().to(admin_units::detail)))
+    .service(web::resource("/admin/units/{id}/rename").route(post().to(admin_units::rename)))
+    .service(web::resource("/admin/units/{id}/move").route(post().to(admin_units::move_unit)))
+    .service(web::resource("/admin/units/{id}/merge").route(post().to(admin_units::merge)))
+    .service(web::resource("/admin/units/{id}/validity").route(post().to(admin_units::validity)))
+    .service(
+        web::resource("/admin/units/{id}/counter-form").route(post().to(admin_units::counter_form)),
+    )
+    .service(web::resource("/admin/units/{id}/api-keys").route(post().to(admin_units::create_key)))
+    .service(web::resource("/admin/api-keys/{id}/revoke").route(post().to(admin_units::revoke_key)))
+    .service(
+        web::resource("/admin/procedures")
+            .route(get().to(catalog::procedures_list))
+            .route(post().to(catalog::procedures_create)),
+    )
+    .service(
+        web::resource("/admin/procedures/{id}")
+            .route(get().to(catalog::procedure_show))
+            .route(post().to(catalog::procedure_update)),
+    )
+    .service(
+        web::resource("/admin/users")
+            .route(get().to(admin_users::list))
+            .route(post().to(admin_users::create)),
+    )
+    .service(
+        web::resource("/admin/users/{id}")
+            .route(get().to(admin_users::detail))
+            .route(post().to(admin_users::update)),
+    )
+    .service(
+        web::resource("/admin/users/{id}/password").route(post().to(admin_users::reset_password)),
+    )
+    .service(
+        web::resource("/admin/collector-orgs")
+            .route(get().to(catalog::orgs_list))
+            .route(post().to(catalog::orgs_create)),
+    )
+    .service(web::resource("/admin/forms").route(get().to(catalog::forms_list)))
+    .service(
+        web::resource("/admin/periods")
+            .route(get().to(catalog::periods_list))
+            .route(post().to(catalog::periods_create)),
+    )
+    .service(
+        web::resource("/admin/periods/{id}")
+            .route(get().to(catalog::period_show))
+            .route(post().to(catalog::period_update)),
+    )
+    .service(web::resource("/admin/audit").route(get().to(audit_log::browse)));
 }
 
 /// GET routes answer HEAD too: link checkers and some QR scanners probe with HEAD first.

@@ -1,0 +1,96 @@
+//! The administrator's console (Department of Home Affairs): units, procedures, accounts,
+//! collector organisations, survey forms, periods and the audit log.
+
+pub mod audit_log;
+pub mod catalog;
+pub mod units;
+pub mod users;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::prelude::*;
+use maud::html;
+
+use super::AppState;
+use super::access::{CurrentUser, page_lang};
+use super::layout::html_response;
+use super::staff::staff_page;
+use crate::db::schema::{
+    procedures, responses, transactions, units as units_table, users as users_table,
+};
+use crate::db_run;
+use crate::error::AppError;
+
+/// Redirect after a successful change (post/redirect/get), with a notice code.
+pub fn done(location: &str, ok: &str) -> HttpResponse {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{location}{sep}ok={ok}")))
+        .finish()
+}
+
+/// Status for re-rendering a form after a failed action.
+pub fn failed_status(e: &AppError) -> StatusCode {
+    actix_web::ResponseError::status_code(e)
+}
+
+pub async fn overview(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    let lang = page_lang(&req);
+    let (counts, chain) = state
+        .with_conn(|conn| {
+            let counts: [i64; 5] = db_run!(conn: {
+                QueryResult::Ok([
+                    units_table::table.count().get_result(conn)?,
+                    procedures::table.count().get_result(conn)?,
+                    users_table::table.count().get_result(conn)?,
+                    transactions::table.count().get_result(conn)?,
+                    responses::table.count().get_result(conn)?,
+                ])
+            })?;
+            Ok((counts, crate::audit::verify(conn)?))
+        })
+        .await?;
+    let labels = [
+        (lang.pick("Đơn vị", "Units"), "/admin/units"),
+        (
+            lang.pick("Thủ tục hành chính", "Procedures"),
+            "/admin/procedures",
+        ),
+        (lang.pick("Tài khoản", "User accounts"), "/admin/users"),
+        (
+            lang.pick("Hồ sơ đã đăng ký", "Registered transactions"),
+            "/admin",
+        ),
+        (lang.pick("Phiếu trả lời", "Responses"), "/admin"),
+    ];
+    let body = html! {
+        table {
+            @for ((label, href), n) in labels.iter().zip(counts) {
+                tr { th { a href=(href) { (label) } } td { (n) } }
+            }
+            tr {
+                th { a href="/admin/audit" { (lang.pick("Nhật ký thay đổi", "Audit log")) } }
+                td {
+                    @match &chain {
+                        Ok(n) => { (lang.pick("Chuỗi toàn vẹn", "Chain intact")) " (" (n) ")" }
+                        Err(b) => { strong.err { (lang.pick("Chuỗi bị phá vỡ: ", "Chain broken: ")) (b.to_string()) } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(
+            lang,
+            &user,
+            "/admin",
+            lang.pick("Quản trị", "Administration"),
+            body,
+        ),
+    ))
+}

@@ -1,0 +1,59 @@
+//! The collector organisation's home: who it is and who types for it. Collectors read no results.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::prelude::*;
+use maud::html;
+
+use super::AppState;
+use super::access::{CurrentUser, page_lang};
+use super::layout::html_response;
+use super::staff::staff_page;
+use crate::accounts::User;
+use crate::collector_orgs;
+use crate::db::schema::users;
+use crate::db_run;
+use crate::error::AppError;
+
+pub async fn home(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    let lang = page_lang(&req);
+    let org_id = user.0.user.collector_org_id.clone();
+    let (org, members) = state
+        .with_conn(move |conn| {
+            let Some(org_id) = org_id else { return Ok((None, Vec::new())) };
+            let org = collector_orgs::find(conn, &org_id)?;
+            let members: Vec<User> = db_run!(conn: {
+                users::table.filter(users::collector_org_id.eq(&org_id)).order(users::username.asc()).select(User::as_select()).load(conn)
+            })?;
+            Ok((org, members))
+        })
+        .await?;
+    let title = org
+        .as_ref()
+        .map(|o| o.name(lang).to_string())
+        .unwrap_or_else(|| {
+            lang.pick("Thu thập phiếu giấy", "Paper collection")
+                .to_string()
+        });
+    let body = html! {
+        p.muted { (lang.pick(
+            "Đơn vị thu thập độc lập phát phiếu giấy cho mẫu khảo sát do Sở Nội vụ chọn, thu lại và nhập liệu. Tài khoản thu thập không xem được kết quả khảo sát.",
+            "The independent collector hands paper forms to the sample drawn by Home Affairs, collects them and types them in. Collector accounts cannot read survey results.")) }
+        h2 { (lang.pick("Nhân viên nhập liệu", "Data-entry staff")) }
+        table {
+            thead { tr { th { (lang.pick("Tên đăng nhập", "Username")) } th { (lang.pick("Họ tên", "Name")) } th { (lang.pick("Trạng thái", "Status")) } } }
+            tbody { @for m in &members { tr {
+                td { (m.username) } td { (m.display_name) }
+                td { @if m.active { (lang.pick("Hoạt động", "Active")) } @else { (lang.pick("Đã khóa", "Deactivated")) } }
+            } } }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(lang, &user, "/collector", &title, body),
+    ))
+}
