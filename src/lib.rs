@@ -15,6 +15,7 @@ pub mod forms;
 pub mod i18n;
 pub mod periods;
 pub mod procedures;
+pub mod report;
 pub mod secret;
 pub mod survey;
 pub mod units;

@@ -236,3 +236,53 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     audit_head,
 );
+
+diesel::table! {
+    rollups_monthly (unit_id, form_code, form_version, month, channel, respondent_type, question_code, level) {
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        month -> Date,
+        channel -> Text,
+        respondent_type -> Text,
+        question_code -> Text,
+        level -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    rollups_procedure (unit_id, form_code, form_version, month, procedure_id, question_code, level) {
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        month -> Date,
+        procedure_id -> Text,
+        question_code -> Text,
+        level -> BigInt,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    rollup_scores (grain, period, unit_id, form_code, form_version, channel, respondent_type, element_code) {
+        grain -> Text,
+        period -> Date,
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        channel -> Text,
+        respondent_type -> Text,
+        element_code -> Text,
+        n -> BigInt,
+        score_sum -> Double,
+        score_sq_sum -> Double,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    units,
+    rollups_monthly,
+    rollups_procedure,
+    rollup_scores
+);

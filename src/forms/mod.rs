@@ -3,6 +3,7 @@
 pub mod answers;
 pub mod definition;
 pub mod registry;
+pub mod scoring;
 
 pub use definition::{Form, FormError, FormKind, Question, QuestionRole, QuestionType};
 pub use registry::FormRegistry;

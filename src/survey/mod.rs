@@ -3,6 +3,7 @@
 
 pub mod lookup;
 pub mod qr;
+pub mod rollup;
 pub mod token;
 pub mod transaction;
 pub mod writer;

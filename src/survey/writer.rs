@@ -6,15 +6,14 @@
 //! spoils the others), commits once, and only then answers each waiting request. A citizen's
 //! "thank you" therefore always means the answer is on disk.
 
-use std::collections::HashMap;
 use std::thread::JoinHandle;
 
-use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
+use chrono::{FixedOffset, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::schema::{answers, responses, rollups, survey_tokens, transactions};
+use super::rollup::RollupDelta;
+use crate::db::schema::{answers, responses, survey_tokens, transactions};
 use crate::db::{DbConn, DbPool};
 use crate::db_run;
 use crate::forms::answers::AnswerValue;
@@ -43,6 +42,8 @@ pub struct Submission {
     pub answers: Vec<AnswerValue>,
     /// Instrument A stores the overall rating on the dossier for the Decision 766 rate.
     pub dossier_rating: Option<(String, i64)>,
+    /// The respondent's element and index scores (see `forms::scoring`).
+    pub scores: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,9 +150,6 @@ impl ResponseWriter {
     }
 }
 
-/// Key of one rollup counter.
-type RollupKey = (String, String, i64, NaiveDate, String, String, String, i64);
-
 /// Stores submissions in one transaction and returns each one's outcome; an error means
 /// nothing of the batch was committed.
 pub fn store_batch(
@@ -159,138 +157,82 @@ pub fn store_batch(
     batch: &[Submission],
     utc_offset: FixedOffset,
 ) -> anyhow::Result<Vec<SubmitOutcome>> {
-    let outcomes = db_run!(conn: {
-        conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            let mut outcomes = Vec::with_capacity(batch.len());
-            let mut counts: HashMap<RollupKey, i64> = HashMap::new();
-            for submission in batch {
-                let outcome = conn.transaction(|conn| {
-                    let now = submission.response.submitted_at;
-                    if let Some(hash) = &submission.token_hash {
-                        let spent = diesel::update(
-                            survey_tokens::table
-                                .find(hash)
-                                .filter(survey_tokens::spent_at.is_null())
-                                .filter(survey_tokens::expires_at.gt(now)),
-                        )
-                        .set(survey_tokens::spent_at.eq(now))
-                        .execute(conn)?;
-                        if spent == 0 {
-                            let spent_at: Option<Option<NaiveDateTime>> = survey_tokens::table
-                                .find(hash)
-                                .select(survey_tokens::spent_at)
-                                .first(conn)
-                                .optional()?;
-                            return Ok(match spent_at {
-                                Some(None) => SubmitOutcome::Expired,
-                                _ => SubmitOutcome::AlreadyUsed,
-                            });
-                        }
-                    }
-                    let r = &submission.response;
-                    diesel::insert_into(responses::table)
-                        .values((
-                            responses::id.eq(&r.id),
-                            responses::unit_id.eq(&r.unit_id),
-                            responses::procedure_id.eq(&r.procedure_id),
-                            responses::form_code.eq(&r.form_code),
-                            responses::form_version.eq(r.form_version),
-                            responses::channel.eq(&r.channel),
-                            responses::respondent_type.eq(&r.respondent_type),
-                            responses::language.eq(&r.language),
-                            responses::issued_at.eq(r.issued_at),
-                            responses::opened_at.eq(r.opened_at),
-                            responses::submitted_at.eq(r.submitted_at),
-                        ))
-                        .execute(conn)?;
-                    let rows: Vec<_> = submission
-                        .answers
-                        .iter()
-                        .map(|a| {
-                            (
-                                answers::response_id.eq(&r.id),
-                                answers::question_code.eq(&a.question_code),
-                                answers::value_int.eq(a.value_int),
-                                answers::value_text.eq(&a.value_text),
-                            )
-                        })
-                        .collect();
-                    diesel::insert_into(answers::table).values(&rows).execute(conn)?;
-                    if let Some((transaction_id, rating)) = &submission.dossier_rating {
-                        diesel::update(transactions::table.find(transaction_id))
-                            .set(transactions::rating.eq(rating))
-                            .execute(conn)?;
-                    }
-                    Ok::<_, diesel::result::Error>(SubmitOutcome::Stored)
-                })?;
-                if outcome == SubmitOutcome::Stored {
-                    count_rollups(&mut counts, submission, utc_offset);
-                }
-                outcomes.push(outcome);
+    let outcomes = conn.write_transaction(|conn| -> QueryResult<Vec<SubmitOutcome>> {
+        let mut delta = RollupDelta::default();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for submission in batch {
+            // Each submission in its own savepoint: one failure never spoils the batch.
+            let outcome = conn.write_transaction(|conn| store_one(conn, submission))?;
+            if outcome == SubmitOutcome::Stored {
+                delta.add(submission, utc_offset);
             }
-            for (key, n) in counts {
-                let (unit_id, form_code, form_version, day, channel, respondent_type, question_code, level) = key;
-                diesel::insert_into(rollups::table)
-                    .values((
-                        rollups::unit_id.eq(unit_id),
-                        rollups::form_code.eq(form_code),
-                        rollups::form_version.eq(form_version),
-                        rollups::day.eq(day),
-                        rollups::channel.eq(channel),
-                        rollups::respondent_type.eq(respondent_type),
-                        rollups::question_code.eq(question_code),
-                        rollups::level.eq(level),
-                        rollups::n.eq(n),
-                    ))
-                    .on_conflict((
-                        rollups::unit_id,
-                        rollups::form_code,
-                        rollups::form_version,
-                        rollups::day,
-                        rollups::channel,
-                        rollups::respondent_type,
-                        rollups::question_code,
-                        rollups::level,
-                    ))
-                    .do_update()
-                    .set(rollups::n.eq(rollups::n + excluded(rollups::n)))
-                    .execute(conn)?;
-            }
-            Ok(outcomes)
-        })
+            outcomes.push(outcome);
+        }
+        delta.apply(conn)?;
+        Ok(outcomes)
     })?;
     Ok(outcomes)
 }
 
-/// The question code under which whole responses are counted in the rollups.
-pub const RESPONSES_COUNTER: &str = "_responses";
-
-fn count_rollups(
-    counts: &mut HashMap<RollupKey, i64>,
-    submission: &Submission,
-    utc_offset: FixedOffset,
-) {
-    let r = &submission.response;
-    let day =
-        (r.submitted_at + chrono::Duration::seconds(utc_offset.local_minus_utc().into())).date();
-    let respondent_type = r.respondent_type.clone().unwrap_or_default();
-    let mut add = |question: &str, level: i64| {
-        let key = (
-            r.unit_id.clone(),
-            r.form_code.clone(),
-            r.form_version,
-            day,
-            r.channel.clone(),
-            respondent_type.clone(),
-            question.to_string(),
-            level,
-        );
-        *counts.entry(key).or_insert(0) += 1;
-    };
-    add(RESPONSES_COUNTER, 0);
-    for answer in &submission.answers {
-        for level in &answer.rollup_levels {
-            add(&answer.question_code, *level);
+/// Spends the token (if any) and stores one response with its answers.
+fn store_one(conn: &mut DbConn, submission: &Submission) -> QueryResult<SubmitOutcome> {
+    db_run!(conn: {
+        let now = submission.response.submitted_at;
+        if let Some(hash) = &submission.token_hash {
+            let spent = diesel::update(
+                survey_tokens::table
+                    .find(hash)
+                    .filter(survey_tokens::spent_at.is_null())
+                    .filter(survey_tokens::expires_at.gt(now)),
+            )
+            .set(survey_tokens::spent_at.eq(now))
+            .execute(conn)?;
+            if spent == 0 {
+                let spent_at: Option<Option<NaiveDateTime>> = survey_tokens::table
+                    .find(hash)
+                    .select(survey_tokens::spent_at)
+                    .first(conn)
+                    .optional()?;
+                return Ok(match spent_at {
+                    Some(None) => SubmitOutcome::Expired,
+                    _ => SubmitOutcome::AlreadyUsed,
+                });
+            }
         }
-    }
+        let r = &submission.response;
+        diesel::insert_into(responses::table)
+            .values((
+                responses::id.eq(&r.id),
+                responses::unit_id.eq(&r.unit_id),
+                responses::procedure_id.eq(&r.procedure_id),
+                responses::form_code.eq(&r.form_code),
+                responses::form_version.eq(r.form_version),
+                responses::channel.eq(&r.channel),
+                responses::respondent_type.eq(&r.respondent_type),
+                responses::language.eq(&r.language),
+                responses::issued_at.eq(r.issued_at),
+                responses::opened_at.eq(r.opened_at),
+                responses::submitted_at.eq(r.submitted_at),
+            ))
+            .execute(conn)?;
+        let rows: Vec<_> = submission
+            .answers
+            .iter()
+            .map(|a| {
+                (
+                    answers::response_id.eq(&r.id),
+                    answers::question_code.eq(&a.question_code),
+                    answers::value_int.eq(a.value_int),
+                    answers::value_text.eq(&a.value_text),
+                )
+            })
+            .collect();
+        diesel::insert_into(answers::table).values(&rows).execute(conn)?;
+        if let Some((transaction_id, rating)) = &submission.dossier_rating {
+            diesel::update(transactions::table.find(transaction_id))
+                .set(transactions::rating.eq(rating))
+                .execute(conn)?;
+        }
+        Ok(SubmitOutcome::Stored)
+    })
 }

@@ -17,7 +17,7 @@ use crate::db::schema::{rollups, transactions};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
-use crate::survey::writer::RESPONSES_COUNTER;
+use crate::survey::rollup::RESPONSES_COUNTER;
 use crate::units::{self, Unit};
 
 /// The units a results reader may see: everything for admins, the subtree for agencies.

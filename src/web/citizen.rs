@@ -216,6 +216,7 @@ pub async fn submit(
             opened_at,
             submitted_at: now,
         },
+        scores: crate::forms::scoring::respondent_scores(&survey.form, &valid.answers),
         answers: valid.answers,
         dossier_rating,
     };

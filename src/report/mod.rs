@@ -1,0 +1,473 @@
+//! Satisfaction reports: the SIPAS index per unit with intervals, channel gaps, the Decision 766
+//! dossier rate, sample adequacy, trends and rankings — all from rollups.
+
+pub mod figures;
+pub mod period;
+pub mod source;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::FixedOffset;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use self::figures::{Figure, FormFigures, Tally, compute};
+use self::period::Period;
+use self::source::{COUNTER_CHANNELS, CellKey, DossierCounts, INDEPENDENT_CHANNELS, Tallies};
+use crate::db::DbConn;
+use crate::error::{AppError, AppResult};
+use crate::forms::{Form, FormKind, FormRegistry};
+use crate::i18n::Msg;
+use crate::units::{self, Unit};
+
+/// Settings of the report computation.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportOptions {
+    /// Cells with fewer answers are suppressed.
+    pub min_n: u64,
+    /// Margin e of the required-sample formula.
+    pub sample_margin: f64,
+    pub utc_offset: FixedOffset,
+}
+
+/// Which responses a report counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slice {
+    /// `counter`, `independent`, or one channel name.
+    pub channel: Option<String>,
+    /// `individual` or `organisation`.
+    pub respondent_type: Option<String>,
+    /// A procedure id (whole-month periods only).
+    pub procedure_id: Option<String>,
+}
+
+impl Slice {
+    fn admits(&self, key: &CellKey) -> bool {
+        let channel_ok = match self.channel.as_deref() {
+            None => true,
+            Some("counter") => COUNTER_CHANNELS.contains(&key.channel.as_str()),
+            Some("independent") => INDEPENDENT_CHANNELS.contains(&key.channel.as_str()),
+            Some(c) => key.channel == c,
+        };
+        channel_ok
+            && self
+                .respondent_type
+                .as_deref()
+                .is_none_or(|t| key.respondent_type == t)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRef {
+    pub id: String,
+    pub code: String,
+    pub name_vi: String,
+    pub name_en: String,
+    pub kind: String,
+}
+
+impl From<&Unit> for UnitRef {
+    fn from(u: &Unit) -> Self {
+        Self {
+            id: u.id.clone(),
+            code: u.code.clone(),
+            name_vi: u.name_vi.clone(),
+            name_en: u.name_en.clone(),
+            kind: u.kind.clone(),
+        }
+    }
+}
+
+/// Achieved against required sample (n = N/(1+N·e²), N = dossiers completed in the period).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct SampleFigure {
+    pub population: u64,
+    pub required: u64,
+    pub achieved: u64,
+    pub sufficient: bool,
+}
+
+/// The Decision 766 rate: (dossiers − rated unsatisfied − late) ÷ dossiers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DossierRate {
+    pub counts: DossierCounts,
+    pub rate: Option<f64>,
+}
+
+impl DossierRate {
+    fn from_counts(counts: DossierCounts) -> Self {
+        let rate = (counts.dossiers > 0).then(|| {
+            let good = counts.dossiers - counts.unsatisfied_or_late.min(counts.dossiers);
+            (good as f64 / counts.dossiers as f64 * 1000.0).round() / 10.0
+        });
+        Self { counts, rate }
+    }
+}
+
+/// Counter e-survey against the independent collector for the same unit and period.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChannelGap {
+    pub counter: Figure,
+    pub independent: Figure,
+    /// Counter minus independent, in percentage points.
+    pub difference: Option<f64>,
+    pub p_value: Option<f64>,
+    pub significant: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    pub previous_period: String,
+    pub previous: Figure,
+    pub difference: Option<f64>,
+    pub p_value: Option<f64>,
+    pub significant: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    pub month: String,
+    pub index: Figure,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitReport {
+    pub unit: UnitRef,
+    pub period: String,
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub slice_channel: Option<String>,
+    pub slice_respondent_type: Option<String>,
+    pub slice_procedure: Option<String>,
+    pub sipas: Option<FormFigures>,
+    pub transaction: Option<FormFigures>,
+    pub dossier_rate: DossierRate,
+    pub sample: SampleFigure,
+    pub gap: Option<ChannelGap>,
+    pub change: Option<Change>,
+    pub trend: Vec<TrendPoint>,
+}
+
+fn form_of_kind(forms: &FormRegistry, kind: FormKind) -> Option<Arc<Form>> {
+    let mut codes: Vec<&String> = forms.codes().collect();
+    codes.sort();
+    codes
+        .into_iter()
+        .filter_map(|c| forms.latest(c))
+        .find(|f| f.kind == kind)
+}
+
+fn compare(a: &Figure, b: &Figure) -> (Option<f64>, Option<f64>, bool) {
+    match (a.value, b.value, a.se(), b.se()) {
+        (Some(x), Some(y), Some(sx), Some(sy)) => {
+            let p = stats::difference_p(x, sx, y, sy);
+            (
+                Some(((x - y) * 10.0).round() / 10.0),
+                p,
+                p.is_some_and(|p| p < 0.05),
+            )
+        }
+        _ => (None, None, false),
+    }
+}
+
+fn bad_slice(field: &str, vi: &str, en: &str) -> AppError {
+    AppError::field(field, Msg::new(vi, en))
+}
+
+/// Builds the report of `unit` (and everything it covers) for `period` and `slice`.
+pub fn unit_report(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    opts: &ReportOptions,
+    unit: &Unit,
+    period: &Period,
+    slice: &Slice,
+) -> AppResult<UnitReport> {
+    if let Some(c) = slice.channel.as_deref()
+        && ![
+            "counter",
+            "independent",
+            "qr",
+            "link",
+            "kiosk",
+            "paper",
+            "phone",
+            "interview",
+        ]
+        .contains(&c)
+    {
+        return Err(bad_slice(
+            "channel",
+            "Kênh không hợp lệ.",
+            "Unknown channel.",
+        ));
+    }
+    if slice
+        .respondent_type
+        .as_deref()
+        .is_some_and(|t| t != "individual" && t != "organisation")
+    {
+        return Err(bad_slice(
+            "respondent_type",
+            "Loại người trả lời không hợp lệ.",
+            "Unknown respondent type.",
+        ));
+    }
+    if slice.procedure_id.is_some() && !period.whole_months() {
+        return Err(bad_slice(
+            "procedure",
+            "Báo cáo theo thủ tục chỉ áp dụng cho kỳ trọn tháng.",
+            "Reports by procedure need a period of whole months.",
+        ));
+    }
+    let scope = source::scope(conn, &unit.id)?;
+    let sipas_form = form_of_kind(forms, FormKind::Sipas);
+    let transaction_form = form_of_kind(forms, FormKind::Transaction);
+    let figures_for =
+        |conn: &mut DbConn, form: &Form, period: &Period| -> AppResult<(Tallies, Tally)> {
+            let tallies = source::load(conn, &form.code, Some(&scope), period)?;
+            let tally = match &slice.procedure_id {
+                Some(p) => source::load_procedure(conn, &form.code, &scope, period, p)?,
+                None => tallies.total(|k| slice.admits(k)),
+            };
+            Ok((tallies, tally))
+        };
+    let mut sipas = None;
+    let mut gap = None;
+    let mut change = None;
+    let mut trend = Vec::new();
+    let mut achieved = 0;
+    if let Some(form) = &sipas_form {
+        let (tallies, tally) = figures_for(conn, form, period)?;
+        let figures = compute(form, &tally, opts.min_n);
+        achieved = tallies.total(|_| true).responses();
+        let by_group = |group: &[&str]| {
+            let t = tallies.total(|k| {
+                group.contains(&k.channel.as_str())
+                    && slice
+                        .respondent_type
+                        .as_deref()
+                        .is_none_or(|r| k.respondent_type == r)
+            });
+            compute(form, &t, opts.min_n).index
+        };
+        let (counter, independent) = (by_group(COUNTER_CHANNELS), by_group(INDEPENDENT_CHANNELS));
+        let (difference, p_value, significant) = compare(&counter, &independent);
+        gap = Some(ChannelGap {
+            counter,
+            independent,
+            difference,
+            p_value,
+            significant,
+        });
+        let previous_period = period.previous();
+        let (_, prev_tally) = figures_for(conn, form, &previous_period)?;
+        let previous = compute(form, &prev_tally, opts.min_n).index;
+        let (difference, p_value, significant) = compare(&figures.index, &previous);
+        change = Some(Change {
+            previous_period: previous_period.label(),
+            previous,
+            difference,
+            p_value,
+            significant,
+        });
+        // Twelve months up to the end of the period, one grouped query.
+        let last = period.to;
+        let first_month = chrono::NaiveDate::from_ymd_opt(
+            chrono::Datelike::year(&last),
+            chrono::Datelike::month(&last),
+            1,
+        )
+        .and_then(|m| m.checked_sub_months(chrono::Months::new(11)))
+        .unwrap_or(period.from);
+        let year = Period {
+            from: first_month,
+            to: Period::parse(&format!("{}", last.format("%Y-%m")))
+                .map(|p| p.to)
+                .unwrap_or(last),
+        };
+        for month in year.months() {
+            let Some(p) = Period::parse(&month.format("%Y-%m").to_string()) else {
+                continue;
+            };
+            let tallies = source::load(conn, &form.code, Some(&scope), &p)?;
+            let t = tallies.total(|k| slice.admits(k));
+            trend.push(TrendPoint {
+                month: p.label(),
+                index: compute(form, &t, opts.min_n).index,
+            });
+        }
+        sipas = Some(figures);
+    }
+    let transaction = match &transaction_form {
+        Some(form) => {
+            let (_, tally) = figures_for(conn, form, period)?;
+            Some(compute(form, &tally, opts.min_n))
+        }
+        None => None,
+    };
+    let dossiers = source::dossier_counts(conn, Some(&scope), period, opts.utc_offset)?;
+    let mut counts = DossierCounts::default();
+    for c in dossiers.values() {
+        counts.dossiers += c.dossiers;
+        counts.rated_unsatisfied += c.rated_unsatisfied;
+        counts.late += c.late;
+        counts.unsatisfied_or_late += c.unsatisfied_or_late;
+    }
+    let required = stats::required_sample(counts.dossiers, opts.sample_margin);
+    Ok(UnitReport {
+        unit: unit.into(),
+        period: period.label(),
+        from: period.from,
+        to: period.to,
+        slice_channel: slice.channel.clone(),
+        slice_respondent_type: slice.respondent_type.clone(),
+        slice_procedure: slice.procedure_id.clone(),
+        sipas,
+        transaction,
+        dossier_rate: DossierRate::from_counts(counts),
+        sample: SampleFigure {
+            population: counts.dossiers,
+            required,
+            achieved,
+            sufficient: achieved >= required && achieved > 0,
+        },
+        gap,
+        change,
+        trend,
+    })
+}
+
+/// One row of a ranking.
+#[derive(Debug, Clone, Serialize)]
+pub struct RankingRow {
+    /// Position among units with a sufficient sample; `None` for the others.
+    pub rank: Option<u32>,
+    pub unit: UnitRef,
+    pub index: Figure,
+    pub sample: SampleFigure,
+    pub dossier_rate: Option<f64>,
+    pub gap: Option<f64>,
+    pub gap_significant: bool,
+}
+
+/// Ranks the units of one `kind` active during the period by SIPAS index. Units below their
+/// required sample are listed after the ranked ones, unranked.
+pub fn ranking(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    opts: &ReportOptions,
+    kind: &str,
+    period: &Period,
+) -> AppResult<Vec<RankingRow>> {
+    let Some(form) = form_of_kind(forms, FormKind::Sipas) else {
+        return Ok(Vec::new());
+    };
+    let all_units = units::list(conn)?;
+    let candidates: Vec<&Unit> = all_units
+        .iter()
+        .filter(|u| {
+            u.kind == kind
+                && u.valid_from <= period.to
+                && u.valid_to.is_none_or(|end| end >= period.to)
+        })
+        .collect();
+    let tallies = source::load(conn, &form.code, None, period)?;
+    let dossiers = source::dossier_counts(conn, None, period, opts.utc_offset)?;
+    let mut rows = Vec::new();
+    for unit in candidates {
+        let scope: std::collections::HashSet<String> =
+            source::scope(conn, &unit.id)?.into_iter().collect();
+        let tally = tallies.total(|k| scope.contains(&k.unit_id));
+        let figures = compute(&form, &tally, opts.min_n);
+        let group = |channels: &[&str]| {
+            compute(
+                &form,
+                &tallies.total(|k| {
+                    scope.contains(&k.unit_id) && channels.contains(&k.channel.as_str())
+                }),
+                opts.min_n,
+            )
+            .index
+        };
+        let (gap, _, gap_significant) =
+            compare(&group(COUNTER_CHANNELS), &group(INDEPENDENT_CHANNELS));
+        let mut counts = DossierCounts::default();
+        for id in &scope {
+            if let Some(c) = dossiers.get(id) {
+                counts.dossiers += c.dossiers;
+                counts.rated_unsatisfied += c.rated_unsatisfied;
+                counts.late += c.late;
+                counts.unsatisfied_or_late += c.unsatisfied_or_late;
+            }
+        }
+        let required = stats::required_sample(counts.dossiers, opts.sample_margin);
+        let achieved = tally.responses();
+        rows.push(RankingRow {
+            rank: None,
+            unit: unit.into(),
+            index: figures.index,
+            sample: SampleFigure {
+                population: counts.dossiers,
+                required,
+                achieved,
+                sufficient: achieved > 0 && achieved >= required,
+            },
+            dossier_rate: DossierRate::from_counts(counts).rate,
+            gap,
+            gap_significant,
+        });
+    }
+    rows.sort_by(|a, b| {
+        let key = |r: &RankingRow| {
+            (
+                r.sample.sufficient && r.index.value.is_some(),
+                r.index.value.unwrap_or(-1.0),
+            )
+        };
+        let (ka, kb) = (key(a), key(b));
+        kb.0.cmp(&ka.0)
+            .then(kb.1.partial_cmp(&ka.1).unwrap_or(std::cmp::Ordering::Equal))
+            .then(a.unit.code.cmp(&b.unit.code))
+    });
+    let mut rank = 0;
+    for row in rows.iter_mut() {
+        if row.sample.sufficient && row.index.value.is_some() {
+            rank += 1;
+            row.rank = Some(rank);
+        }
+    }
+    Ok(rows)
+}
+
+/// Counts answers straight from the raw tables (for checks that rollups are right).
+pub fn raw_tally(
+    conn: &mut DbConn,
+    form_code: &str,
+    unit_ids: &[String],
+    from: chrono::NaiveDateTime,
+    until: chrono::NaiveDateTime,
+) -> QueryResult<HashMap<(String, i64), u64>> {
+    use crate::db::schema::{answers, responses};
+    use crate::db_run;
+    let rows: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
+        answers::table
+            .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
+            .filter(responses::form_code.eq(form_code))
+            .filter(responses::unit_id.eq_any(unit_ids))
+            .filter(responses::submitted_at.ge(from))
+            .filter(responses::submitted_at.lt(until))
+            .select((answers::question_code, answers::value_int, answers::value_text))
+            .load(conn)
+    })?;
+    let mut out = HashMap::new();
+    for (q, v, _) in rows {
+        if let Some(v) = v {
+            *out.entry((q, v)).or_insert(0) += 1;
+        }
+    }
+    Ok(out)
+}
