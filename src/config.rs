@@ -41,6 +41,10 @@ pub struct Settings {
     pub survey_rate_per_minute: u32,
     /// Send cookies with `Secure`; defaults to on when `public_url` is https.
     pub cookie_secure: Option<bool>,
+    /// Report cells with fewer answers than this are suppressed.
+    pub report_min_n: u64,
+    /// Margin e in the required sample n = N / (1 + N·e²).
+    pub sample_margin: f64,
 }
 
 impl Default for Settings {
@@ -61,6 +65,8 @@ impl Default for Settings {
             trust_proxy: false,
             survey_rate_per_minute: 300,
             cookie_secure: None,
+            report_min_n: 5,
+            sample_margin: 0.05,
         }
     }
 }
@@ -82,6 +88,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_TRUST_PROXY", "trust_proxy"),
     ("SIPAS_SURVEY_RATE_PER_MINUTE", "survey_rate_per_minute"),
     ("SIPAS_COOKIE_SECURE", "cookie_secure"),
+    ("SIPAS_REPORT_MIN_N", "report_min_n"),
+    ("SIPAS_SAMPLE_MARGIN", "sample_margin"),
 ];
 
 impl Settings {
@@ -136,6 +144,8 @@ impl Settings {
                 "trust_proxy" => self.trust_proxy = flag(name, &value)?,
                 "survey_rate_per_minute" => self.survey_rate_per_minute = number(name, &value)?,
                 "cookie_secure" => self.cookie_secure = Some(flag(name, &value)?),
+                "report_min_n" => self.report_min_n = number(name, &value)?,
+                "sample_margin" => self.sample_margin = number(name, &value)?,
                 _ => {}
             }
         }
@@ -163,6 +173,12 @@ impl Settings {
             );
         }
         self.utc_offset_value()?;
+        if !(self.sample_margin > 0.0 && self.sample_margin < 0.5) {
+            bail!(
+                "sample_margin must be between 0 and 0.5 (got {})",
+                self.sample_margin
+            );
+        }
         if self.max_batch == 0 || self.pool_size == 0 {
             bail!("max_batch and pool_size must be at least 1");
         }
@@ -183,6 +199,15 @@ impl Settings {
         parsed
             .map(|t| *t.offset())
             .map_err(|_| anyhow::anyhow!("utc_offset `{}` must look like +07:00", self.utc_offset))
+    }
+
+    /// How reports are computed.
+    pub fn report_options(&self) -> anyhow::Result<crate::report::ReportOptions> {
+        Ok(crate::report::ReportOptions {
+            min_n: self.report_min_n,
+            sample_margin: self.sample_margin,
+            utc_offset: self.utc_offset_value()?,
+        })
     }
 
     /// Whether cookies carry `Secure`.

@@ -18,6 +18,7 @@ pub mod procedures;
 pub mod report;
 pub mod secret;
 pub mod survey;
+pub mod synthetic;
 pub mod units;
 pub mod web;
 

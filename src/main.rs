@@ -40,7 +40,14 @@ enum Command {
         redo_all: bool,
     },
     /// Load the demo province (units, procedures, a counter API key); safe to repeat.
-    Demo,
+    Demo {
+        /// Also add this many synthetic responses (with their dossiers) over the past year.
+        #[arg(long, default_value_t = 0)]
+        responses: u64,
+        /// Seed of the synthetic data (the same seed gives the same answers).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+    },
     /// Survey-form files.
     Forms {
         #[command(subcommand)]
@@ -65,6 +72,24 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Print a unit's satisfaction figures for a period (text, json or csv).
+    Report {
+        /// Unit code (its subtree and merged predecessors are included).
+        #[arg(long)]
+        unit: String,
+        /// 2026, 2026-Q3, 2026-07 or 2026-01-15..2026-03-31.
+        #[arg(long)]
+        period: String,
+        /// text, json or csv.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// counter, independent, or one channel (qr, link, kiosk, paper, phone, interview).
+        #[arg(long)]
+        channel: Option<String>,
+        /// individual or organisation.
+        #[arg(long)]
+        respondent_type: Option<String>,
     },
     /// The audit log.
     Audit {
@@ -180,9 +205,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let applied = sipas::db::run_migrations(&mut conn)?;
             println!("applied {applied} migration(s) on {}", url.backend_name());
         }
-        Command::Demo => {
-            let (pool, _, secret) = sipas::prepare(&settings)?;
+        Command::Demo { responses, seed } => {
+            let (pool, forms, secret) = sipas::prepare(&settings)?;
             let info = demo::load(&mut pool.get()?, &secret)?;
+            if responses > 0 {
+                let started = std::time::Instant::now();
+                let made = sipas::synthetic::generate(
+                    &mut pool.get()?,
+                    &forms,
+                    responses,
+                    365,
+                    sipas::db::now(),
+                    seed,
+                    settings.utc_offset_value()?,
+                )?;
+                eprintln!(
+                    "added {} synthetic responses and {} dossiers in {:.1} s",
+                    made.responses,
+                    made.transactions,
+                    started.elapsed().as_secs_f64()
+                );
+            }
             println!(
                 "Demo province loaded: {} units, {} procedures.",
                 info.units, info.procedures
@@ -264,6 +307,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             accounts::users::create_admin(&mut pool.get()?, &username, &name, &password)
                 .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
             println!("{password}");
+        }
+        Command::Report {
+            unit,
+            period,
+            format,
+            channel,
+            respondent_type,
+        } => {
+            let (pool, forms, _) = sipas::prepare(&settings)?;
+            let mut conn = pool.get()?;
+            let unit = units::find_by_code(&mut conn, &unit)?
+                .with_context(|| format!("no unit with code `{unit}` (see `sipas units list`)"))?;
+            let period = sipas::report::period::Period::parse(&period).context(
+                "period must look like 2026, 2026-Q3, 2026-07 or 2026-01-15..2026-03-31",
+            )?;
+            let slice = sipas::report::Slice {
+                channel,
+                respondent_type,
+                procedure_id: None,
+            };
+            let report = sipas::report::unit_report(
+                &mut conn,
+                &forms,
+                &settings.report_options()?,
+                &unit,
+                &period,
+                &slice,
+            )
+            .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
+            match format.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&report)?),
+                "csv" => print!("{}", sipas::report::export::unit_csv(&report)),
+                "text" => print!("{}", sipas::report::export::text(&report)),
+                other => anyhow::bail!("unknown format `{other}`: use text, json or csv"),
+            }
         }
         Command::Audit {
             command: AuditCommand::Verify,

@@ -23,8 +23,8 @@ pub fn is_valid_level(kind: QuestionType, level: i64) -> bool {
 /// Top-two-box on the 5-level scale (4, 5); "Hài lòng" or better on the 3-level scale (2, 3).
 pub fn is_satisfied(kind: QuestionType, level: i64) -> bool {
     match kind {
-        QuestionType::Scale5 => level >= 4 && level <= 5,
-        QuestionType::Scale3 => level >= 2 && level <= 3,
+        QuestionType::Scale5 => (4..=5).contains(&level),
+        QuestionType::Scale3 => (2..=3).contains(&level),
         _ => false,
     }
 }

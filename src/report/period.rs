@@ -94,7 +94,7 @@ impl Period {
                 + 1;
             match months {
                 12 if self.from.month() == 1 => return format!("{}", self.from.year()),
-                3 if (self.from.month() - 1) % 3 == 0 => {
+                3 if (self.from.month() - 1).is_multiple_of(3) => {
                     return format!("{}-Q{}", self.from.year(), (self.from.month() - 1) / 3 + 1);
                 }
                 1 => return format!("{}-{:02}", self.from.year(), self.from.month()),

@@ -327,7 +327,7 @@ impl SurveyView<'_> {
                 aria-describedby=[problem.map(|_| error_id.as_str())] {
                 legend {
                     (q.text.get(lang))
-                    @if q.required { " " span.req aria-hidden="true" { "*" } }
+                    @if q.required { "\u{a0}" span.req aria-hidden="true" { "*" } }
                 }
                 @if let Some(h) = &hint { p.hint { (h) } }
                 @if let Some(p) = problem { p.err id=(error_id) { (p.message().get(lang)) } }

@@ -4,5 +4,7 @@
 mod helpers;
 
 mod api;
+mod browser;
 mod forms;
+mod lifecycle;
 mod survey;
