@@ -130,7 +130,10 @@ impl ResponseError for AppError {
         if matches!(self, Self::Unauthorized(_)) {
             builder.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        builder.json(json!({ "error": body }))
+        let mut response = builder.json(json!({ "error": body }));
+        // Pages outside the API show the same message as HTML (see `web::errors`).
+        response.extensions_mut().insert(message);
+        response
     }
 }
 

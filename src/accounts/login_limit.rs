@@ -68,6 +68,29 @@ pub fn record_failure(
     })
 }
 
+/// Checks the limits and counts this attempt as a failure in one step, under a lock per account
+/// name (SQLite: the write lock; PostgreSQL: an advisory lock). `Err(minutes)` when blocked.
+/// A successful sign-in then clears the account's failures.
+pub fn reserve_attempt(
+    conn: &mut DbConn,
+    username: &str,
+    address: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Result<(), i64>> {
+    conn.write_transaction(|conn| {
+        if let DbConn::Postgres(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind::<diesel::sql_types::Text, _>(format!("login:{username}"))
+                .execute(&mut **c)?;
+        }
+        if let Some(minutes) = blocked_for(conn, username, address, now)? {
+            return Ok(Err(minutes));
+        }
+        record_failure(conn, username, address, now)?;
+        Ok(Ok(()))
+    })
+}
+
 /// A successful sign-in clears the account's failures (not the address's).
 pub fn clear_account(conn: &mut DbConn, username: &str) -> QueryResult<()> {
     db_run!(conn: {

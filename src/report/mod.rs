@@ -1,6 +1,7 @@
 //! Satisfaction reports: the SIPAS index per unit with intervals, channel gaps, the Decision 766
 //! dossier rate, sample adequacy, trends and rankings — all from rollups.
 
+pub mod charts;
 pub mod export;
 pub mod figures;
 pub mod period;
@@ -471,4 +472,49 @@ pub fn raw_tally(
         }
     }
     Ok(out)
+}
+
+/// The latest free-text answers of the units' respondents, with only the month they were given:
+/// nothing that points to a person or a dossier.
+pub fn recent_suggestions(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    unit_ids: &[String],
+    period: &Period,
+    limit: i64,
+) -> QueryResult<Vec<(String, String)>> {
+    use crate::db::schema::{answers, responses};
+    use crate::db_run;
+    let text_codes: Vec<String> = forms
+        .all()
+        .flat_map(|f| {
+            f.questions()
+                .filter(|q| q.kind == crate::forms::QuestionType::Text)
+                .map(|q| q.code.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let from = period.from.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let until = period
+        .to
+        .succ_opt()
+        .unwrap_or(period.to)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
+    let rows: Vec<(chrono::NaiveDateTime, Option<String>)> = db_run!(conn: {
+        answers::table
+            .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
+            .filter(responses::unit_id.eq_any(unit_ids))
+            .filter(responses::submitted_at.ge(from))
+            .filter(responses::submitted_at.lt(until))
+            .filter(answers::question_code.eq_any(&text_codes))
+            .order(responses::submitted_at.desc())
+            .limit(limit)
+            .select((responses::submitted_at, answers::value_text))
+            .load(conn)
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(at, text)| Some((at.format("%Y-%m").to_string(), text?)))
+        .collect())
 }

@@ -127,6 +127,14 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/admin/periods/{id}", Access::Admin),
     rule("POST", "/admin/periods/{id}", Access::Admin),
     rule("GET", "/admin/audit", Access::Admin),
+    rule("GET", "/admin/export/responses.csv", Access::Admin),
+    rule("GET", "/reports/units/{id}", Access::Results),
+    rule("GET", "/reports/units/{id}/print", Access::Results),
+    rule("GET", "/reports/units/{id}/export.csv", Access::Results),
+    rule("GET", "/api/v1/reports/units/{id}", Access::Results),
+    rule("GET", "/reports/ranking", Access::Admin),
+    rule("GET", "/reports/ranking/export.csv", Access::Admin),
+    rule("GET", "/api/v1/reports/ranking", Access::Admin),
 ];
 
 pub fn rule_for(method: &Method, pattern: &str) -> Option<&'static Rule> {
@@ -406,7 +414,17 @@ pub async fn enforce<B: MessageBody + 'static>(
         .find_map(|kv| kv.strip_prefix("lang="))
         .map(|v| Lang::from_param(Some(v)));
     let secure = state.settings.secure_cookies();
+    let private = rule.access.needs_session()
+        || rule.access == Access::Survey
+        || rule.access == Access::SignIn;
     let mut res = next.call(req).await?;
+    if private && !res.headers().contains_key(header::CACHE_CONTROL) {
+        // Nothing personal stays in a shared computer's cache after sign-out.
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
     if let Some(lang) = set_lang {
         let cookie = actix_web::cookie::Cookie::build(LANG_COOKIE, lang.code())
             .path("/")

@@ -40,8 +40,15 @@ pub fn home_of(role: Role) -> &'static str {
 
 /// Only local paths are followed after sign-in (no open redirect).
 fn safe_next(next: Option<&str>) -> Option<String> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .map(str::to_string)
+    // Browsers drop tabs and line breaks inside URLs, so `/\t/evil` would become `//evil`:
+    // refuse any whitespace, control character or backslash outright.
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.chars()
+                .all(|c| !c.is_control() && !c.is_whitespace() && c != '\\')
+    })
+    .map(str::to_string)
 }
 
 #[derive(Deserialize)]
@@ -154,7 +161,9 @@ pub async fn login(
     let outcome = state
         .with_conn(move |conn| {
             let now = crate::db::now();
-            if let Some(minutes) = login_limit::blocked_for(conn, &name, &address, now)? {
+            // The attempt is counted before the password is checked, atomically with the limit
+            // check, so simultaneous guesses cannot slip past the limit.
+            if let Err(minutes) = login_limit::reserve_attempt(conn, &name, &address, now)? {
                 return Ok(LoginOutcome::Refused(Msg::new(
                     format!("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút."),
                     format!("Too many failed sign-ins. Please try again in {minutes} minutes."),
@@ -178,13 +187,10 @@ pub async fn login(
                         must_change: u.must_change_password,
                     })
                 }
-                _ => {
-                    login_limit::record_failure(conn, &name, &address, now)?;
-                    Ok(LoginOutcome::Refused(Msg::new(
-                        "Tên đăng nhập hoặc mật khẩu không đúng.",
-                        "The username or password is not correct.",
-                    )))
-                }
+                _ => Ok(LoginOutcome::Refused(Msg::new(
+                    "Tên đăng nhập hoặc mật khẩu không đúng.",
+                    "The username or password is not correct.",
+                ))),
             }
         })
         .await?;
@@ -321,8 +327,22 @@ pub async fn change_password(
     let lang = page_lang(&req);
     let form = form.into_inner();
     let session = user.0.clone();
+    let address = client_address(&req, state.settings.trust_proxy);
     let result = state
         .with_conn(move |conn| {
+            // Guessing the current password from a stolen session is throttled like sign-in.
+            let key = format!("password-change:{}", session.user.username);
+            if let Err(minutes) =
+                login_limit::reserve_attempt(conn, &key, &address, crate::db::now())?
+            {
+                return Err(AppError::field(
+                    "current_password",
+                    Msg::new(
+                        format!("Nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút."),
+                        format!("Too many wrong attempts. Please try again in {minutes} minutes."),
+                    ),
+                ));
+            }
             if !password::verify(&form.current_password, &session.user.password_hash) {
                 return Err(AppError::field(
                     "current_password",
@@ -350,6 +370,7 @@ pub async fn change_password(
                     ),
                 ));
             }
+            login_limit::clear_account(conn, &key)?;
             users::set_password(
                 conn,
                 &session.user.actor(),

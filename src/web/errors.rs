@@ -83,12 +83,30 @@ fn rewrite<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse
 where
     B: actix_web::body::MessageBody + 'static,
 {
-    if already_rendered(&res) {
+    let status = res.status();
+    let page_error = (!res.request().path().starts_with("/api/"))
+        .then(|| res.response().extensions().get::<Msg>().cloned())
+        .flatten();
+    if page_error.is_none() && already_rendered(&res) {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
-    let status = res.status();
     let (req, _) = res.into_parts();
-    let mut replacement = render(&req, status);
+    let mut replacement = match page_error {
+        // An `AppError` from a page handler: its own message, as a page.
+        Some(message) => {
+            let lang = super::access::page_lang(&req);
+            let title = match status {
+                StatusCode::NOT_FOUND => lang.pick("Không tìm thấy", "Not found"),
+                StatusCode::FORBIDDEN => lang.pick("Không có quyền truy cập", "Access denied"),
+                _ => lang.pick(
+                    "Không thể xử lý yêu cầu",
+                    "The request could not be handled",
+                ),
+            };
+            message_page(lang, status, title, message.get(lang), None)
+        }
+        None => render(&req, status),
+    };
     replacement.headers_mut().insert(
         actix_web::http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),

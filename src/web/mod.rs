@@ -9,11 +9,13 @@ pub mod auth;
 pub mod citizen;
 pub mod collector;
 pub mod errors;
+pub mod export;
 pub mod health;
 pub mod home;
 pub mod layout;
 pub mod openapi;
 pub mod rate_limit;
+pub mod reports;
 pub mod staff;
 pub mod statics;
 
@@ -170,7 +172,15 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(get().to(catalog::period_show))
             .route(post().to(catalog::period_update)),
     )
-    .service(web::resource("/admin/audit").route(get().to(audit_log::browse)));
+    .service(web::resource("/admin/audit").route(get().to(audit_log::browse)))
+    .service(web::resource("/admin/export/responses.csv").route(get().to(export::responses_csv)))
+    .service(web::resource("/reports/units/{id}").route(get().to(reports::unit_page)))
+    .service(web::resource("/reports/units/{id}/print").route(get().to(reports::unit_print)))
+    .service(web::resource("/reports/units/{id}/export.csv").route(get().to(reports::unit_csv)))
+    .service(web::resource("/api/v1/reports/units/{id}").route(get().to(reports::unit_json)))
+    .service(web::resource("/reports/ranking").route(get().to(reports::ranking_page)))
+    .service(web::resource("/reports/ranking/export.csv").route(get().to(reports::ranking_csv)))
+    .service(web::resource("/api/v1/reports/ranking").route(get().to(reports::ranking_json)));
 }
 
 /// GET routes answer HEAD too: link checkers and some QR scanners probe with HEAD first.

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod admin;
 mod api;
 mod browser;
 mod forms;
 mod lifecycle;
+mod security;
 mod survey;
