@@ -9,10 +9,6 @@ use super::{RankingRow, UnitReport};
 /// Byte order mark that makes Excel read CSV as UTF-8.
 pub const BOM: &str = "\u{feff}";
 
-fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.1}")).unwrap_or_default()
-}
-
 fn figure_text(f: &Figure) -> String {
     match (f.value, f.ci_low, f.ci_high) {
         (Some(v), Some(lo), Some(hi)) => format!("{v:.1}% [{lo:.1}–{hi:.1}] n={}", f.n),
@@ -91,22 +87,43 @@ pub fn text(r: &UnitReport) -> String {
     out
 }
 
-fn csv_line(out: &mut String, cells: &[String]) {
-    let line: Vec<String> = cells
-        .iter()
-        .map(|c| {
-            if c.contains([',', '"', '\n']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.clone()
-            }
-        })
-        .collect();
-    out.push_str(&line.join(","));
-    out.push_str("\r\n");
+/// One cell of an exported table: numbers stay numbers in spreadsheets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+    Empty,
 }
 
-fn form_rows(out: &mut String, f: &FormFigures) {
+impl Cell {
+    fn opt(v: Option<f64>) -> Self {
+        v.map(Cell::Number).unwrap_or(Cell::Empty)
+    }
+
+    fn count(v: u64) -> Self {
+        Cell::Number(v as f64)
+    }
+
+    fn text(s: impl Into<String>) -> Self {
+        Cell::Text(s.into())
+    }
+
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(s) if s.contains([',', '"', '\n', '\r']) => {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            }
+            Cell::Text(s) => s.clone(),
+            Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+            Cell::Number(n) => format!("{n:.1}"),
+            Cell::Empty => String::new(),
+        }
+    }
+}
+
+type Table = Vec<Vec<Cell>>;
+
+fn form_rows(out: &mut Table, f: &FormFigures) {
     let fig = |kind: &str,
                code: &str,
                label: &str,
@@ -115,77 +132,68 @@ fn form_rows(out: &mut String, f: &FormFigures) {
                dist: Option<&Vec<u64>>,
                no_answer: Option<u64>| {
         let mut cells = vec![
-            f.form.clone(),
-            kind.into(),
-            code.into(),
-            label.into(),
-            x.n.to_string(),
-            pct(x.value),
-            pct(x.ci_low),
-            pct(x.ci_high),
+            Cell::text(&f.form),
+            Cell::text(kind),
+            Cell::text(code),
+            Cell::text(label),
+            Cell::count(x.n),
+            Cell::opt(x.value),
+            Cell::opt(x.ci_low),
+            Cell::opt(x.ci_high),
         ];
-        cells.push(mean.map(|m| format!("{m:.2}")).unwrap_or_default());
+        cells.push(Cell::opt(mean));
         for i in 0..5 {
             cells.push(
                 dist.and_then(|d| d.get(i))
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
+                    .map(|v| Cell::count(*v))
+                    .unwrap_or(Cell::Empty),
             );
         }
-        cells.push(no_answer.map(|v| v.to_string()).unwrap_or_default());
+        cells.push(no_answer.map(Cell::count).unwrap_or(Cell::Empty));
         cells
     };
-    csv_line(
-        out,
-        &fig("index", "", "Chỉ số chung", &f.index, None, None, None),
-    );
+    out.push(fig("index", "", "Chỉ số chung", &f.index, None, None, None));
     for e in &f.elements {
-        csv_line(
-            out,
-            &fig("element", &e.code, &e.title_vi, &e.index, None, None, None),
-        );
+        out.push(fig(
+            "element",
+            &e.code,
+            &e.title_vi,
+            &e.index,
+            None,
+            None,
+            None,
+        ));
         for i in &e.items {
-            csv_line(
-                out,
-                &fig(
-                    "item",
-                    &i.code,
-                    &i.text_vi,
-                    &i.satisfied,
-                    i.mean,
-                    i.distribution.as_ref(),
-                    Some(i.no_answer),
-                ),
-            );
+            out.push(fig(
+                "item",
+                &i.code,
+                &i.text_vi,
+                &i.satisfied,
+                i.mean,
+                i.distribution.as_ref(),
+                Some(i.no_answer),
+            ));
         }
     }
     if let Some(o) = &f.overall_question {
-        csv_line(
-            out,
-            &fig(
-                "overall",
-                &o.code,
-                &o.text_vi,
-                &o.satisfied,
-                o.mean,
-                o.distribution.as_ref(),
-                Some(o.no_answer),
-            ),
-        );
+        out.push(fig(
+            "overall",
+            &o.code,
+            &o.text_vi,
+            &o.satisfied,
+            o.mean,
+            o.distribution.as_ref(),
+            Some(o.no_answer),
+        ));
     }
 }
 
-/// The figures of a unit report as CSV.
-pub fn unit_csv(r: &UnitReport) -> String {
-    let mut out = String::from(BOM);
-    csv_line(
-        &mut out,
-        &[
-            format!("{} — {}", r.unit.code, r.unit.name_vi),
-            r.period.clone(),
-        ]
-        .map(|s| s.to_string()),
-    );
+/// The figures of a unit report as rows (title row, header, then one row per figure).
+pub fn unit_table(r: &UnitReport) -> Table {
+    let mut out = vec![vec![
+        Cell::text(format!("{} — {}", r.unit.code, r.unit.name_vi)),
+        Cell::text(&r.period),
+    ]];
     let header = [
         "form",
         "level",
@@ -203,17 +211,16 @@ pub fn unit_csv(r: &UnitReport) -> String {
         "level_5",
         "no_answer",
     ];
-    csv_line(&mut out, &header.map(String::from));
+    out.push(header.iter().map(|h| Cell::text(*h)).collect());
     for f in r.sipas.iter().chain(r.transaction.iter()) {
         form_rows(&mut out, f);
     }
     out
 }
 
-/// A ranking as CSV.
-pub fn ranking_csv(rows: &[RankingRow], period: &str) -> String {
-    let mut out = String::from(BOM);
-    csv_line(&mut out, &["period".into(), period.into()]);
+/// A ranking as rows.
+pub fn ranking_table(rows: &[RankingRow], period: &str) -> Table {
+    let mut out = vec![vec![Cell::text("period"), Cell::text(period)]];
     let header = [
         "rank",
         "code",
@@ -228,25 +235,99 @@ pub fn ranking_csv(rows: &[RankingRow], period: &str) -> String {
         "counter_minus_paper",
         "gap_significant",
     ];
-    csv_line(&mut out, &header.map(String::from));
+    out.push(header.iter().map(|h| Cell::text(*h)).collect());
     for r in rows {
-        csv_line(
-            &mut out,
-            &[
-                r.rank.map(|x| x.to_string()).unwrap_or_default(),
-                r.unit.code.clone(),
-                r.unit.name_vi.clone(),
-                pct(r.index.value),
-                pct(r.index.ci_low),
-                pct(r.index.ci_high),
-                r.sample.achieved.to_string(),
-                r.sample.required.to_string(),
-                r.sample.sufficient.to_string(),
-                pct(r.dossier_rate),
-                pct(r.gap),
-                r.gap_significant.to_string(),
-            ],
-        );
+        out.push(vec![
+            r.rank
+                .map(|x| Cell::Number(x as f64))
+                .unwrap_or(Cell::Empty),
+            Cell::text(&r.unit.code),
+            Cell::text(&r.unit.name_vi),
+            Cell::opt(r.index.value),
+            Cell::opt(r.index.ci_low),
+            Cell::opt(r.index.ci_high),
+            Cell::count(r.sample.achieved),
+            Cell::count(r.sample.required),
+            Cell::text(r.sample.sufficient.to_string()),
+            Cell::opt(r.dossier_rate),
+            Cell::opt(r.gap),
+            Cell::text(r.gap_significant.to_string()),
+        ]);
     }
     out
+}
+
+/// CSV with a BOM and CRLF line ends, as Excel expects.
+pub fn to_csv(table: &Table) -> String {
+    let mut out = String::from(BOM);
+    for row in table {
+        out.push_str(&row.iter().map(Cell::csv).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// An XLSX workbook with one sheet; the header row (second row) in bold.
+pub fn to_xlsx(table: &Table, sheet: &str) -> anyhow::Result<Vec<u8>> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    let worksheet = workbook.add_worksheet();
+    worksheet.set_name(sheet)?;
+    for (r, row) in table.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let (r, c) = (r as u32, c as u16);
+            match cell {
+                Cell::Text(s) if r <= 1 => {
+                    worksheet.write_string_with_format(r, c, s, &bold)?;
+                }
+                Cell::Text(s) => {
+                    worksheet.write_string(r, c, s)?;
+                }
+                Cell::Number(n) => {
+                    worksheet.write_number(r, c, *n)?;
+                }
+                Cell::Empty => {}
+            }
+        }
+    }
+    worksheet.set_column_width(3, 48)?;
+    Ok(workbook.save_to_buffer()?)
+}
+
+/// The figures of a unit report as CSV.
+pub fn unit_csv(r: &UnitReport) -> String {
+    to_csv(&unit_table(r))
+}
+
+/// A ranking as CSV.
+pub fn ranking_csv(rows: &[RankingRow], period: &str) -> String {
+    to_csv(&ranking_table(rows, period))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_keeps_numbers_plain() {
+        let t = vec![vec![
+            Cell::text("a,b"),
+            Cell::Number(82.5),
+            Cell::Number(12.0),
+            Cell::Empty,
+            Cell::text("Sở \"X\""),
+        ]];
+        assert_eq!(
+            to_csv(&t),
+            format!("{BOM}\"a,b\",82.5,12,,\"Sở \"\"X\"\"\"\r\n")
+        );
+    }
+
+    #[test]
+    fn xlsx_is_a_zip_workbook() {
+        let t = vec![vec![Cell::text("Sở Tư pháp"), Cell::Number(1.5)]];
+        let bytes = to_xlsx(&t, "SIPAS").unwrap();
+        assert!(bytes.starts_with(b"PK"), "xlsx files are zip archives");
+    }
 }

@@ -131,6 +131,8 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/reports/units/{id}", Access::Results),
     rule("GET", "/reports/units/{id}/print", Access::Results),
     rule("GET", "/reports/units/{id}/export.csv", Access::Results),
+    rule("GET", "/reports/units/{id}/export.xlsx", Access::Results),
+    rule("GET", "/reports/ranking/export.xlsx", Access::Admin),
     rule("GET", "/api/v1/reports/units/{id}", Access::Results),
     rule("GET", "/reports/ranking", Access::Admin),
     rule("GET", "/reports/ranking/export.csv", Access::Admin),

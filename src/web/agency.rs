@@ -67,12 +67,12 @@ pub async fn home(
         .await?;
     let body = html! {
         p.muted { (lang.pick(
-            "Các đơn vị thuộc phạm vi của tài khoản. Báo cáo chỉ số hài lòng chi tiết được tính từ các số liệu này.",
-            "The units within this account's scope. Detailed satisfaction reports are computed from these figures.")) }
+            "Các đơn vị thuộc phạm vi của tài khoản. Chọn “Báo cáo” để xem chỉ số hài lòng của đơn vị.",
+            "The units within this account's scope. Choose “Report” to see a unit's satisfaction index.")) }
         table {
             thead { tr {
                 th { (lang.pick("Mã", "Code")) } th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Loại", "Kind")) }
-                th { (lang.pick("Hồ sơ đã đăng ký", "Registered dossiers")) } th { (lang.pick("Phiếu đã trả lời", "Surveys answered")) }
+                th { (lang.pick("Hồ sơ đã đăng ký", "Registered dossiers")) } th { (lang.pick("Phiếu đã trả lời", "Surveys answered")) } th {}
             } }
             tbody { @for (u, dossiers, answered) in &rows { tr {
                 td { a href=(format!("/agency/units/{}", u.id)) { (u.code) } }
@@ -80,6 +80,7 @@ pub async fn home(
                 td { (kind_label(&u.kind, lang)) }
                 td { (dossiers) }
                 td { (answered) }
+                td { a href=(format!("/reports/units/{}", u.id)) { (lang.pick("Báo cáo", "Report")) } }
             } } }
         }
     };

@@ -177,6 +177,8 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/reports/units/{id}").route(get().to(reports::unit_page)))
     .service(web::resource("/reports/units/{id}/print").route(get().to(reports::unit_print)))
     .service(web::resource("/reports/units/{id}/export.csv").route(get().to(reports::unit_csv)))
+    .service(web::resource("/reports/units/{id}/export.xlsx").route(get().to(reports::unit_xlsx)))
+    .service(web::resource("/reports/ranking/export.xlsx").route(get().to(reports::ranking_xlsx)))
     .service(web::resource("/api/v1/reports/units/{id}").route(get().to(reports::unit_json)))
     .service(web::resource("/reports/ranking").route(get().to(reports::ranking_page)))
     .service(web::resource("/reports/ranking/export.csv").route(get().to(reports::ranking_csv)))

@@ -14,7 +14,7 @@ pub fn spec() -> Value {
             "description": "Đăng ký hồ sơ đã giải quyết xong và nhận liên kết khảo sát dùng một lần. / Register completed transactions and receive a single-use survey link."
         },
         "components": {
-            "securitySchemes": { "apiKey": { "type": "http", "scheme": "bearer", "description": "Khóa API của đơn vị (sipas api-key create --unit MÃ) / the unit's API key" } },
+            "securitySchemes": { "session": { "type": "apiKey", "in": "cookie", "name": "sipas_session", "description": "Staff session from /login" }, "apiKey": { "type": "http", "scheme": "bearer", "description": "Khóa API của đơn vị (sipas api-key create --unit MÃ) / the unit's API key" } },
             "schemas": {
                 "TransactionRequest": {
                     "type": "object",
@@ -93,6 +93,38 @@ pub fn spec() -> Value {
                         { "name": "scale", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 32, "default": 8 }, "description": "Pixels per module" }
                     ],
                     "responses": { "200": { "description": "PNG image", "content": { "image/png": {} } }, "404": { "description": "Unknown token" } }
+                }
+            },
+            "/api/v1/reports/units/{id}": {
+                "get": {
+                    "summary": "Satisfaction figures of a unit (its subtree and merged predecessors) / Chỉ số hài lòng của đơn vị",
+                    "description": "Signed-in staff only (session cookie): administrators for every unit, agencies for their own subtree (other units answer 404). Figures are percentages with 95 % intervals and n; cells with fewer answers than the minimum are null.",
+                    "security": [{ "session": [] }],
+                    "parameters": [
+                        { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+                        { "name": "period", "in": "query", "schema": { "type": "string", "examples": ["2026", "2026-Q3", "2026-07", "2026-01-15..2026-03-31"] } },
+                        { "name": "channel", "in": "query", "schema": { "type": "string", "enum": ["counter", "independent", "qr", "link", "kiosk", "paper", "phone", "interview"] } },
+                        { "name": "respondent_type", "in": "query", "schema": { "type": "string", "enum": ["individual", "organisation"] } },
+                        { "name": "procedure", "in": "query", "schema": { "type": "string" }, "description": "Procedure code (whole-month periods only)" }
+                    ],
+                    "responses": {
+                        "200": { "description": "UnitReport: unit, period, sipas {index, elements[{index, items[{satisfied, mean, distribution, no_answer}]}], overall_question, choices}, transaction, dossier_rate {counts, rate}, sample {population, required, achieved, sufficient}, gap {counter, independent, difference, p_value, significant}, change {previous_period, previous, difference, p_value, significant}, trend[{month, index}]", "content": { "application/json": {} } },
+                        "303": { "description": "Not signed in: redirect to /login" },
+                        "404": { "description": "Unknown unit, or outside the user's scope" },
+                        "422": { "description": "Bad period, channel, respondent type or procedure", "content": { "application/json": { "schema": error } } }
+                    }
+                }
+            },
+            "/api/v1/reports/ranking": {
+                "get": {
+                    "summary": "Ranking of units of one level by SIPAS index / Xếp hạng đơn vị",
+                    "description": "Administrators only. Units below their required sample n = N/(1+N·e²) are listed last with rank null.",
+                    "security": [{ "session": [] }],
+                    "parameters": [
+                        { "name": "period", "in": "query", "schema": { "type": "string" } },
+                        { "name": "kind", "in": "query", "schema": { "type": "string", "enum": ["province", "department", "centre", "commune", "other"], "default": "department" } }
+                    ],
+                    "responses": { "200": { "description": "{period, from, to, kind, rows[{rank, unit, index, sample, dossier_rate, gap, gap_significant}]}", "content": { "application/json": {} } }, "403": { "description": "Not an administrator" } }
                 }
             },
             "/healthz": {

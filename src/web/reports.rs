@@ -295,6 +295,7 @@ pub async fn unit_page(
         p {
             a href=(format!("{base}/print?{query}")) { (lang.pick("Bản in", "Printable report")) } " · "
             a href=(format!("{base}/export.csv?{query}")) { "CSV" } " · "
+            a href=(format!("{base}/export.xlsx?{query}")) { "XLSX" } " · "
             a href=(format!("/api/v1/reports/units/{id}?{query}")) { "JSON" }
         }
         (report_body(lang, &r, &suggestions))
@@ -364,6 +365,30 @@ pub async fn unit_csv(
         .body(export::unit_csv(&r)))
 }
 
+pub async fn unit_xlsx(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    q: web::Query<ReportQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (r, _, _) = load_report(&state, &user, path.into_inner(), &q).await?;
+    let bytes = export::to_xlsx(&export::unit_table(&r), "SIPAS")?;
+    Ok(xlsx_response(
+        bytes,
+        &format!("sipas-{}-{}.xlsx", r.unit.code, r.period),
+    ))
+}
+
+fn xlsx_response(bytes: Vec<u8>, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(bytes)
+}
+
 pub async fn unit_json(
     state: web::Data<AppState>,
     user: CurrentUser,
@@ -412,7 +437,7 @@ pub async fn ranking_page(
             select #kind name="kind" { @for k in crate::units::UNIT_KINDS { option value=(k) selected[*k == kind] { (super::admin::units::kind_label(k, lang)) } } }
             button type="submit" { (lang.pick("Xem", "Show")) }
         }
-        p { a href=(format!("/reports/ranking/export.csv?{query}")) { "CSV" } " · " a href=(format!("/api/v1/reports/ranking?{query}")) { "JSON" } }
+        p { a href=(format!("/reports/ranking/export.csv?{query}")) { "CSV" } " · " a href=(format!("/reports/ranking/export.xlsx?{query}")) { "XLSX" } " · " a href=(format!("/api/v1/reports/ranking?{query}")) { "JSON" } }
         p.muted { (lang.pick(
             "Đơn vị chưa đủ cỡ mẫu được liệt kê cuối bảng, không xếp hạng. Chênh lệch = tại quầy trừ phiếu giấy; (!) là chênh lệch có ý nghĩa thống kê.",
             "Units below their required sample are listed last, unranked. Gap = counter minus paper; (!) marks a statistically significant gap.")) }
@@ -451,6 +476,18 @@ pub async fn ranking_json(
 ) -> Result<HttpResponse, AppError> {
     let (period, kind, rows) = load_ranking(&state, &q).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "period": period.label(), "from": period.from, "to": period.to, "kind": kind, "rows": rows })))
+}
+
+pub async fn ranking_xlsx(
+    state: web::Data<AppState>,
+    q: web::Query<ReportQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (period, kind, rows) = load_ranking(&state, &q).await?;
+    let bytes = export::to_xlsx(&export::ranking_table(&rows, &period.label()), "Ranking")?;
+    Ok(xlsx_response(
+        bytes,
+        &format!("sipas-ranking-{kind}-{}.xlsx", period.label()),
+    ))
 }
 
 pub async fn ranking_csv(
