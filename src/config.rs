@@ -45,6 +45,19 @@ pub struct Settings {
     pub report_min_n: u64,
     /// Margin e in the required sample n = N / (1 + N·e²).
     pub sample_margin: f64,
+    /// Where mail goes, in lettre's URL form (`smtp://host:25`, `smtps://user:pass@host`), or
+    /// `file://folder` to write messages to files; unset: files under `data/mail`.
+    pub smtp_url: Option<String>,
+    /// Sender address of invitations, e.g. `SIPAS Sơn Hà <khaosat@sonha.gov.vn>`.
+    pub mail_from: String,
+    /// The reminder goes this many hours before the survey link expires.
+    pub mail_reminder_hours: i64,
+    /// Attempts before a message is marked failed.
+    pub mail_max_attempts: i64,
+    /// First retry delay; doubles with every failed attempt.
+    pub mail_retry_base_seconds: i64,
+    /// How often the sender looks for due mail.
+    pub mail_poll_millis: u64,
 }
 
 impl Default for Settings {
@@ -67,6 +80,12 @@ impl Default for Settings {
             cookie_secure: None,
             report_min_n: 5,
             sample_margin: 0.05,
+            smtp_url: None,
+            mail_from: "SIPAS <no-reply@localhost>".into(),
+            mail_reminder_hours: 72,
+            mail_max_attempts: 8,
+            mail_retry_base_seconds: 60,
+            mail_poll_millis: 2000,
         }
     }
 }
@@ -90,6 +109,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_COOKIE_SECURE", "cookie_secure"),
     ("SIPAS_REPORT_MIN_N", "report_min_n"),
     ("SIPAS_SAMPLE_MARGIN", "sample_margin"),
+    ("SIPAS_SMTP_URL", "smtp_url"),
+    ("SIPAS_MAIL_FROM", "mail_from"),
+    ("SIPAS_MAIL_REMINDER_HOURS", "mail_reminder_hours"),
+    ("SIPAS_MAIL_MAX_ATTEMPTS", "mail_max_attempts"),
+    ("SIPAS_MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"),
+    ("SIPAS_MAIL_POLL_MILLIS", "mail_poll_millis"),
 ];
 
 impl Settings {
@@ -146,6 +171,12 @@ impl Settings {
                 "cookie_secure" => self.cookie_secure = Some(flag(name, &value)?),
                 "report_min_n" => self.report_min_n = number(name, &value)?,
                 "sample_margin" => self.sample_margin = number(name, &value)?,
+                "smtp_url" => self.smtp_url = Some(value),
+                "mail_from" => self.mail_from = value,
+                "mail_reminder_hours" => self.mail_reminder_hours = number(name, &value)?,
+                "mail_max_attempts" => self.mail_max_attempts = number(name, &value)?,
+                "mail_retry_base_seconds" => self.mail_retry_base_seconds = number(name, &value)?,
+                "mail_poll_millis" => self.mail_poll_millis = number(name, &value)?,
                 _ => {}
             }
         }
@@ -173,6 +204,20 @@ impl Settings {
             );
         }
         self.utc_offset_value()?;
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            bail!(
+                "SIPAS_MAIL_FROM `{}` is not an e-mail address (e.g. SIPAS <khaosat@example.vn>)",
+                self.mail_from
+            );
+        }
+        if self.mail_max_attempts < 1
+            || self.mail_retry_base_seconds < 0
+            || self.mail_poll_millis == 0
+        {
+            bail!(
+                "mail_max_attempts must be ≥ 1, mail_retry_base_seconds ≥ 0, mail_poll_millis ≥ 1"
+            );
+        }
         if !(self.sample_margin > 0.0 && self.sample_margin < 0.5) {
             bail!(
                 "sample_margin must be between 0 and 0.5 (got {})",

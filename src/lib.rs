@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod forms;
 pub mod i18n;
+pub mod mail;
 pub mod periods;
 pub mod procedures;
 pub mod report;
@@ -62,6 +63,7 @@ pub struct Application {
     server: Server,
     port: u16,
     writer: WriterThread,
+    mail: mail::sender::MailSender,
     state: AppState,
 }
 
@@ -90,6 +92,11 @@ impl Application {
                 .unwrap_or("127.0.0.1");
             settings.public_url = Some(format!("http://{host}:{port}"));
         }
+        let mail = mail::sender::MailSender::start(
+            pool.clone(),
+            mail::sender::MailPolicy::from_settings(&settings, secret.clone())?,
+            std::time::Duration::from_millis(settings.mail_poll_millis),
+        )?;
         let (writer, writer_thread) = ResponseWriter::start(
             pool.clone(),
             settings.max_batch,
@@ -128,12 +135,18 @@ impl Application {
             server,
             port,
             writer: writer_thread,
+            mail,
             state,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Handle to stop the server from outside (tests, embedding).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub fn state(&self) -> &AppState {
@@ -146,12 +159,14 @@ impl Application {
         let Self {
             server,
             writer,
+            mail,
             state,
             ..
         } = self;
         let result = server.await;
         drop(state);
         writer.shutdown().await;
+        let _ = actix_web::rt::task::spawn_blocking(move || mail.stop()).await;
         result
     }
 }

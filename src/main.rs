@@ -91,6 +91,11 @@ enum Command {
         #[arg(long)]
         respondent_type: Option<String>,
     },
+    /// The e-mail outbox.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -107,6 +112,23 @@ enum UserCommand {
         /// Full name shown in the console and the audit log.
         #[arg(long, default_value = "Quản trị viên")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// List outbox messages (newest first; addresses are never printed).
+    List {
+        /// queued, sending, sent, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Queue failed messages again: one by id, or all failed ones.
+    Retry {
+        /// Outbox id (from `sipas mail list`); all failed messages when omitted.
+        id: Option<String>,
     },
 }
 
@@ -308,6 +330,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
             println!("{password}");
         }
+        Command::Mail { command } => {
+            let (pool, _, _) = sipas::prepare(&settings)?;
+            let mut conn = pool.get()?;
+            match command {
+                MailCommand::List { status, limit } => {
+                    for e in sipas::mail::outbox::list(&mut conn, status.as_deref(), limit)? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\tattempts {}\t{}",
+                            e.id,
+                            e.status,
+                            e.kind,
+                            e.unit_code,
+                            e.dossier_code,
+                            e.attempts,
+                            e.last_error.unwrap_or_default()
+                        );
+                    }
+                }
+                MailCommand::Retry { id } => {
+                    let n = conn.write_transaction(|conn| -> anyhow::Result<usize> {
+                        let n = sipas::mail::outbox::retry_failed(
+                            conn,
+                            id.as_deref(),
+                            sipas::db::now(),
+                        )?;
+                        audit::record(
+                            conn,
+                            &Actor::cli(),
+                            "outbox.retry",
+                            "outbox",
+                            id.as_deref().unwrap_or("*"),
+                            None,
+                            Some(json!({ "requeued": n })),
+                        )?;
+                        Ok(n)
+                    })?;
+                    println!("queued {n} message(s) again");
+                }
+            }
+        }
         Command::Report {
             unit,
             period,
@@ -418,8 +480,7 @@ fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
             &state.forms,
             &state.secret,
             &province.id,
-            &state.settings.default_counter_form,
-            state.settings.survey_ttl_days,
+            &sipas::survey::transaction::IssuePolicy::from_settings(&state.settings),
             &request,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;

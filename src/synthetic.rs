@@ -217,6 +217,7 @@ pub fn generate(
             scores: scoring::respondent_scores(form, &answers),
             answers,
             dossier_rating: None,
+            transaction_id: None,
         });
         done.responses += 1;
         if batch.len() == BATCH || done.responses == count {

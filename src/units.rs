@@ -28,6 +28,8 @@ pub struct Unit {
     pub merged_into_id: Option<String>,
     pub counter_form: Option<String>,
     pub created_at: chrono::NaiveDateTime,
+    /// Whether citizens with an e-mail address get an invitation and a reminder.
+    pub invitations_enabled: bool,
 }
 
 /// Kinds a unit may be; levels are data, not code, so this list only labels them.
@@ -440,6 +442,21 @@ pub fn set_valid_to(
             diesel::update(units::table.find(id))
                 .set((units::valid_to.eq(last_day), units::merged_into_id.eq(None::<String>)))
                 .execute(conn)
+        })?;
+        Ok(())
+    })
+}
+
+/// Turns e-mail invitations for the unit's dossiers on or off.
+pub fn set_invitations(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &str,
+    enabled: bool,
+) -> AppResult<Unit> {
+    change_unit(conn, actor, id, "unit.invitations", |conn, _| {
+        db_run!(conn: {
+            diesel::update(units::table.find(id)).set(units::invitations_enabled.eq(enabled)).execute(conn)
         })?;
         Ok(())
     })

@@ -21,6 +21,7 @@ diesel::table! {
         merged_into_id -> Nullable<Text>,
         counter_form -> Nullable<Text>,
         created_at -> Timestamp,
+        invitations_enabled -> Bool,
     }
 }
 
@@ -73,6 +74,7 @@ diesel::table! {
         form_version -> BigInt,
         rating -> Nullable<BigInt>,
         created_at -> Timestamp,
+        mail_opted_out -> Bool,
     }
 }
 
@@ -128,19 +130,6 @@ diesel::table! {
         n -> BigInt,
     }
 }
-
-diesel::allow_tables_to_appear_in_same_query!(
-    app_secrets,
-    units,
-    procedures,
-    api_keys,
-    form_versions,
-    transactions,
-    survey_tokens,
-    responses,
-    answers,
-    rollups,
-);
 
 diesel::table! {
     collector_orgs (id) {
@@ -226,17 +215,6 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(
-    units,
-    collector_orgs,
-    users,
-    sessions,
-    login_failures,
-    survey_periods,
-    audit_events,
-    audit_head,
-);
-
 diesel::table! {
     rollups_monthly (unit_id, form_code, form_version, month, channel, respondent_type, question_code, level) {
         unit_id -> Text,
@@ -280,9 +258,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        transaction_id -> Text,
+        unit_id -> Text,
+        message_id -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        due_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    app_secrets,
     units,
+    procedures,
+    api_keys,
+    form_versions,
+    transactions,
+    survey_tokens,
+    responses,
+    answers,
+    rollups,
+    collector_orgs,
+    users,
+    sessions,
+    login_failures,
+    survey_periods,
+    audit_events,
+    audit_head,
     rollups_monthly,
     rollups_procedure,
-    rollup_scores
+    rollup_scores,
+    outbox,
 );

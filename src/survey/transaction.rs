@@ -15,6 +15,36 @@ use crate::i18n::Msg;
 use crate::secret::ServerSecret;
 use crate::{procedures, units};
 
+/// How surveys are issued: which form by default, for how long, when to remind.
+#[derive(Debug, Clone)]
+pub struct IssuePolicy {
+    pub default_form: String,
+    pub ttl_days: i64,
+    pub reminder_before: chrono::Duration,
+    /// Right-hand side of Message-IDs.
+    pub mail_host: String,
+}
+
+impl IssuePolicy {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        let base = settings.public_base();
+        let host = base
+            .split("://")
+            .nth(1)
+            .unwrap_or("localhost")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("localhost")
+            .to_string();
+        Self {
+            default_form: settings.default_counter_form.clone(),
+            ttl_days: settings.survey_ttl_days,
+            reminder_before: chrono::Duration::hours(settings.mail_reminder_hours),
+            mail_host: host,
+        }
+    }
+}
+
 /// A validated registration request.
 #[derive(Debug, Clone)]
 pub struct TransactionRequest {
@@ -206,10 +236,10 @@ pub fn register(
     forms: &FormRegistry,
     secret: &ServerSecret,
     key_unit_id: &str,
-    default_form: &str,
-    ttl_days: i64,
+    policy: &IssuePolicy,
     request: &TransactionRequest,
 ) -> AppResult<IssuedSurvey> {
+    let (default_form, ttl_days) = (policy.default_form.as_str(), policy.ttl_days);
     let unit = units::find_by_code(conn, &request.unit)?.ok_or_else(|| {
         AppError::field(
             "unit",
@@ -294,7 +324,14 @@ pub fn register(
                     survey_tokens::issued_at.eq(now),
                     survey_tokens::expires_at.eq(expires_at),
                 ))
-                .execute(conn)
+                .execute(conn)?;
+            // The invitation and reminder are queued in the same transaction: a registered
+            // dossier with an address always gets its mail, and never twice.
+            if request.email.is_some() && unit.invitations_enabled {
+                let rows = crate::mail::outbox::rows_for(&id, &unit.id, now, expires_at, policy.reminder_before, &policy.mail_host);
+                diesel::insert_into(crate::db::schema::outbox::table).values(&rows).execute(conn)?;
+            }
+            QueryResult::Ok(())
         })
     });
     match inserted {

@@ -44,6 +44,8 @@ pub struct Submission {
     pub dossier_rating: Option<(String, i64)>,
     /// The respondent's element and index scores (see `forms::scoring`).
     pub scores: Vec<(String, f64)>,
+    /// The dossier answered about, so its pending mail stops (never stored on the response).
+    pub transaction_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +178,7 @@ pub fn store_batch(
 
 /// Spends the token (if any) and stores one response with its answers.
 fn store_one(conn: &mut DbConn, submission: &Submission) -> QueryResult<SubmitOutcome> {
-    db_run!(conn: {
+    let outcome = db_run!(conn: {
         let now = submission.response.submitted_at;
         if let Some(hash) = &submission.token_hash {
             let spent = diesel::update(
@@ -233,6 +235,11 @@ fn store_one(conn: &mut DbConn, submission: &Submission) -> QueryResult<SubmitOu
                 .set(transactions::rating.eq(rating))
                 .execute(conn)?;
         }
-        Ok(SubmitOutcome::Stored)
-    })
+        QueryResult::Ok(SubmitOutcome::Stored)
+    })?;
+    // An answer ends all mail about the dossier and erases the citizen's address.
+    if let Some(transaction_id) = &submission.transaction_id {
+        crate::mail::outbox::stop_all(conn, transaction_id)?;
+    }
+    Ok(outcome)
 }

@@ -50,8 +50,7 @@ pub async fn create_transaction(
     let request = TransactionRequest::from_json(&body, crate::db::now())?;
     let forms = state.forms.clone();
     let secret = state.secret.clone();
-    let default_form = state.settings.default_counter_form.clone();
-    let ttl = state.settings.survey_ttl_days;
+    let policy = crate::survey::transaction::IssuePolicy::from_settings(&state.settings);
     let issued = state
         .with_conn(move |conn| {
             let api_key = api_keys::authenticate(conn, &key)?.ok_or_else(|| {
@@ -60,15 +59,7 @@ pub async fn create_transaction(
                     "The API key is not valid or has been revoked.",
                 ))
             })?;
-            register(
-                conn,
-                &forms,
-                &secret,
-                &api_key.unit_id,
-                &default_form,
-                ttl,
-                &request,
-            )
+            register(conn, &forms, &secret, &api_key.unit_id, &policy, &request)
         })
         .await?;
     let survey_url = state.survey_url(&issued.token);

@@ -219,6 +219,7 @@ pub async fn submit(
         scores: crate::forms::scoring::respondent_scores(&survey.form, &valid.answers),
         answers: valid.answers,
         dossier_rating,
+        transaction_id: survey.transaction_id.clone(),
     };
     match state.writer.submit(submission).await {
         Ok(SubmitOutcome::Stored) => {
@@ -422,5 +423,69 @@ pub async fn qr_png(
             .insert_header(("Cache-Control", "private, max-age=86400"))
             .body(png),
         Err(e) => error_page(Lang::Vi, &AppError::Internal(e)),
+    }
+}
+
+/// `GET /s/{token}/unsubscribe`: asks to confirm (a link preview must not unsubscribe anyone).
+pub async fn unsubscribe_page(
+    path: web::Path<String>,
+    query: web::Query<SurveyQuery>,
+) -> HttpResponse {
+    let lang = Lang::from_param(query.lang.as_deref());
+    let title = lang.pick(
+        "Dừng nhận thư về hồ sơ này",
+        "Stop e-mails about this dossier",
+    );
+    let body = html! {
+        h1 { (title) }
+        p { (lang.pick(
+            "Ông/Bà sẽ không nhận thêm thư mời hay thư nhắc khảo sát về hồ sơ này, và địa chỉ thư điện tử sẽ bị xóa khỏi hệ thống.",
+            "You will get no more invitations or reminders about this dossier, and your e-mail address will be deleted.")) }
+        form method="post" action=(format!("/s/{}/unsubscribe", path.as_str())) {
+            input type="hidden" name="lang" value=(lang.code());
+            button type="submit" { (lang.pick("Dừng nhận thư", "Stop e-mails")) }
+        }
+    };
+    let switch = format!(
+        "/s/{}/unsubscribe?lang={}",
+        path.as_str(),
+        lang.other().code()
+    );
+    html_response(StatusCode::OK, page(lang, title, Some(&switch), body))
+}
+
+/// `POST /s/{token}/unsubscribe`: stops all mail for the dossier and erases the address.
+pub async fn unsubscribe(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let lang = Lang::from_param(
+        pairs
+            .iter()
+            .find(|(k, _)| k == "lang")
+            .map(|(_, v)| v.as_str()),
+    );
+    let Some(token) = SurveyToken::parse(&path) else {
+        return unavailable_page(&TokenState::Unknown, lang, &path);
+    };
+    let hash = token.hash();
+    match state
+        .with_conn(move |conn| Ok(crate::mail::outbox::opt_out(conn, &hash)?))
+        .await
+    {
+        Ok(true) => message_page(
+            lang,
+            StatusCode::OK,
+            lang.pick("Đã dừng gửi thư", "E-mails stopped"),
+            lang.pick(
+                "Ông/Bà sẽ không nhận thêm thư nào về hồ sơ này. Địa chỉ thư điện tử đã được xóa.",
+                "You will get no more e-mails about this dossier. Your address has been deleted.",
+            ),
+            None,
+        ),
+        Ok(false) => unavailable_page(&TokenState::Unknown, lang, &path),
+        Err(e) => error_page(lang, &e),
     }
 }

@@ -94,6 +94,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource(["/s/{token}/qr.png", "/S/{token}/QR.PNG"])
                 .route(get_or_head().to(citizen::qr_png)),
         );
+    cfg.service(
+        web::resource("/s/{token}/unsubscribe")
+            .route(get_or_head().to(citizen::unsubscribe_page))
+            .route(web::post().to(citizen::unsubscribe)),
+    );
     staff_routes(cfg);
 }
 
@@ -173,6 +178,11 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(post().to(catalog::period_update)),
     )
     .service(web::resource("/admin/audit").route(get().to(audit_log::browse)))
+    .service(web::resource("/admin/outbox").route(get().to(admin::mail::page)))
+    .service(web::resource("/admin/outbox/{id}/retry").route(post().to(admin::mail::retry)))
+    .service(
+        web::resource("/admin/units/{id}/invitations").route(post().to(admin_units::invitations)),
+    )
     .service(web::resource("/admin/export/responses.csv").route(get().to(export::responses_csv)))
     .service(web::resource("/reports/units/{id}").route(get().to(reports::unit_page)))
     .service(web::resource("/reports/units/{id}/print").route(get().to(reports::unit_print)))

@@ -49,6 +49,10 @@ impl Drop for TestDb {
 }
 
 pub struct TestApp {
+    pub handle: actix_web::dev::ServerHandle,
+    task: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+    /// Where mail goes unless a test points `smtp_url` at an SMTP sink.
+    pub mail_dir: tempfile::TempDir,
     pub base: String,
     pub client: reqwest::Client,
     /// The demo province's counter key (valid for every demo unit).
@@ -97,6 +101,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         forms_dir: forms_dir(),
         secret: Some("test-secret-test-secret-test-secret!".into()),
         pool_size: 6,
+        mail_poll_millis: 100,
+        mail_retry_base_seconds: 0,
         ..Settings::default()
     }
 }
@@ -109,7 +115,27 @@ impl TestApp {
     /// Like [`spawn`](Self::spawn), with settings adjusted by `tweak`.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
         let (database_url, db) = fresh_database(&backend);
+        Self::start(database_url, db, tweak).await
+    }
+
+    /// Stops this server (gracefully) and starts a new one on the same database: a restart.
+    pub async fn restart(self, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let TestApp {
+            handle,
+            task,
+            database_url,
+            _db,
+            ..
+        } = self;
+        handle.stop(true).await;
+        let _ = task.await;
+        Self::start(database_url, _db, tweak).await
+    }
+
+    async fn start(database_url: String, db: TestDb, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let mail_dir = tempfile::tempdir().expect("mail dir");
         let mut settings = test_settings(&database_url);
+        settings.smtp_url = Some(format!("file://{}", mail_dir.path().display()));
         tweak(&mut settings);
         let app = Application::build(settings).expect("application builds");
         let state = app.state().clone();
@@ -120,12 +146,16 @@ impl TestApp {
                 .expect("demo loads")
                 .province_key
         };
-        actix_web::rt::spawn(app.run_until_stopped());
+        let handle = app.handle();
+        let task = actix_web::rt::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
         Self {
+            handle,
+            task,
+            mail_dir,
             base,
             client,
             api_key,

@@ -8,5 +8,7 @@ mod api;
 mod browser;
 mod forms;
 mod lifecycle;
+mod mail;
 mod security;
+mod smtp_sink;
 mod survey;

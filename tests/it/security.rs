@@ -448,7 +448,7 @@ impl Ids {
             &self.procedure
         } else if pattern.starts_with("/admin/periods/") {
             &self.period
-        } else if pattern.starts_with("/admin/api-keys/") {
+        } else if pattern.starts_with("/admin/api-keys/") || pattern.starts_with("/admin/outbox/") {
             &self.api_key
         } else {
             ""
@@ -716,7 +716,7 @@ impl CsrfIds {
             &self.procedure
         } else if pattern.starts_with("/admin/periods/") {
             &self.period
-        } else if pattern.starts_with("/admin/api-keys/") {
+        } else if pattern.starts_with("/admin/api-keys/") || pattern.starts_with("/admin/outbox/") {
             &self.api_key
         } else {
             ""
@@ -736,7 +736,11 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
     let f =
         |pairs: &[(&'static str, &str)]| pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
     match pattern {
-        "/logout" | "/admin/api-keys/{id}/revoke" | "/admin/users/{id}/password" => Vec::new(),
+        "/logout"
+        | "/admin/api-keys/{id}/revoke"
+        | "/admin/users/{id}/password"
+        | "/admin/outbox/{id}/retry" => Vec::new(),
+        "/admin/units/{id}/invitations" => f(&[("enabled", "on")]),
         "/account/password" => f(&[
             ("current_password", admin_pw),
             ("new_password", "Mat-khau-moi-cua-quan-tri"),

@@ -320,6 +320,12 @@ fn detail_page(
             }
             button type="submit" { (lang.pick("Lưu", "Save")) }
         }
+        h2 { (lang.pick("Thư mời khảo sát", "E-mail invitations")) }
+        form.stack method="post" action=(format!("{base}/invitations")) {
+            (csrf_field(user))
+            label { input type="checkbox" name="enabled" value="on" checked[u.invitations_enabled]; " " (lang.pick("Gửi thư mời và thư nhắc khi hồ sơ có địa chỉ thư điện tử", "Send an invitation and a reminder when a dossier has an e-mail address")) }
+            button type="submit" { (lang.pick("Lưu", "Save")) }
+        }
         h2 { (lang.pick("Khóa API của hệ thống một cửa", "Counter system API keys")) }
         table {
             thead { tr { th { (lang.pick("Nhãn", "Label")) } th { (lang.pick("Tạo lúc", "Created")) } th { (lang.pick("Dùng lần cuối", "Last used")) } th { (lang.pick("Trạng thái", "Status")) } th {} } }
@@ -533,6 +539,31 @@ pub async fn counter_form(
         }
         let code = (!f.form.is_empty()).then_some(f.form.as_str());
         units::choose_counter_form(conn, &actor, &unit_id, code).map(drop)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct InvitationsForm {
+    #[serde(default)]
+    enabled: Option<String>,
+}
+
+pub async fn invitations(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<InvitationsForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, actor, enabled) = (
+        path.into_inner(),
+        user.0.user.actor(),
+        form.enabled.is_some(),
+    );
+    let unit_id = id.clone();
+    apply(&state, &req, &user, id, move |conn| {
+        units::set_invitations(conn, &actor, &unit_id, enabled).map(drop)
     })
     .await
 }

@@ -1,0 +1,335 @@
+//! The outbox: one row per e-mail that is due, written in the same transaction as its cause.
+//!
+//! Status moves queued → sending → sent (or back to queued with a later `due_at` after a
+//! transient failure, or failed after the last attempt or a permanent refusal); cancelled when
+//! the citizen answered, opted out, or the survey expired first.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::DbConn;
+use crate::db::schema::{outbox, procedures, survey_tokens, transactions, units};
+use crate::db_run;
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct NewOutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub transaction_id: String,
+    pub unit_id: String,
+    pub message_id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub due_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+/// The invitation (now) and the reminder (`reminder_before` the expiry, unless that is too soon
+/// to be useful) of a newly registered transaction.
+pub fn rows_for(
+    transaction_id: &str,
+    unit_id: &str,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    reminder_before: Duration,
+    host: &str,
+) -> Vec<NewOutboxRow> {
+    let row = |kind: &str, due_at| {
+        let id = uuid::Uuid::new_v4().to_string();
+        NewOutboxRow {
+            message_id: format!("<{id}@{host}>"),
+            id,
+            kind: kind.into(),
+            transaction_id: transaction_id.into(),
+            unit_id: unit_id.into(),
+            status: "queued".into(),
+            attempts: 0,
+            due_at,
+            created_at: now,
+        }
+    };
+    let mut rows = vec![row("invitation", now)];
+    let reminder_at = expires_at - reminder_before;
+    if reminder_at > now + Duration::hours(1) {
+        rows.push(row("reminder", reminder_at));
+    }
+    rows
+}
+
+/// A due message with everything needed to write it.
+#[derive(Debug, Clone)]
+pub struct DueMail {
+    pub id: String,
+    pub kind: String,
+    pub transaction_id: String,
+    pub message_id: String,
+    pub attempts: i64,
+    pub email: Option<String>,
+    pub opted_out: bool,
+    pub spent: bool,
+    pub expires_at: NaiveDateTime,
+    pub unit_vi: String,
+    pub unit_en: String,
+    pub procedure_vi: String,
+    pub procedure_en: String,
+}
+
+type DueRow = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    bool,
+    Option<NaiveDateTime>,
+    NaiveDateTime,
+    String,
+    String,
+    String,
+    String,
+);
+
+pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<DueMail>> {
+    let rows: Vec<DueRow> = db_run!(conn: {
+        outbox::table
+            .inner_join(transactions::table.on(transactions::id.eq(outbox::transaction_id)))
+            .inner_join(units::table.on(units::id.eq(outbox::unit_id)))
+            .inner_join(procedures::table.on(procedures::id.eq(transactions::procedure_id)))
+            .inner_join(survey_tokens::table.on(survey_tokens::transaction_id.eq(transactions::id.nullable())))
+            .filter(outbox::status.eq("queued"))
+            .filter(outbox::due_at.le(now))
+            .order(outbox::due_at.asc())
+            .limit(limit)
+            .select((
+                outbox::id, outbox::kind, outbox::transaction_id, outbox::message_id, outbox::attempts,
+                transactions::email, transactions::mail_opted_out, survey_tokens::spent_at, survey_tokens::expires_at,
+                units::name_vi, units::name_en, procedures::name_vi, procedures::name_en,
+            ))
+            .load(conn)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                kind,
+                transaction_id,
+                message_id,
+                attempts,
+                email,
+                opted_out,
+                spent,
+                expires_at,
+                unit_vi,
+                unit_en,
+                procedure_vi,
+                procedure_en,
+            )| DueMail {
+                id,
+                kind,
+                transaction_id,
+                message_id,
+                attempts,
+                email,
+                opted_out,
+                spent: spent.is_some(),
+                expires_at,
+                unit_vi,
+                unit_en,
+                procedure_vi,
+                procedure_en,
+            },
+        )
+        .collect())
+}
+
+/// Claims a queued message for sending; false if another sender took it or it changed.
+pub fn claim(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    let n = db_run!(conn: {
+        diesel::update(outbox::table.find(id).filter(outbox::status.eq("queued")))
+            .set((outbox::status.eq("sending"), outbox::attempts.eq(outbox::attempts + 1)))
+            .execute(conn)
+    })?;
+    Ok(n == 1)
+}
+
+pub fn mark_sent(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    set_status(conn, id, "sent", None, Some(now), None)
+}
+
+pub fn mark_retry(
+    conn: &mut DbConn,
+    id: &str,
+    due_at: NaiveDateTime,
+    error: &str,
+) -> QueryResult<()> {
+    set_status(conn, id, "queued", Some(error), None, Some(due_at))
+}
+
+pub fn mark_failed(conn: &mut DbConn, id: &str, error: &str) -> QueryResult<()> {
+    set_status(conn, id, "failed", Some(error), None, None)
+}
+
+pub fn cancel(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    set_status(conn, id, "cancelled", None, None, None)
+}
+
+fn set_status(
+    conn: &mut DbConn,
+    id: &str,
+    status: &str,
+    error: Option<&str>,
+    sent_at: Option<NaiveDateTime>,
+    due_at: Option<NaiveDateTime>,
+) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::update(outbox::table.find(id))
+            .set((outbox::status.eq(status), outbox::last_error.eq(error), outbox::sent_at.eq(sent_at)))
+            .execute(conn)?;
+        if let Some(due) = due_at {
+            diesel::update(outbox::table.find(id)).set(outbox::due_at.eq(due)).execute(conn)?;
+        }
+        QueryResult::Ok(())
+    })
+}
+
+/// Erases the transaction's address once no message for it is queued, being sent or waiting
+/// for an administrator's retry.
+pub fn forget_address_if_done(conn: &mut DbConn, transaction_id: &str) -> QueryResult<bool> {
+    let pending: i64 = db_run!(conn: {
+        outbox::table
+            .filter(outbox::transaction_id.eq(transaction_id))
+            .filter(outbox::status.eq_any(["queued", "sending", "failed"]))
+            .count()
+            .get_result(conn)
+    })?;
+    if pending > 0 {
+        return Ok(false);
+    }
+    db_run!(conn: {
+        diesel::update(transactions::table.find(transaction_id)).set(transactions::email.eq(None::<String>)).execute(conn)
+    })?;
+    Ok(true)
+}
+
+/// Stops all mail for a transaction (answered, opted out, expired) and erases the address.
+pub fn stop_all(conn: &mut DbConn, transaction_id: &str) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::update(outbox::table.filter(outbox::transaction_id.eq(transaction_id)).filter(outbox::status.eq_any(["queued", "failed"])))
+            .set(outbox::status.eq("cancelled"))
+            .execute(conn)
+    })?;
+    forget_address_if_done(conn, transaction_id).map(|_| ())
+}
+
+/// The citizen's opt-out through the link in the mail.
+pub fn opt_out(conn: &mut DbConn, token_hash: &str) -> QueryResult<bool> {
+    conn.write_transaction(|conn| {
+        let transaction_id: Option<Option<String>> = db_run!(conn: {
+            survey_tokens::table.find(token_hash).select(survey_tokens::transaction_id).first(conn).optional()
+        })?;
+        let Some(Some(transaction_id)) = transaction_id else { return Ok(false) };
+        db_run!(conn: {
+            diesel::update(transactions::table.find(&transaction_id)).set(transactions::mail_opted_out.eq(true)).execute(conn)
+        })?;
+        stop_all(conn, &transaction_id)?;
+        Ok(true)
+    })
+}
+
+/// Stops mail for surveys that expired and erases their addresses.
+pub fn sweep_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    let expired: Vec<String> = db_run!(conn: {
+        transactions::table
+            .inner_join(survey_tokens::table.on(survey_tokens::transaction_id.eq(transactions::id.nullable())))
+            .filter(transactions::email.is_not_null())
+            .filter(survey_tokens::expires_at.le(now))
+            .select(transactions::id)
+            .limit(500)
+            .load(conn)
+    })?;
+    for id in &expired {
+        conn.write_transaction(|conn| stop_all(conn, id))?;
+    }
+    Ok(expired.len())
+}
+
+/// Messages left in `sending` by a crash go back to the queue (same Message-ID on the resend).
+pub fn requeue_interrupted(conn: &mut DbConn) -> QueryResult<usize> {
+    db_run!(conn: {
+        diesel::update(outbox::table.filter(outbox::status.eq("sending"))).set(outbox::status.eq("queued")).execute(conn)
+    })
+}
+
+/// Puts failed messages back in the queue (administrator's retry); `None` retries all failed.
+pub fn retry_failed(conn: &mut DbConn, id: Option<&str>, now: NaiveDateTime) -> QueryResult<usize> {
+    db_run!(conn: {
+        let target = outbox::table.filter(outbox::status.eq("failed")).into_boxed();
+        let ids: Vec<String> = match id {
+            Some(id) => target.filter(outbox::id.eq(id.to_string())).select(outbox::id).load(conn)?,
+            None => target.select(outbox::id).load(conn)?,
+        };
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((outbox::status.eq("queued"), outbox::attempts.eq(0), outbox::due_at.eq(now), outbox::last_error.eq(None::<String>)))
+            .execute(conn)
+    })
+}
+
+/// One outbox row as administrators see it (no address).
+#[derive(Debug, Clone, Queryable, Serialize)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub kind: String,
+    pub unit_code: String,
+    pub dossier_code: String,
+    pub status: String,
+    pub attempts: i64,
+    pub due_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+}
+
+pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<Vec<OutboxEntry>> {
+    db_run!(conn: {
+        let mut q = outbox::table
+            .inner_join(units::table.on(units::id.eq(outbox::unit_id)))
+            .inner_join(transactions::table.on(transactions::id.eq(outbox::transaction_id)))
+            .select((
+                outbox::id, outbox::kind, units::code, transactions::dossier_code, outbox::status,
+                outbox::attempts, outbox::due_at, outbox::sent_at, outbox::last_error,
+            ))
+            .into_boxed();
+        if let Some(s) = status {
+            q = q.filter(outbox::status.eq(s.to_string()));
+        }
+        q.order(outbox::due_at.desc()).limit(limit).load(conn)
+    })
+}
+
+/// Messages per unit (code, name) and status.
+pub fn summary(conn: &mut DbConn) -> QueryResult<Vec<(String, String, String, i64)>> {
+    let counts: Vec<(String, String, i64)> = db_run!(conn: {
+        outbox::table
+            .group_by((outbox::unit_id, outbox::status))
+            .select((outbox::unit_id, outbox::status, diesel::dsl::count_star()))
+            .load(conn)
+    })?;
+    let names: std::collections::HashMap<String, (String, String)> = db_run!(conn: {
+        units::table.select((units::id, units::code, units::name_vi)).load::<(String, String, String)>(conn)
+    })?
+    .into_iter()
+    .map(|(id, code, name)| (id, (code, name)))
+    .collect();
+    let mut out: Vec<(String, String, String, i64)> = counts
+        .into_iter()
+        .map(|(unit, status, n)| {
+            let (code, name) = names.get(&unit).cloned().unwrap_or_default();
+            (code, name, status, n)
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
