@@ -14,6 +14,7 @@ pub mod error;
 pub mod forms;
 pub mod i18n;
 pub mod mail;
+pub mod paper;
 pub mod periods;
 pub mod procedures;
 pub mod report;

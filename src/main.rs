@@ -91,6 +91,11 @@ enum Command {
         #[arg(long)]
         respondent_type: Option<String>,
     },
+    /// Samples for the independent paper survey.
+    Sample {
+        #[command(subcommand)]
+        command: SampleCommand,
+    },
     /// The e-mail outbox.
     Mail {
         #[command(subcommand)]
@@ -112,6 +117,41 @@ enum UserCommand {
         /// Full name shown in the console and the audit log.
         #[arg(long, default_value = "Quản trị viên")]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SampleCommand {
+    /// Draw a sample for a survey period; prints its id, seed and per-unit sizes.
+    Draw {
+        /// Survey period code (see the admin console's periods).
+        #[arg(long)]
+        period: String,
+        /// Unit codes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        units: Vec<String>,
+        /// Seed of the draw (random when omitted; always recorded).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Margin e in n = N/(1+N·e²).
+        #[arg(long)]
+        margin: Option<f64>,
+        /// Fixed number of forms per unit instead of the formula.
+        #[arg(long)]
+        quota: Option<u64>,
+        /// Reserve list size as a share of the sample.
+        #[arg(long, default_value_t = 0.2)]
+        reserve: f64,
+        /// Allocate each unit's sample across procedures in proportion.
+        #[arg(long)]
+        by_procedure: bool,
+    },
+    /// List samples.
+    List,
+    /// Print a sample's worklist as CSV (UTF-8 with BOM).
+    Worklist {
+        #[arg(long)]
+        sample: String,
     },
 }
 
@@ -329,6 +369,88 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             accounts::users::create_admin(&mut pool.get()?, &username, &name, &password)
                 .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
             println!("{password}");
+        }
+        Command::Sample { command } => {
+            let (pool, forms, secret) = sipas::prepare(&settings)?;
+            let mut conn = pool.get()?;
+            match command {
+                SampleCommand::Draw {
+                    period,
+                    units,
+                    seed,
+                    margin,
+                    quota,
+                    reserve,
+                    by_procedure,
+                } => {
+                    let request = sipas::paper::sampling::SampleRequest {
+                        period_code: period,
+                        unit_codes: units
+                            .iter()
+                            .map(|u| u.trim().to_ascii_uppercase())
+                            .collect(),
+                        seed,
+                        margin: margin.unwrap_or(settings.sample_margin),
+                        quota,
+                        reserve_share: reserve,
+                        by_procedure,
+                        form_code: "sipas".into(),
+                    };
+                    let drawn = sipas::paper::sampling::draw(
+                        &mut conn,
+                        &secret,
+                        &forms,
+                        &Actor::cli(),
+                        &request,
+                        settings.utc_offset_value()?,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
+                    println!(
+                        "sample {} (period {}, seed {})",
+                        drawn.id, drawn.period, drawn.seed
+                    );
+                    for u in drawn.units {
+                        println!(
+                            "{}\tN={}\trequired={}\tdrawn={}\treserve={}",
+                            u.unit_code, u.population, u.required, u.drawn, u.reserve
+                        );
+                    }
+                }
+                SampleCommand::List => {
+                    for s in sipas::paper::sampling::list(&mut conn)? {
+                        let drawn: i64 = s.units.iter().map(|u| u.5).sum();
+                        println!(
+                            "{}\t{}\tseed {}\t{} units\t{} drawn",
+                            s.id,
+                            s.period_code,
+                            s.seed,
+                            s.units.len(),
+                            drawn
+                        );
+                    }
+                }
+                SampleCommand::Worklist { sample } => {
+                    let rows = sipas::paper::sampling::worklist(&mut conn, &sample, None)?;
+                    anyhow::ensure!(
+                        !rows.is_empty(),
+                        "no sample `{sample}` or it is empty (see `sipas sample list`)"
+                    );
+                    let mut out = String::from(sipas::report::export::BOM);
+                    out.push_str("serial,list,position,unit,dossier_code,procedure\r\n");
+                    for r in rows {
+                        out.push_str(&format!(
+                            "{},{},{},{},{},{}\r\n",
+                            r.serial,
+                            r.role,
+                            r.position,
+                            r.unit_code,
+                            r.dossier_code,
+                            r.procedure_code
+                        ));
+                    }
+                    print!("{out}");
+                }
+            }
         }
         Command::Mail { command } => {
             let (pool, _, _) = sipas::prepare(&settings)?;

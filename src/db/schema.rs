@@ -274,6 +274,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    samples (id) {
+        id -> Text,
+        period_id -> Text,
+        seed -> BigInt,
+        margin -> Double,
+        quota -> Nullable<BigInt>,
+        reserve_share -> Double,
+        by_procedure -> Bool,
+        form_code -> Text,
+        form_version -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sample_units (sample_id, unit_id) {
+        sample_id -> Text,
+        unit_id -> Text,
+        population -> BigInt,
+        required -> BigInt,
+        drawn -> BigInt,
+        reserve -> BigInt,
+    }
+}
+
+diesel::table! {
+    sample_members (id) {
+        id -> Text,
+        sample_id -> Text,
+        period_id -> Text,
+        unit_id -> Text,
+        transaction_id -> Text,
+        role -> Text,
+        position -> BigInt,
+        serial -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     units,
@@ -296,4 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rollups_procedure,
     rollup_scores,
     outbox,
+    samples,
+    sample_units,
+    sample_members,
 );

@@ -22,6 +22,9 @@ pub async fn home(
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
     let org_id = user.0.user.collector_org_id.clone();
+    let samples = state
+        .with_conn(|conn| Ok(crate::paper::sampling::list(conn)?))
+        .await?;
     let (org, members) = state
         .with_conn(move |conn| {
             let Some(org_id) = org_id else { return Ok((None, Vec::new())) };
@@ -43,6 +46,16 @@ pub async fn home(
         p.muted { (lang.pick(
             "Đơn vị thu thập độc lập phát phiếu giấy cho mẫu khảo sát do Sở Nội vụ chọn, thu lại và nhập liệu. Tài khoản thu thập không xem được kết quả khảo sát.",
             "The independent collector hands paper forms to the sample drawn by Home Affairs, collects them and types them in. Collector accounts cannot read survey results.")) }
+        h2 { (lang.pick("Mẫu cần phát phiếu", "Samples to deliver")) }
+        table #samples {
+            thead { tr { th { (lang.pick("Kỳ", "Period")) } th { (lang.pick("Chọn lúc", "Drawn")) } th { (lang.pick("Số phiếu", "Forms")) } th {} } }
+            tbody { @for s in &samples { tr {
+                td { (s.period_code) }
+                td { (s.created_at.format("%Y-%m-%d")) }
+                td { (s.units.iter().map(|u| u.5 + u.6).sum::<i64>()) }
+                td { a href=(format!("/paper/samples/{}", s.id)) { (lang.pick("Danh sách, in phiếu", "Worklist, print forms")) } }
+            } } }
+        }
         h2 { (lang.pick("Nhân viên nhập liệu", "Data-entry staff")) }
         table {
             thead { tr { th { (lang.pick("Tên đăng nhập", "Username")) } th { (lang.pick("Họ tên", "Name")) } th { (lang.pick("Trạng thái", "Status")) } } }

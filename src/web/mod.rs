@@ -14,6 +14,7 @@ pub mod health;
 pub mod home;
 pub mod layout;
 pub mod openapi;
+pub mod paper;
 pub mod rate_limit;
 pub mod reports;
 pub mod staff;
@@ -178,6 +179,14 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(post().to(catalog::period_update)),
     )
     .service(web::resource("/admin/audit").route(get().to(audit_log::browse)))
+    .service(
+        web::resource("/admin/samples")
+            .route(get().to(paper::list))
+            .route(post().to(paper::draw)),
+    )
+    .service(web::resource("/paper/samples/{id}").route(get().to(paper::show)))
+    .service(web::resource("/paper/samples/{id}/worklist.csv").route(get().to(paper::worklist_csv)))
+    .service(web::resource("/paper/samples/{id}/forms").route(get().to(paper::forms)))
     .service(web::resource("/admin/outbox").route(get().to(admin::mail::page)))
     .service(web::resource("/admin/outbox/{id}/retry").route(post().to(admin::mail::retry)))
     .service(

@@ -3,11 +3,18 @@
 
 use actix_web::{HttpResponse, web};
 
-const FILES: &[(&str, &str, &str)] = &[(
-    "sipas.css",
-    "text/css; charset=utf-8",
-    include_str!("../../static/sipas.css"),
-)];
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "sipas.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/sipas.css"),
+    ),
+    (
+        "paper.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/paper.css"),
+    ),
+];
 
 pub async fn serve(path: web::Path<String>) -> HttpResponse {
     match FILES.iter().find(|(name, _, _)| *name == path.as_str()) {

@@ -9,6 +9,7 @@ mod browser;
 mod forms;
 mod lifecycle;
 mod mail;
+mod paper;
 mod security;
 mod smtp_sink;
 mod survey;

@@ -365,7 +365,7 @@ fn intended(method: &str, pattern: &str, caller: Caller) -> Expect {
         p if p == "/agency" || p.starts_with("/agency/") => {
             allow(matches!(role, Some(Role::Admin | Role::Agency)))
         }
-        p if p == "/collector" || p.starts_with("/collector/") => {
+        p if p == "/collector" || p.starts_with("/collector/") || p.starts_with("/paper/") => {
             allow(matches!(role, Some(Role::Admin | Role::Collector)))
         }
         p if p == "/admin" || p.starts_with("/admin/") => allow(role == Some(Role::Admin)),
@@ -448,7 +448,10 @@ impl Ids {
             &self.procedure
         } else if pattern.starts_with("/admin/periods/") {
             &self.period
-        } else if pattern.starts_with("/admin/api-keys/") || pattern.starts_with("/admin/outbox/") {
+        } else if pattern.starts_with("/admin/api-keys/")
+            || pattern.starts_with("/admin/outbox/")
+            || pattern.starts_with("/paper/samples/")
+        {
             &self.api_key
         } else {
             ""
@@ -716,7 +719,10 @@ impl CsrfIds {
             &self.procedure
         } else if pattern.starts_with("/admin/periods/") {
             &self.period
-        } else if pattern.starts_with("/admin/api-keys/") || pattern.starts_with("/admin/outbox/") {
+        } else if pattern.starts_with("/admin/api-keys/")
+            || pattern.starts_with("/admin/outbox/")
+            || pattern.starts_with("/paper/samples/")
+        {
             &self.api_key
         } else {
             ""
@@ -741,6 +747,13 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
         | "/admin/users/{id}/password"
         | "/admin/outbox/{id}/retry" => Vec::new(),
         "/admin/units/{id}/invitations" => f(&[("enabled", "on")]),
+        "/admin/samples" => f(&[
+            ("period", "2026"),
+            ("units", "STP"),
+            ("margin", "0.05"),
+            ("reserve", "0.2"),
+            ("seed", "7"),
+        ]),
         "/account/password" => f(&[
             ("current_password", admin_pw),
             ("new_password", "Mat-khau-moi-cua-quan-tri"),

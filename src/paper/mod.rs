@@ -1,0 +1,5 @@
+//! The independent paper channel: random samples of the people served, their paper forms with
+//! serials, and the worklists the collector organisation works from.
+
+pub mod sampling;
+pub mod serial;
