@@ -213,6 +213,7 @@ pub fn generate(
                 issued_at: Some(completed),
                 opened_at: Some(submitted - Duration::seconds(rng.random_range(30..600))),
                 submitted_at: submitted,
+                provenance: (channel == "paper").then(|| r#"{"synthetic":true}"#.to_string()),
             },
             scores: scoring::respondent_scores(form, &answers),
             answers,

@@ -105,6 +105,7 @@ diesel::table! {
         issued_at -> Nullable<Timestamp>,
         opened_at -> Nullable<Timestamp>,
         submitted_at -> Timestamp,
+        provenance -> Nullable<Text>,
     }
 }
 
@@ -314,6 +315,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    paper_batches (id) {
+        id -> Text,
+        code -> Text,
+        sample_id -> Text,
+        unit_id -> Text,
+        collector_org_id -> Text,
+        collector_name -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    paper_forms (member_id) {
+        member_id -> Text,
+        batch_id -> Text,
+        status -> Text,
+        double_entry -> Bool,
+        response_id -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    paper_entries (id) {
+        id -> Text,
+        member_id -> Text,
+        pass -> BigInt,
+        typist_id -> Text,
+        answers -> Text,
+        started_at -> Timestamp,
+        saved_at -> Timestamp,
+        keystrokes -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     units,
@@ -339,4 +377,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     samples,
     sample_units,
     sample_members,
+    paper_batches,
+    paper_forms,
+    paper_entries,
 );

@@ -32,6 +32,8 @@ pub struct NewResponse {
     pub issued_at: Option<NaiveDateTime>,
     pub opened_at: Option<NaiveDateTime>,
     pub submitted_at: NaiveDateTime,
+    /// For paper and other assisted channels: who collected, typed and checked it (JSON).
+    pub provenance: Option<String>,
 }
 
 /// One submission: spend the token (if any), store the response and its answers.
@@ -215,6 +217,7 @@ fn store_one(conn: &mut DbConn, submission: &Submission) -> QueryResult<SubmitOu
                 responses::issued_at.eq(r.issued_at),
                 responses::opened_at.eq(r.opened_at),
                 responses::submitted_at.eq(r.submitted_at),
+                responses::provenance.eq(&r.provenance),
             ))
             .execute(conn)?;
         let rows: Vec<_> = submission

@@ -215,6 +215,7 @@ pub async fn submit(
             issued_at: Some(survey.issued_at),
             opened_at,
             submitted_at: now,
+            provenance: None,
         },
         scores: crate::forms::scoring::respondent_scores(&survey.form, &valid.answers),
         answers: valid.answers,

@@ -273,3 +273,213 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
         403
     );
 }
+
+mod keying {
+    use diesel::prelude::*;
+    use sipas::accounts::Role;
+    use sipas::audit::Actor;
+    use sipas::db::schema::{responses, rollups};
+    use sipas::db_run;
+    use sipas::paper::custody::{self, BatchRequest, Custody};
+    use sipas::paper::entry::{self, EntryError, Saved, Typing};
+    use sipas::paper::sampling::{self, SampleRequest};
+
+    use crate::helpers::{TestApp, full_answers};
+    use crate::security::{create_user, unit_id};
+
+    crate::on_both_databases!(batches_double_entry_and_adjudication);
+
+    fn typing(answers: Vec<(String, String)>) -> Typing {
+        Typing {
+            answers,
+            confirm_blank: false,
+            started_at: sipas::db::now() - chrono::Duration::seconds(40),
+            keystrokes: 35,
+        }
+    }
+
+    async fn batches_double_entry_and_adjudication(app: TestApp) {
+        super::prepare(&app);
+        let offset = app.state.settings.utc_offset_value().unwrap();
+        let conn = &mut app.conn();
+        let request = SampleRequest {
+            unit_codes: vec!["STP".into()],
+            quota: Some(4),
+            reserve_share: 0.5,
+            ..super::request("P1", 3)
+        };
+        let sample = sampling::draw(
+            conn,
+            &app.state.secret,
+            &app.state.forms,
+            &Actor::cli(),
+            &request,
+            offset,
+        )
+        .unwrap();
+        let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
+            .unwrap()
+            .unwrap();
+        let batch = custody::create_batch(
+            conn,
+            &Actor::cli(),
+            &BatchRequest {
+                sample_id: sample.id.clone(),
+                unit_id: unit_id(&app, "STP"),
+                collector_org_id: post.id.clone(),
+                collector_name: "Nguyễn Văn Bưu".into(),
+                include_reserve: false,
+                double_share: 1.0,
+            },
+        )
+        .unwrap();
+        let serials: Vec<String> = sampling::worklist(conn, &sample.id, None)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.role == "main")
+            .map(|r| r.serial)
+            .collect();
+        assert_eq!(serials.len(), 4);
+        assert_eq!(
+            custody::custody(conn, &batch.id).unwrap(),
+            Custody {
+                issued: 4,
+                delivered: 0,
+                returned: 0,
+                keyed: 0,
+                verified: 0
+            }
+        );
+        let mut delivered = serials.clone();
+        delivered.push("AAAA-BBBB-CC".into());
+        let marked =
+            custody::mark(conn, &Actor::cli(), &batch.id, &delivered, "delivered").unwrap();
+        assert_eq!(
+            (marked.changed, marked.unknown.len()),
+            (4, 1),
+            "an unknown serial is reported, not counted"
+        );
+        let returned: Vec<String> = serials[..3]
+            .iter()
+            .map(|s| s.to_lowercase().replace('-', ""))
+            .collect();
+        custody::mark(conn, &Actor::cli(), &batch.id, &returned, "returned").unwrap();
+        assert_eq!(
+            custody::custody(conn, &batch.id).unwrap().return_rate(),
+            Some(75.0)
+        );
+
+        let a = create_user(&app, "nhaplieu-a", Role::Collector, None, Some("BUU-DIEN"));
+        let b = create_user(&app, "nhaplieu-b", Role::Collector, None, Some("BUU-DIEN"));
+        let judge = create_user(&app, "giamsat", Role::Collector, None, Some("BUU-DIEN"));
+        let conn = &mut app.conn();
+        let forms = &app.state.forms;
+        // Forged or unknown serials are refused.
+        assert!(entry::find(conn, forms, &a, "ZZZZ-ZZZZ-ZZ").is_err());
+        let agency = create_user(&app, "coquan", Role::Agency, Some("STP"), None);
+        let conn = &mut app.conn();
+        assert!(
+            entry::find(conn, forms, &agency, &serials[0]).is_err(),
+            "only the collector organisation keys its forms"
+        );
+
+        let form = forms.latest("sipas").unwrap();
+        let answers = full_answers(&form);
+        // Form 1: both typings agree → verified, counted.
+        let paper = entry::find(conn, forms, &a, &serials[0]).unwrap();
+        assert_eq!(
+            entry::save(conn, &a, &paper, &typing(answers.clone()), offset).unwrap(),
+            Saved::AwaitingSecondEntry
+        );
+        let paper = entry::find(conn, forms, &a, &serials[0]).unwrap();
+        assert!(
+            matches!(
+                entry::save(conn, &a, &paper, &typing(answers.clone()), offset),
+                Err(EntryError::Other(_))
+            ),
+            "the second typing is someone else's"
+        );
+        assert_eq!(
+            entry::save(conn, &b, &paper, &typing(answers.clone()), offset).unwrap(),
+            Saved::Verified
+        );
+        // Form 2: typings differ on A1 → disputed until adjudicated.
+        let paper = entry::find(conn, forms, &a, &serials[1]).unwrap();
+        entry::save(conn, &a, &paper, &typing(answers.clone()), offset).unwrap();
+        let mut other = answers.clone();
+        for (k, v) in other.iter_mut() {
+            if k == "A1" {
+                *v = "2".into();
+            }
+        }
+        let paper = entry::find(conn, forms, &b, &serials[1]).unwrap();
+        assert_eq!(
+            entry::save(conn, &b, &paper, &typing(other), offset).unwrap(),
+            Saved::Disputed
+        );
+        assert_eq!(
+            entry::disagreements(conn, &paper.member_id).unwrap(),
+            vec![("A1".to_string(), "4".to_string(), "2".to_string())]
+        );
+        let count = |conn: &mut sipas::db::DbConn| -> i64 {
+            db_run!(conn: { responses::table.filter(responses::channel.eq("paper")).filter(responses::provenance.like("%batch%")).count().get_result(conn) }).unwrap()
+        };
+        assert_eq!(count(conn), 1, "a disputed form does not count yet");
+        let paper = entry::find(conn, forms, &judge, &serials[1]).unwrap();
+        assert!(
+            entry::adjudicate(conn, &a, &paper, &answers, offset).is_err(),
+            "a typist cannot judge their own form"
+        );
+        entry::adjudicate(conn, &judge, &paper, &answers, offset).unwrap();
+        assert_eq!(count(conn), 2);
+        // Form 3: a blank form needs an explicit confirmation.
+        let paper = entry::find(conn, forms, &a, &serials[2]).unwrap();
+        let blank: Vec<(String, String)> = answers
+            .iter()
+            .map(|(k, v)| {
+                if form.question(k).is_some_and(|q| q.kind.is_scale()) {
+                    (k.clone(), "0".into())
+                } else {
+                    (k.clone(), v.clone())
+                }
+            })
+            .collect();
+        match entry::save(conn, &a, &paper, &typing(blank.clone()), offset) {
+            Err(EntryError::Invalid(_, issues)) => assert_eq!(issues[0].0, "_form"),
+            other => panic!("blank form accepted: {other:?}"),
+        }
+        let confirmed = Typing {
+            confirm_blank: true,
+            ..typing(blank)
+        };
+        assert_eq!(
+            entry::save(conn, &a, &paper, &confirmed, offset).unwrap(),
+            Saved::AwaitingSecondEntry
+        );
+
+        // Paper responses carry provenance and flow into the same rollups.
+        let provenance: Option<String> = db_run!(conn: {
+            responses::table.filter(responses::provenance.like("%batch%")).select(responses::provenance).first(conn)
+        })
+        .unwrap();
+        let provenance: serde_json::Value = serde_json::from_str(&provenance.unwrap()).unwrap();
+        assert_eq!(provenance["batch"], batch.code.as_str());
+        assert_eq!(provenance["collector"], "Nguyễn Văn Bưu");
+        assert!(provenance["typists"].as_array().unwrap().len() >= 2);
+        let paper_rollup: Vec<i64> = db_run!(conn: {
+            rollups::table.filter(rollups::channel.eq("paper")).filter(rollups::question_code.eq("_responses")).filter(rollups::unit_id.eq(unit_id(&app, "STP"))).select(rollups::n).load(conn)
+        })
+        .unwrap();
+        assert!(paper_rollup.iter().sum::<i64>() >= 2);
+        let custody = custody::custody(conn, &batch.id).unwrap();
+        assert_eq!((custody.keyed, custody.verified), (3, 2));
+        let stats = entry::typist_stats(conn, Some(&post.id)).unwrap();
+        let of = |id: &str| stats.iter().find(|s| s.typist_id == id).cloned().unwrap();
+        assert_eq!(of(&a.id).forms, 3);
+        assert_eq!(
+            of(&b.id).disagreement_rate,
+            Some(0.5),
+            "one of b's two double-entered forms disagreed"
+        );
+    }
+}
