@@ -175,8 +175,10 @@ impl Application {
 fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
-        // Survey URLs carry the token: never leak them to other sites.
-        .add(("Referrer-Policy", "no-referrer"))
+        // `same-origin`: survey URLs carry the token, so no other site may ever see them in a
+        // Referer; same-site form posts still send a real `Origin` (with `no-referrer` browsers
+        // send `Origin: null`, which the CSRF check must refuse).
+        .add(("Referrer-Policy", "same-origin"))
         .add(("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"))
         .add(("X-Frame-Options", "DENY"))
 }

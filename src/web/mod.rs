@@ -15,6 +15,7 @@ pub mod home;
 pub mod layout;
 pub mod openapi;
 pub mod paper;
+pub mod paper_entry;
 pub mod rate_limit;
 pub mod reports;
 pub mod staff;
@@ -185,6 +186,23 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(post().to(paper::draw)),
     )
     .service(web::resource("/paper/samples/{id}").route(get().to(paper::show)))
+    .service(
+        web::resource("/paper/batches")
+            .route(get().to(paper_entry::batches))
+            .route(post().to(paper_entry::create_batch)),
+    )
+    .service(web::resource("/paper/batches/{id}").route(get().to(paper_entry::batch)))
+    .service(
+        web::resource("/paper/batches/{id}/delivered").route(post().to(paper_entry::delivered)),
+    )
+    .service(web::resource("/paper/batches/{id}/returned").route(post().to(paper_entry::returned)))
+    .service(web::resource("/paper/entry").route(get().to(paper_entry::entry_start)))
+    .service(web::resource("/paper/entry/open").route(get().to(paper_entry::entry_open)))
+    .service(
+        web::resource("/paper/entry/{serial}")
+            .route(get().to(paper_entry::entry_page))
+            .route(post().to(paper_entry::entry_save)),
+    )
     .service(web::resource("/paper/samples/{id}/worklist.csv").route(get().to(paper::worklist_csv)))
     .service(web::resource("/paper/samples/{id}/forms").route(get().to(paper::forms)))
     .service(web::resource("/admin/outbox").route(get().to(admin::mail::page)))

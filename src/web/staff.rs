@@ -31,10 +31,14 @@ pub fn staff_page(lang: Lang, user: &CurrentUser, path: &str, title: &str, body:
             ("/reports/ranking", lang.pick("Xếp hạng", "Ranking")),
         ],
         Role::Agency => vec![("/agency", lang.pick("Đơn vị của tôi", "My units"))],
-        Role::Collector => vec![(
-            "/collector",
-            lang.pick("Thu thập phiếu giấy", "Paper collection"),
-        )],
+        Role::Collector => vec![
+            (
+                "/collector",
+                lang.pick("Thu thập phiếu giấy", "Paper collection"),
+            ),
+            ("/paper/batches", lang.pick("Lô phiếu", "Batches")),
+            ("/paper/entry", lang.pick("Nhập phiếu", "Key forms")),
+        ],
     };
     let switch = format!(
         "{path}{}lang={}",

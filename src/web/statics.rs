@@ -14,6 +14,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("../../static/paper.css"),
     ),
+    (
+        "paper-entry.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/paper-entry.js"),
+    ),
 ];
 
 pub async fn serve(path: web::Path<String>) -> HttpResponse {

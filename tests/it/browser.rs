@@ -182,8 +182,8 @@ impl Drop for Driver {
 
 /// A browser session at phone size. `client` is declared first so that it is dropped before
 /// the driver is killed.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     _driver: Driver,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -191,7 +191,7 @@ struct Browser {
 impl Browser {
     /// Starts chromedriver and a phone-sized headless Chromium; `None` when browser tests are
     /// skipped.
-    async fn start() -> Option<Self> {
+    pub(crate) async fn start() -> Option<Self> {
         if skip_browser() {
             return None;
         }
@@ -240,13 +240,13 @@ impl Browser {
     }
 
     /// Ends the session politely (Chromium exits); `Drop` then kills whatever is left.
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = tokio::time::timeout(WAIT_LIMIT, self.client.clone().close()).await;
     }
 
     /// Sizes the window so that the page itself gets `width`×`height` CSS pixels (the window
     /// includes some browser frame even when headless).
-    async fn set_viewport(&self, width: u32, height: u32) {
+    pub(crate) async fn set_viewport(&self, width: u32, height: u32) {
         self.client
             .set_window_size(width, height)
             .await
@@ -269,7 +269,7 @@ impl Browser {
         }
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client
             .goto(url)
             .await
@@ -277,7 +277,7 @@ impl Browser {
     }
 
     /// Runs a script and returns what it returns.
-    async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+    pub(crate) async fn js(&self, script: &str, args: Vec<Value>) -> Value {
         self.client
             .execute(script, args)
             .await
@@ -298,7 +298,7 @@ impl Browser {
     }
 
     /// Waits until the page's `h1` reads `expected` (the page may still be loading).
-    async fn wait_for_heading(&self, expected: &str) {
+    pub(crate) async fn wait_for_heading(&self, expected: &str) {
         let start = Instant::now();
         loop {
             let seen = self.heading().await;
@@ -366,7 +366,7 @@ impl Browser {
         serde_json::from_value(v).expect("list of values")
     }
 
-    async fn save_screenshot(&self, path: &Path) {
+    pub(crate) async fn save_screenshot(&self, path: &Path) {
         let png = self.client.screenshot().await.expect("screenshot");
         std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
         eprintln!("screenshot: {}", path.display());
@@ -374,7 +374,7 @@ impl Browser {
 }
 
 /// Runs a scenario with a time limit; the browser is killed however it ends.
-async fn bounded(scenario: impl Future<Output = ()>) {
+pub(crate) async fn bounded(scenario: impl Future<Output = ()>) {
     if tokio::time::timeout(SCENARIO_LIMIT, scenario)
         .await
         .is_err()

@@ -25,7 +25,7 @@ fn year() -> String {
 }
 
 /// Fills a year of dossiers and creates two periods covering the same days.
-fn prepare(app: &TestApp) {
+pub(crate) fn prepare(app: &TestApp) {
     let conn = &mut app.conn();
     let offset = app.state.settings.utc_offset_value().unwrap();
     sipas::synthetic::generate(
@@ -53,7 +53,7 @@ fn prepare(app: &TestApp) {
     }
 }
 
-fn request(period: &str, seed: u64) -> SampleRequest {
+pub(crate) fn request(period: &str, seed: u64) -> SampleRequest {
     SampleRequest {
         period_code: period.into(),
         unit_codes: vec!["STP".into(), "SXD".into(), "X-TAN-LAP".into()],

@@ -350,7 +350,7 @@ async fn the_survey_page_is_small_and_self_contained(app: TestApp) {
     assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(
         page.headers()["referrer-policy"],
-        "no-referrer",
+        "same-origin",
         "the token never leaks in Referer"
     );
     let html = page.text().await.unwrap();

@@ -1,0 +1,648 @@
+//! The collector organisation's work pages: batches and their custody, keyboard entry of paper
+//! forms, and the adjudication of forms whose two typings disagree.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::AppState;
+use super::access::{CurrentUser, page_lang};
+use super::admin::done;
+use super::citizen::scale_label;
+use super::layout::html_response;
+use super::staff::{csrf_field, error_box, notice, staff_page};
+use crate::accounts::Role;
+use crate::error::AppError;
+use crate::forms::answers::{self, AnswerProblems};
+use crate::forms::{Form, QuestionType};
+use crate::i18n::{Lang, Msg};
+use crate::paper::custody::{self, BatchRequest};
+use crate::paper::entry::{self, EntryError, PaperForm, Saved, Typing};
+
+fn org_scope(user: &CurrentUser) -> Option<String> {
+    match user.0.user.role() {
+        Role::Admin => None,
+        _ => Some(user.0.user.collector_org_id.clone().unwrap_or_default()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    ok: Option<String>,
+    last: Option<String>,
+}
+
+fn batches_page(
+    lang: Lang,
+    user: &CurrentUser,
+    rows: &[(custody::Batch, String, custody::Custody)],
+    samples: &[crate::paper::sampling::StoredSample],
+    orgs: &[crate::collector_orgs::CollectorOrg],
+    ok: Option<&str>,
+    error: Option<&AppError>,
+) -> Markup {
+    let body = html! {
+        (notice(lang, ok))
+        table #batches {
+            thead { tr {
+                th { (lang.pick("Lô", "Batch")) } th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Người phát", "Collector")) }
+                th { (lang.pick("Đã phát", "Issued")) } th { (lang.pick("Đã giao", "Delivered")) } th { (lang.pick("Đã thu", "Returned")) }
+                th { (lang.pick("Đã nhập", "Keyed")) } th { (lang.pick("Đã xác nhận", "Verified")) } th { (lang.pick("Tỷ lệ thu hồi", "Return rate")) }
+            } }
+            tbody { @for (b, unit, c) in rows { tr {
+                td { a href=(format!("/paper/batches/{}", b.id)) { (b.code) } } td { (unit) } td { (b.collector_name) }
+                td { (c.issued) } td { (c.delivered) } td { (c.returned) } td { (c.keyed) } td { (c.verified) }
+                td { (c.return_rate().map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into())) }
+            } } }
+        }
+        h2 { (lang.pick("Tạo lô phiếu", "New batch")) }
+        (error_box(lang, error))
+        form.stack method="post" action="/paper/batches" {
+            (csrf_field(user))
+            label for="sample" { (lang.pick("Mẫu", "Sample")) }
+            select #sample name="sample" { @for s in samples { option value=(s.id) { (s.period_code) " · " (s.created_at.format("%Y-%m-%d %H:%M")) } } }
+            label for="unit" { (lang.pick("Mã đơn vị", "Unit code")) }
+            input #unit type="text" name="unit" required;
+            @if org_scope(user).is_none() {
+                label for="org" { (lang.pick("Đơn vị thu thập", "Collector organisation")) }
+                select #org name="org" { @for o in orgs { option value=(o.id) { (o.code) } } }
+            }
+            label for="collector_name" { (lang.pick("Nhân viên phát và thu phiếu", "Person delivering and collecting")) }
+            input #collector_name type="text" name="collector_name" required;
+            label for="double_share" { (lang.pick("Tỷ lệ phiếu nhập hai lần (0–1)", "Share keyed twice (0–1)")) }
+            input #double_share type="text" name="double_share" value="1";
+            label { input type="checkbox" name="include_reserve" value="on"; " " (lang.pick("Gồm cả danh sách dự phòng", "Include the reserve list")) }
+            button type="submit" { (lang.pick("Tạo lô", "Create batch")) }
+        }
+    };
+    staff_page(
+        lang,
+        user,
+        "/paper/batches",
+        lang.pick("Lô phiếu giấy", "Paper batches"),
+        body,
+    )
+}
+
+type BatchData = (
+    Vec<(custody::Batch, String, custody::Custody)>,
+    Vec<crate::paper::sampling::StoredSample>,
+    Vec<crate::collector_orgs::CollectorOrg>,
+);
+
+async fn batch_data(state: &AppState, org: Option<String>) -> Result<BatchData, AppError> {
+    state
+        .with_conn(move |conn| {
+            Ok((
+                custody::list(conn, org.as_deref())?,
+                crate::paper::sampling::list(conn)?,
+                crate::collector_orgs::list(conn)?,
+            ))
+        })
+        .await
+}
+
+pub async fn batches(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (rows, samples, orgs) = batch_data(&state, org_scope(&user)).await?;
+    Ok(html_response(
+        StatusCode::OK,
+        batches_page(
+            page_lang(&req),
+            &user,
+            &rows,
+            &samples,
+            &orgs,
+            q.ok.as_deref(),
+            None,
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct BatchForm {
+    sample: String,
+    unit: String,
+    #[serde(default)]
+    org: String,
+    collector_name: String,
+    #[serde(default)]
+    double_share: String,
+    include_reserve: Option<String>,
+}
+
+pub async fn create_batch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    form: web::Form<BatchForm>,
+) -> Result<HttpResponse, AppError> {
+    let f = form.into_inner();
+    let actor = user.0.user.actor();
+    let org = org_scope(&user).unwrap_or(f.org.clone());
+    let result = state
+        .with_conn(move |conn| {
+            let unit = crate::units::find_by_code(conn, &f.unit.trim().to_ascii_uppercase())?
+                .ok_or_else(|| {
+                    AppError::field(
+                        "unit",
+                        Msg::new(
+                            "Không có đơn vị với mã này.",
+                            "There is no unit with this code.",
+                        ),
+                    )
+                })?;
+            let share: f64 = match f.double_share.trim() {
+                "" => 1.0,
+                v => v.replace(',', ".").parse().map_err(|_| {
+                    AppError::field(
+                        "double_share",
+                        Msg::new(
+                            "Tỷ lệ phải là số từ 0 đến 1.",
+                            "The share must be a number from 0 to 1.",
+                        ),
+                    )
+                })?,
+            };
+            custody::create_batch(
+                conn,
+                &actor,
+                &BatchRequest {
+                    sample_id: f.sample,
+                    unit_id: unit.id,
+                    collector_org_id: org,
+                    collector_name: f.collector_name,
+                    include_reserve: f.include_reserve.is_some(),
+                    double_share: share.clamp(0.0, 1.0),
+                },
+            )
+        })
+        .await;
+    match result {
+        Ok(b) => Ok(done(&format!("/paper/batches/{}", b.id), "created")),
+        Err(e @ AppError::Internal(_)) => Err(e),
+        Err(e) => {
+            let (rows, samples, orgs) = batch_data(&state, org_scope(&user)).await?;
+            Ok(html_response(
+                actix_web::ResponseError::status_code(&e),
+                batches_page(
+                    page_lang(&req),
+                    &user,
+                    &rows,
+                    &samples,
+                    &orgs,
+                    None,
+                    Some(&e),
+                ),
+            ))
+        }
+    }
+}
+
+async fn own_batch(
+    state: &AppState,
+    user: &CurrentUser,
+    id: String,
+) -> Result<(custody::Batch, custody::Custody), AppError> {
+    let org = org_scope(user);
+    state
+        .with_conn(move |conn| {
+            let not_found =
+                || AppError::NotFound(Msg::new("Không có lô phiếu này.", "No such batch."));
+            let batch = custody::find(conn, &id)?.ok_or_else(not_found)?;
+            if org.as_ref().is_some_and(|o| *o != batch.collector_org_id) {
+                return Err(not_found());
+            }
+            let c = custody::custody(conn, &batch.id)?;
+            Ok((batch, c))
+        })
+        .await
+}
+
+pub async fn batch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, AppError> {
+    let lang = page_lang(&req);
+    let (b, c) = own_batch(&state, &user, path.into_inner()).await?;
+    let body = html! {
+        (notice(lang, q.ok.as_deref()))
+        @if let Some(unknown) = &q.last { p.alert { (lang.pick("Số phiếu không thuộc lô này: ", "Serials not in this batch: ")) (unknown) } }
+        table #custody {
+            tr { th { (lang.pick("Đã phát", "Issued")) } td { (c.issued) } }
+            tr { th { (lang.pick("Đã giao tới người dân", "Delivered")) } td { (c.delivered) } }
+            tr { th { (lang.pick("Đã thu về", "Returned")) } td { (c.returned) } }
+            tr { th { (lang.pick("Đã nhập", "Keyed")) } td { (c.keyed) } }
+            tr { th { (lang.pick("Đã xác nhận", "Verified")) } td { (c.verified) } }
+            tr { th { (lang.pick("Tỷ lệ thu hồi", "Return rate")) } td { (c.return_rate().map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into())) } }
+        }
+        @for (status, label) in [("delivered", lang.pick("Ghi nhận đã giao", "Record deliveries")), ("returned", lang.pick("Ghi nhận đã thu về", "Record returns"))] {
+            h2 { (label) }
+            form.stack method="post" action=(format!("/paper/batches/{}/{status}", b.id)) {
+                (csrf_field(&user))
+                label for=(format!("serials-{status}")) { (lang.pick("Quét hoặc nhập số phiếu, mỗi dòng một số", "Scan or type serials, one per line")) }
+                textarea id=(format!("serials-{status}")) name="serials" rows="4" {}
+                button type="submit" { (label) }
+            }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(
+            lang,
+            &user,
+            "/paper/batches",
+            &format!("{} {}", lang.pick("Lô", "Batch"), b.code),
+            body,
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SerialsForm {
+    serials: String,
+}
+
+async fn mark(
+    state: &AppState,
+    user: &CurrentUser,
+    id: String,
+    serials: String,
+    status: &'static str,
+) -> Result<HttpResponse, AppError> {
+    let (b, _) = own_batch(state, user, id).await?;
+    let actor = user.0.user.actor();
+    let list: Vec<String> = serials.lines().map(str::to_string).collect();
+    let batch_id = b.id.clone();
+    let marked = state
+        .with_conn(move |conn| custody::mark(conn, &actor, &batch_id, &list, status))
+        .await?;
+    let mut location = format!("/paper/batches/{}?ok=saved", b.id);
+    if !marked.unknown.is_empty() {
+        location.push_str(&format!(
+            "&last={}",
+            super::access::urlencode(&marked.unknown.join(", "))
+        ));
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish())
+}
+
+pub async fn delivered(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<SerialsForm>,
+) -> Result<HttpResponse, AppError> {
+    mark(
+        &state,
+        &user,
+        path.into_inner(),
+        form.into_inner().serials,
+        "delivered",
+    )
+    .await
+}
+
+pub async fn returned(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<SerialsForm>,
+) -> Result<HttpResponse, AppError> {
+    mark(
+        &state,
+        &user,
+        path.into_inner(),
+        form.into_inner().serials,
+        "returned",
+    )
+    .await
+}
+
+// ---------------------------------------------------------------- keyboard entry
+
+fn serial_box(lang: Lang, ok: Option<&str>, last: Option<&str>, error: Option<&str>) -> Markup {
+    let saved = match ok {
+        Some("verified") => {
+            Some(lang.pick("Đã lưu và xác nhận phiếu ", "Saved and verified form "))
+        }
+        Some("second") => Some(lang.pick(
+            "Đã lưu; phiếu cần người thứ hai nhập lại: ",
+            "Saved; a second person must key form ",
+        )),
+        Some("disputed") => Some(lang.pick(
+            "Hai lần nhập khác nhau; phiếu chờ phân xử: ",
+            "The two typings differ; awaiting adjudication: ",
+        )),
+        _ => None,
+    };
+    html! {
+        @if let Some(text) = saved { p.notice role="status" { (text) strong { (last.unwrap_or("")) } } }
+        @if let Some(e) = error { div.alert role="alert" { (e) } }
+        form.stack method="get" action="/paper/entry/open" {
+            label for="serial" { (lang.pick("Số phiếu (nhập hoặc quét mã QR)", "Form serial (type or scan the QR code)")) }
+            input #serial type="text" name="serial" autocomplete="off" autofocus required;
+            button type="submit" { (lang.pick("Mở phiếu", "Open form")) }
+        }
+    }
+}
+
+pub async fn entry_start(
+    req: HttpRequest,
+    user: CurrentUser,
+    q: web::Query<PageQuery>,
+) -> HttpResponse {
+    let lang = page_lang(&req);
+    let body = serial_box(lang, q.ok.as_deref(), q.last.as_deref(), None);
+    html_response(
+        StatusCode::OK,
+        staff_page(
+            lang,
+            &user,
+            "/paper/entry",
+            lang.pick("Nhập phiếu giấy", "Paper entry"),
+            body,
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct OpenQuery {
+    serial: String,
+}
+
+pub async fn entry_open(
+    req: HttpRequest,
+    user: CurrentUser,
+    q: web::Query<OpenQuery>,
+) -> HttpResponse {
+    match crate::paper::serial::normalize(&q.serial) {
+        Some(serial) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/paper/entry/{serial}")))
+            .finish(),
+        None => {
+            let lang = page_lang(&req);
+            let body = serial_box(
+                lang,
+                None,
+                None,
+                Some(lang.pick(
+                    "Số phiếu không hợp lệ (10 ký tự, ví dụ ABCD-EFGH-23).",
+                    "Not a serial (10 characters, e.g. ABCD-EFGH-23).",
+                )),
+            );
+            html_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                staff_page(
+                    lang,
+                    &user,
+                    "/paper/entry",
+                    lang.pick("Nhập phiếu giấy", "Paper entry"),
+                    body,
+                ),
+            )
+        }
+    }
+}
+
+fn option_list(q: &crate::forms::Question, lang: Lang) -> Vec<(String, String, String)> {
+    match q.kind {
+        QuestionType::Scale5 | QuestionType::Scale3 => answers::scale_levels(q.kind)
+            .iter()
+            .map(|l| {
+                (
+                    l.to_string(),
+                    l.to_string(),
+                    scale_label(q.kind, *l, lang).to_string(),
+                )
+            })
+            .collect(),
+        _ => q
+            .options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                (
+                    o.code.clone(),
+                    ((i + 1) % 10).to_string(),
+                    o.label.get(lang).to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// What an entry form shows besides the questions: earlier input and its problems.
+struct Shown<'a> {
+    given: &'a [(String, String)],
+    problems: &'a AnswerProblems,
+    issues: &'a [(String, Msg)],
+    /// Asks to confirm a blank form.
+    blank_confirm: bool,
+}
+
+/// The entry form: every question with its keys, prefilled with what was given.
+fn entry_form(
+    lang: Lang,
+    user: &CurrentUser,
+    action: &str,
+    form: &Form,
+    shown: &Shown<'_>,
+) -> Markup {
+    let (given, problems, issues, blank_confirm) = (
+        shown.given,
+        shown.problems,
+        shown.issues,
+        shown.blank_confirm,
+    );
+    let has = |code: &str, value: &str| given.iter().any(|(k, v)| k == code && v == value);
+    html! {
+        link rel="stylesheet" href="/static/paper.css";
+        @if !problems.is_empty() || !issues.is_empty() {
+            div.alert role="alert" {
+                @for (_, m) in issues { p { (m.get(lang)) } }
+                @if !problems.is_empty() { p { (problems.len()) " " (lang.pick("câu cần sửa.", "answers to fix.")) } }
+            }
+        }
+        p.muted { (lang.pick("Mỗi câu gõ một phím số (0 = không trả lời), tự chuyển câu. Backspace: quay lại. Câu nhiều lựa chọn: gõ các số rồi Enter. Cuối phiếu: Enter để lưu.",
+                             "One digit per answer (0 = no answer), moving on by itself. Backspace: back. Multiple choice: digits then Enter. At the end: Enter saves.")) }
+        form #entry.entry method="post" action=(action) {
+            (csrf_field(user))
+            input #keystrokes type="hidden" name="keystrokes" value="0";
+            input type="hidden" name="started_at" value=(chrono::Utc::now().timestamp());
+            @if blank_confirm { label { input type="checkbox" name="confirm_blank" value="1"; " " (lang.pick("Xác nhận đây là phiếu trắng", "Confirm this form is blank")) } }
+            @for q in form.questions() {
+                fieldset.q data-code=(q.code) data-type=(match q.kind { QuestionType::Multi => "multi", QuestionType::Text => "text", _ => "single" }) {
+                    legend { strong { (q.code) } " " (q.text.get(lang)) }
+                    @if let Some(p) = problems.get(&q.code) { p.err { (p.message().get(lang)) } }
+                    @if q.kind == QuestionType::Text {
+                        textarea name=(q.code) rows="2" maxlength=(q.max_length) aria-label=(q.text.get(lang)) {
+                            (given.iter().find(|(k, _)| *k == q.code).map(|(_, v)| v.as_str()).unwrap_or(""))
+                        }
+                    } @else {
+                        div.opts { @for (value, key, label) in option_list(q, lang) {
+                            label {
+                                input type=(if q.kind == QuestionType::Multi { "checkbox" } else { "radio" }) name=(q.code) value=(value) data-key=(key) checked[has(&q.code, &value)];
+                                span.keys { (key) } " " (label)
+                            }
+                        } }
+                    }
+                }
+            }
+            p #summary hidden {}
+            button #save type="submit" { (lang.pick("Lưu phiếu (Enter)", "Save form (Enter)")) }
+        }
+        script src="/static/paper-entry.js" defer {}
+    }
+}
+
+async fn load_form(
+    state: &AppState,
+    user: &CurrentUser,
+    serial: String,
+) -> Result<PaperForm, AppError> {
+    let forms = state.forms.clone();
+    let u = user.0.user.clone();
+    state
+        .with_conn(move |conn| entry::find(conn, &forms, &u, &serial))
+        .await
+}
+
+pub async fn entry_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let lang = page_lang(&req);
+    let paper = load_form(&state, &user, path.into_inner()).await?;
+    let typed_by_me = paper.passes.iter().any(|(_, t)| *t == user.0.user.id);
+    let title = format!("{} {}", lang.pick("Phiếu", "Form"), paper.serial);
+    if paper.status == "verified"
+        || paper.status == "disputed"
+        || typed_by_me
+        || paper.passes.len() >= 2
+        || (paper.passes.len() == 1 && !paper.double_entry)
+    {
+        let text = if typed_by_me {
+            lang.pick(
+                "Ông/Bà đã nhập phiếu này.",
+                "You have already keyed this form.",
+            )
+        } else {
+            lang.pick(
+                "Phiếu này đã được nhập đủ.",
+                "This form has been keyed in full.",
+            )
+        };
+        let body = html! { p.notice { (text) } p { a href="/paper/entry" { (lang.pick("Nhập phiếu khác", "Key another form")) } } };
+        return Ok(html_response(
+            StatusCode::CONFLICT,
+            staff_page(lang, &user, "/paper/entry", &title, body),
+        ));
+    }
+    let body = html! {
+        p.meta { (paper.unit_name) " · " (lang.pick("Lô ", "Batch ")) (paper.batch_code)
+            @if paper.double_entry { " · " (lang.pick("nhập hai lần", "double entry")) } }
+        (entry_form(lang, &user, &format!("/paper/entry/{}", paper.serial), &paper.form, &Shown { given: &[], problems: &AnswerProblems::new(), issues: &[], blank_confirm: false }))
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(lang, &user, "/paper/entry", &title, body),
+    ))
+}
+
+pub async fn entry_save(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let lang = page_lang(&req);
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        AppError::bad_request(
+            "body",
+            Msg::new("Dữ liệu gửi lên không hợp lệ.", "Invalid form data."),
+        )
+    })?;
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let paper = load_form(&state, &user, path.into_inner()).await?;
+    let started = field("started_at")
+        .and_then(|s| s.parse::<i64>().ok())
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(crate::db::now);
+    let typing = Typing {
+        answers: pairs.clone(),
+        confirm_blank: field("confirm_blank").is_some(),
+        started_at: started,
+        keystrokes: field("keystrokes")
+            .and_then(|k| k.parse().ok())
+            .unwrap_or(0),
+    };
+    let typist = user.0.user.clone();
+    let offset = state.settings.utc_offset_value()?;
+    let p = paper.clone();
+    let result = state
+        .with_conn(move |conn| Ok(entry::save(conn, &typist, &p, &typing, offset)))
+        .await?;
+    let serial = paper.serial.clone();
+    match result {
+        Ok(saved) => {
+            let ok = match saved {
+                Saved::Verified => "verified",
+                Saved::AwaitingSecondEntry => "second",
+                Saved::Disputed => "disputed",
+            };
+            Ok(HttpResponse::SeeOther()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/paper/entry?ok={ok}&last={serial}"),
+                ))
+                .finish())
+        }
+        Err(EntryError::Invalid(problems, issues)) => {
+            let blank = issues.iter().any(|(k, _)| k == "_form");
+            let shown = Shown {
+                given: &pairs,
+                problems: &problems,
+                issues: &issues,
+                blank_confirm: blank,
+            };
+            let body = entry_form(
+                lang,
+                &user,
+                &format!("/paper/entry/{serial}"),
+                &paper.form,
+                &shown,
+            );
+            Ok(html_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                staff_page(
+                    lang,
+                    &user,
+                    "/paper/entry",
+                    &format!("{} {serial}", lang.pick("Phiếu", "Form")),
+                    body,
+                ),
+            ))
+        }
+        Err(EntryError::Other(e)) => Err(e),
+    }
+}
