@@ -15,7 +15,7 @@ fn escape(s: &str) -> String {
 /// Horizontal bars (0–100 %) with interval whiskers; suppressed values are drawn as "—".
 pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
     let (width, row_h, label_w) = (640.0, 30.0, 230.0);
-    let plot_w = width - label_w - 60.0;
+    let plot_w = width - label_w - 70.0;
     let height = rows.len() as f64 * row_h + 30.0;
     let desc: Vec<String> = rows
         .iter()
@@ -56,7 +56,8 @@ pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
                 let _ = write!(
                     svg,
                     r##"<rect x="{label_w}" y="{y}" width="{w:.1}" height="20" fill="#9b1c1c"/><text x="{:.1}" y="{}" font-size="12" fill="#1a1a1a">{v:.1}</text>"##,
-                    label_w + w + 4.0,
+                    // Right of the bar and of its whisker, never on top of either.
+                    label_w + plot_w * f.ci_high.unwrap_or(v).max(v) / 100.0 + 6.0,
                     y + 15.0
                 );
                 if let (Some(lo), Some(hi)) = (f.ci_low, f.ci_high) {
