@@ -484,3 +484,43 @@ fn disagreed_before(conn: &mut DbConn, member_id: &str) -> QueryResult<bool> {
     })?;
     Ok(adjudicated > 0)
 }
+
+/// Disputed forms of an organisation (all for administrators): (serial, unit name, batch code).
+pub fn disputed(
+    conn: &mut DbConn,
+    org_id: Option<&str>,
+) -> QueryResult<Vec<(String, String, String)>> {
+    db_run!(conn: {
+        let mut q = paper_forms::table
+            .inner_join(sample_members::table.on(sample_members::id.eq(paper_forms::member_id)))
+            .inner_join(paper_batches::table.on(paper_batches::id.eq(paper_forms::batch_id)))
+            .inner_join(units::table.on(units::id.eq(sample_members::unit_id)))
+            .filter(paper_forms::status.eq("disputed"))
+            .select((sample_members::serial, units::name_vi, paper_batches::code))
+            .into_boxed();
+        if let Some(org) = org_id {
+            q = q.filter(paper_batches::collector_org_id.eq(org.to_string()));
+        }
+        q.order(paper_forms::updated_at.asc()).load(conn)
+    })
+}
+
+/// The first typing's answers as form pairs, to start an adjudication from.
+pub fn first_typing(conn: &mut DbConn, member_id: &str) -> QueryResult<Vec<(String, String)>> {
+    let json: Option<String> = db_run!(conn: {
+        paper_entries::table.filter(paper_entries::member_id.eq(member_id)).filter(paper_entries::pass.eq(1)).select(paper_entries::answers).first(conn).optional()
+    })?;
+    let map: BTreeMap<String, String> = json
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    Ok(map
+        .into_iter()
+        .flat_map(|(code, value)| {
+            // Multi-choice answers are stored as "a,b": one pair per option, as a form posts them.
+            value
+                .split(',')
+                .map(|v| (code.clone(), v.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect())
+}

@@ -42,7 +42,11 @@ pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
     }
     for (i, (label, f)) in rows.iter().enumerate() {
         let y = i as f64 * row_h + 5.0;
-        let short: String = label.chars().take(34).collect();
+        let short: String = if label.chars().count() > 34 {
+            label.chars().take(33).chain(std::iter::once('…')).collect()
+        } else {
+            label.clone()
+        };
         let _ = write!(
             svg,
             r##"<text x="{}" y="{}" font-size="12" text-anchor="end" fill="#1a1a1a">{}</text>"##,
@@ -116,7 +120,7 @@ pub fn trend(title: &str, points: &[(String, &Figure)]) -> String {
         let y = 10.0 + plot_h * (1.0 - tick / 100.0);
         let _ = write!(
             svg,
-            r##"<line x1="{left}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#d6d9de"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#444">{tick}</text>"##,
+            r##"<line x1="{left}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#d6d9de"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#444">{tick}%</text>"##,
             width - 10.0,
             left - 4.0,
             y + 4.0

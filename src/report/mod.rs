@@ -482,7 +482,9 @@ pub fn recent_suggestions(
     unit_ids: &[String],
     period: &Period,
     limit: i64,
+    utc_offset: FixedOffset,
 ) -> QueryResult<Vec<(String, String)>> {
+    let shift = chrono::Duration::seconds(utc_offset.local_minus_utc().into());
     use crate::db::schema::{answers, responses};
     use crate::db_run;
     let text_codes: Vec<String> = forms
@@ -494,13 +496,15 @@ pub fn recent_suggestions(
                 .collect::<Vec<_>>()
         })
         .collect();
-    let from = period.from.and_hms_opt(0, 0, 0).unwrap_or_default();
+    // Period days are local days.
+    let from = period.from.and_hms_opt(0, 0, 0).unwrap_or_default() - shift;
     let until = period
         .to
         .succ_opt()
         .unwrap_or(period.to)
         .and_hms_opt(0, 0, 0)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        - shift;
     let rows: Vec<(chrono::NaiveDateTime, Option<String>)> = db_run!(conn: {
         answers::table
             .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
@@ -515,6 +519,6 @@ pub fn recent_suggestions(
     })?;
     Ok(rows
         .into_iter()
-        .filter_map(|(at, text)| Some((at.format("%Y-%m").to_string(), text?)))
+        .filter_map(|(at, text)| Some(((at + shift).format("%Y-%m").to_string(), text?)))
         .collect())
 }

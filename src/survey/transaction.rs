@@ -23,6 +23,8 @@ pub struct IssuePolicy {
     pub reminder_before: chrono::Duration,
     /// Right-hand side of Message-IDs.
     pub mail_host: String,
+    /// The province's local time, for validity dates.
+    pub utc_offset: chrono::FixedOffset,
 }
 
 impl IssuePolicy {
@@ -41,6 +43,9 @@ impl IssuePolicy {
             ttl_days: settings.survey_ttl_days,
             reminder_before: chrono::Duration::hours(settings.mail_reminder_hours),
             mail_host: host,
+            utc_offset: settings
+                .utc_offset_value()
+                .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
         }
     }
 }
@@ -256,7 +261,9 @@ pub fn register(
         )));
     }
     let now = crate::db::now();
-    if !unit.is_valid_on(now.date()) {
+    // Validity dates are the province's local days.
+    let today = crate::survey::rollup::local_day(now, policy.utc_offset);
+    if !unit.is_valid_on(today) {
         return Err(AppError::field(
             "unit",
             Msg::new(

@@ -140,6 +140,10 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/paper/batches/{id}/delivered", Access::Collection),
     rule("POST", "/paper/batches/{id}/returned", Access::Collection),
     rule("GET", "/paper/entry", Access::Collection),
+    rule("GET", "/paper/disputes", Access::Collection),
+    rule("GET", "/paper/disputes/{serial}", Access::Collection),
+    rule("POST", "/paper/disputes/{serial}", Access::Collection),
+    rule("GET", "/paper/typists", Access::Collection),
     rule("GET", "/paper/entry/open", Access::Collection),
     rule("GET", "/paper/entry/{serial}", Access::Collection),
     rule("POST", "/paper/entry/{serial}", Access::Collection),
@@ -393,6 +397,11 @@ pub async fn enforce<B: MessageBody + 'static>(
                 None => None,
             };
             let Some(session) = session else {
+                if req.path().starts_with("/api/") {
+                    // API callers get the JSON error shape, never a sign-in page.
+                    let response = super::errors::render(req.request(), StatusCode::UNAUTHORIZED);
+                    return Ok(reply(req, response));
+                }
                 if !unsafe_method {
                     let next_path = req
                         .uri()
@@ -410,7 +419,12 @@ pub async fn enforce<B: MessageBody + 'static>(
                 return Ok(reply(req, denied(lang, StatusCode::UNAUTHORIZED)));
             };
             if rule.access.needs_session() && !rule.access.admits(session.user.role()) {
-                return Ok(reply(req, denied(lang, StatusCode::FORBIDDEN)));
+                let response = if req.path().starts_with("/api/") {
+                    super::errors::render(req.request(), StatusCode::FORBIDDEN)
+                } else {
+                    denied(lang, StatusCode::FORBIDDEN)
+                };
+                return Ok(reply(req, response));
             }
             if unsafe_method {
                 let field = take_csrf_field(&mut req, state.settings.max_body_bytes).await;

@@ -15,6 +15,14 @@ use crate::i18n::{Lang, Msg};
 
 fn message_for(status: StatusCode) -> Msg {
     match status {
+        StatusCode::UNAUTHORIZED => Msg::new(
+            "Cần đăng nhập để dùng địa chỉ này.",
+            "You must sign in to use this address.",
+        ),
+        StatusCode::FORBIDDEN => Msg::new(
+            "Tài khoản không được phép dùng địa chỉ này.",
+            "This account may not use this address.",
+        ),
         StatusCode::NOT_FOUND => Msg::new(
             "Không tìm thấy trang hoặc tài nguyên yêu cầu.",
             "The requested page or resource was not found.",

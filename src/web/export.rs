@@ -146,10 +146,11 @@ pub async fn responses_csv(
     let form = state.forms.latest(&form_code).ok_or_else(|| {
         AppError::field("form", Msg::new("Không có mẫu phiếu này.", "No such form."))
     })?;
-    let period_text = q
-        .period
-        .clone()
-        .unwrap_or_else(|| crate::db::now().format("%Y").to_string());
+    let period_text = q.period.clone().unwrap_or_else(|| {
+        crate::survey::rollup::local_day(crate::db::now(), offset_of(&state))
+            .format("%Y")
+            .to_string()
+    });
     let period = Period::parse(&period_text).ok_or_else(|| {
         AppError::field("period", Msg::new("Kỳ không hợp lệ.", "Invalid period."))
     })?;
@@ -238,4 +239,11 @@ pub async fn responses_csv(
             ),
         ))
         .streaming(body))
+}
+
+fn offset_of(state: &AppState) -> chrono::FixedOffset {
+    state
+        .settings
+        .utc_offset_value()
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"))
 }

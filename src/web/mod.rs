@@ -197,6 +197,13 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/paper/batches/{id}/returned").route(post().to(paper_entry::returned)))
     .service(web::resource("/paper/entry").route(get().to(paper_entry::entry_start)))
+    .service(web::resource("/paper/disputes").route(get().to(paper_entry::disputes)))
+    .service(
+        web::resource("/paper/disputes/{serial}")
+            .route(get().to(paper_entry::dispute))
+            .route(post().to(paper_entry::resolve)),
+    )
+    .service(web::resource("/paper/typists").route(get().to(paper_entry::typists)))
     .service(web::resource("/paper/entry/open").route(get().to(paper_entry::entry_open)))
     .service(
         web::resource("/paper/entry/{serial}")

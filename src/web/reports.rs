@@ -104,7 +104,8 @@ async fn load_report(
             };
             let report = report::unit_report(conn, &forms, &opts, &unit, &period, &slice)?;
             let scope = report::source::scope(conn, &unit.id)?;
-            let suggestions = report::recent_suggestions(conn, &forms, &scope, &period, 8)?;
+            let suggestions =
+                report::recent_suggestions(conn, &forms, &scope, &period, 8, opts.utc_offset)?;
             Ok((report, suggestions, crate::procedures::list(conn)?))
         })
         .await
@@ -252,7 +253,7 @@ fn sipas_body(
         }
         @for c in s.choices.iter().filter(|c| c.code == "EXPECT") {
             h2 { (lang.pick("Mong đợi cải thiện", "Expected improvements")) }
-            table #expectations { tbody { @for (code, vi, en, n) in &c.options { tr { td { (if lang == Lang::Vi { vi } else { en }) } td { (n.map(|n| n.to_string()).unwrap_or_else(|| "—".into())) } td.muted { (code) } } } } }
+            table #expectations { tbody { @for (_, vi, en, n) in &c.options { tr { td { (if lang == Lang::Vi { vi } else { en }) } td { (n.map(|n| n.to_string()).unwrap_or_else(|| "—".into())) } } } } }
         }
         @if !suggestions.is_empty() {
             h2 { (lang.pick("Góp ý gần đây", "Recent suggestions")) }

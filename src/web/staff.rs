@@ -38,6 +38,8 @@ pub fn staff_page(lang: Lang, user: &CurrentUser, path: &str, title: &str, body:
             ),
             ("/paper/batches", lang.pick("Lô phiếu", "Batches")),
             ("/paper/entry", lang.pick("Nhập phiếu", "Key forms")),
+            ("/paper/disputes", lang.pick("Phân xử", "Adjudication")),
+            ("/paper/typists", lang.pick("Năng suất", "Typists")),
         ],
     };
     let switch = format!(

@@ -430,8 +430,39 @@ mod keying {
             entry::adjudicate(conn, &a, &paper, &answers, offset).is_err(),
             "a typist cannot judge their own form"
         );
-        entry::adjudicate(conn, &judge, &paper, &answers, offset).unwrap();
+        // The adjudication screen: a third person sees the difference and decides.
+        let supervisor =
+            crate::security::sign_in(&app, "giamsat", crate::security::TEST_PASSWORD).await;
+        assert!(
+            supervisor
+                .page(&app, "/paper/disputes")
+                .await
+                .contains(&serials[1])
+        );
+        let screen = supervisor
+            .page(&app, &format!("/paper/disputes/{}", serials[1]))
+            .await;
+        assert!(
+            screen.contains("<td>A1</td><td>4</td><td>2</td>"),
+            "the differing answer is shown"
+        );
+        let decided: Vec<(&str, &str)> = answers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let resolved = supervisor
+            .post(&app, &format!("/paper/disputes/{}", serials[1]), &decided)
+            .await;
+        assert_eq!(resolved.status(), 303);
+        let _ = &judge;
+        let conn = &mut app.conn();
         assert_eq!(count(conn), 2);
+        assert!(
+            supervisor
+                .page(&app, "/paper/typists")
+                .await
+                .contains("nhaplieu-b")
+        );
         // Form 3: a blank form needs an explicit confirmation.
         let paper = entry::find(conn, forms, &a, &serials[2]).unwrap();
         let blank: Vec<(String, String)> = answers

@@ -1002,3 +1002,39 @@ async fn dossier_rate_counts_unsatisfied_or_late_once(app: TestApp) {
         ]
     );
 }
+
+#[actix_web::test]
+async fn report_api_refusals_are_json() {
+    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let anonymous = app
+        .client
+        .get(app.url("/api/v1/reports/ranking"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let body: serde_json::Value = anonymous.json().await.unwrap();
+    assert!(
+        body["error"]["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("sign in")
+    );
+    crate::security::create_user(
+        &app,
+        "json-agency",
+        sipas::accounts::Role::Agency,
+        Some("STP"),
+        None,
+    );
+    let agency =
+        crate::security::sign_in(&app, "json-agency", crate::security::TEST_PASSWORD).await;
+    let refused = agency.get(&app, "/api/v1/reports/ranking").await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+}

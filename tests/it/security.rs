@@ -754,7 +754,7 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
         "/paper/batches/{id}/delivered" | "/paper/batches/{id}/returned" => {
             f(&[("serials", "ABCD-EFGH-23")])
         }
-        "/paper/entry/{serial}" => f(&[("A1", "4")]),
+        "/paper/entry/{serial}" | "/paper/disputes/{serial}" => f(&[("A1", "4")]),
         "/admin/samples" => f(&[
             ("period", "2026"),
             ("units", "STP"),

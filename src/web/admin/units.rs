@@ -120,7 +120,7 @@ fn list_page(
             label for="parent" { (lang.pick("Mã đơn vị cấp trên", "Parent unit code")) }
             input #parent type="text" name="parent";
             label for="valid_from" { (lang.pick("Hiệu lực từ ngày", "Valid from")) }
-            input #valid_from type="date" name="valid_from" value=(crate::db::now().date());
+            input #valid_from type="date" name="valid_from" value=(crate::survey::rollup::local_day(crate::db::now(), chrono::FixedOffset::east_opt(7 * 3600).expect("+07:00")));
             button type="submit" { (lang.pick("Thêm đơn vị", "Add unit")) }
         }
     };
