@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         command: SampleCommand,
     },
+    /// Paper forms typed elsewhere.
+    Paper {
+        #[command(subcommand)]
+        command: PaperCommand,
+    },
     /// The e-mail outbox.
     Mail {
         #[command(subcommand)]
@@ -152,6 +157,19 @@ enum SampleCommand {
     Worklist {
         #[arg(long)]
         sample: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PaperCommand {
+    /// Import a CSV of typed paper forms (header: serial, then question codes; `|` separates
+    /// multi-choice options). All or nothing; a file imported before is refused.
+    Import {
+        #[arg(long)]
+        file: PathBuf,
+        /// Username of the collector who typed the file.
+        #[arg(long)]
+        typist: String,
     },
 }
 
@@ -449,6 +467,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ));
                     }
                     print!("{out}");
+                }
+            }
+        }
+        Command::Paper {
+            command: PaperCommand::Import { file, typist },
+        } => {
+            let (pool, forms, _) = sipas::prepare(&settings)?;
+            let mut conn = pool.get()?;
+            let user = accounts::users::find_by_username(&mut conn, &typist)?
+                .with_context(|| format!("no user `{typist}`"))?;
+            let content =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            match sipas::paper::import::import(
+                &mut conn,
+                &forms,
+                &user,
+                &name,
+                &content,
+                settings.utc_offset_value()?,
+            ) {
+                Ok(n) => println!("imported {n} form(s)"),
+                Err(e) => {
+                    let message = sipas::paper::import::describe(&e);
+                    eprintln!("{} / {}", message.vi, message.en);
+                    if let sipas::paper::import::ImportError::Invalid(problems) = &e {
+                        for p in problems {
+                            eprintln!("  {p}");
+                        }
+                    }
+                    return Ok(ExitCode::FAILURE);
                 }
             }
         }

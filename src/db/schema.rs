@@ -352,6 +352,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    paper_imports (content_sha256) {
+        content_sha256 -> Text,
+        file_name -> Text,
+        typist_id -> Text,
+        rows -> BigInt,
+        imported_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     units,
@@ -380,4 +390,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     paper_batches,
     paper_forms,
     paper_entries,
+    paper_imports,
 );

@@ -3,5 +3,6 @@
 
 pub mod custody;
 pub mod entry;
+pub mod import;
 pub mod sampling;
 pub mod serial;

@@ -514,3 +514,166 @@ mod keying {
         );
     }
 }
+
+mod importing {
+    use diesel::prelude::*;
+    use sipas::accounts::Role;
+    use sipas::audit::Actor;
+    use sipas::db::schema::responses;
+    use sipas::db_run;
+    use sipas::paper::custody::{self, BatchRequest};
+    use sipas::paper::import::{ImportError, import};
+    use sipas::paper::sampling::{self, SampleRequest};
+
+    use crate::helpers::TestApp;
+    use crate::security::{create_user, unit_id};
+
+    crate::on_both_databases!(csv_import_is_all_or_nothing_and_never_twice);
+
+    fn imported(conn: &mut sipas::db::DbConn) -> i64 {
+        db_run!(conn: { responses::table.filter(responses::provenance.like("%batch%")).count().get_result(conn) }).unwrap()
+    }
+
+    async fn csv_import_is_all_or_nothing_and_never_twice(app: TestApp) {
+        super::prepare(&app);
+        let offset = app.state.settings.utc_offset_value().unwrap();
+        let typist = create_user(&app, "nhap-tep", Role::Collector, None, Some("BUU-DIEN"));
+        let conn = &mut app.conn();
+        let request = SampleRequest {
+            unit_codes: vec!["SXD".into()],
+            quota: Some(3),
+            reserve_share: 0.0,
+            ..super::request("P1", 21)
+        };
+        let sample = sampling::draw(
+            conn,
+            &app.state.secret,
+            &app.state.forms,
+            &Actor::cli(),
+            &request,
+            offset,
+        )
+        .unwrap();
+        let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
+            .unwrap()
+            .unwrap();
+        custody::create_batch(
+            conn,
+            &Actor::cli(),
+            &BatchRequest {
+                sample_id: sample.id.clone(),
+                unit_id: unit_id(&app, "SXD"),
+                collector_org_id: post.id,
+                collector_name: "Lê Văn Thu".into(),
+                include_reserve: false,
+                double_share: 0.0,
+            },
+        )
+        .unwrap();
+        let serials: Vec<String> = sampling::worklist(conn, &sample.id, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.serial)
+            .collect();
+        let form = app.state.forms.latest("sipas").unwrap();
+        let codes: Vec<String> = form
+            .questions()
+            .filter(|q| {
+                q.kind.is_scale()
+                    || q.code == "RESPONDENT_TYPE"
+                    || q.code == "VISITS"
+                    || q.code == "EXTRA_FEE"
+                    || q.code == "EXPECT"
+            })
+            .map(|q| q.code.clone())
+            .collect();
+        let row = |serial: &str, a1: &str| {
+            let values: Vec<String> = codes
+                .iter()
+                .map(|c| match c.as_str() {
+                    "A1" => a1.to_string(),
+                    "RESPONDENT_TYPE" => "individual".into(),
+                    "VISITS" => "v1".into(),
+                    "EXTRA_FEE" => "no".into(),
+                    "EXPECT" => "speed|online".into(),
+                    _ => "4".into(),
+                })
+                .collect();
+            format!("{serial},{}\n", values.join(","))
+        };
+        let header = format!("serial,{}\n", codes.join(","));
+        // Row 3 has an out-of-range answer, row 4 a made-up serial: nothing is stored.
+        let bad = format!(
+            "{header}{}{}{}",
+            row(&serials[0], "5"),
+            row(&serials[1], "9"),
+            row("ZZZZ-ZZZZ-ZZ", "4")
+        );
+        match import(
+            conn,
+            &app.state.forms,
+            &typist,
+            "lo1.csv",
+            bad.as_bytes(),
+            offset,
+        ) {
+            Err(ImportError::Invalid(problems)) => {
+                assert!(
+                    problems.iter().any(|p| p.row == 3 && p.column == "A1"),
+                    "{problems:?}"
+                );
+                assert!(
+                    problems.iter().any(|p| p.row == 4 && p.column == "serial"),
+                    "{problems:?}"
+                );
+            }
+            other => panic!("a bad file must be refused: {other:?}"),
+        }
+        assert_eq!(imported(conn), 0, "nothing stored from a bad file");
+        let good = format!(
+            "{header}{}{}{}",
+            row(&serials[0], "5"),
+            row(&serials[1], "3"),
+            row(&serials[2], "4")
+        );
+        assert_eq!(
+            import(
+                conn,
+                &app.state.forms,
+                &typist,
+                "lo1.csv",
+                good.as_bytes(),
+                offset
+            )
+            .unwrap(),
+            3
+        );
+        assert_eq!(imported(conn), 3);
+        assert!(matches!(
+            import(
+                conn,
+                &app.state.forms,
+                &typist,
+                "lo1-copy.csv",
+                good.as_bytes(),
+                offset
+            ),
+            Err(ImportError::AlreadyImported)
+        ));
+        assert_eq!(imported(conn), 3, "a re-imported file is not counted twice");
+        // The CLI reports problems by row and column.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        std::fs::write(&path, &bad).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipas"))
+            .args(["paper", "import", "--typist", "nhap-tep", "--file"])
+            .arg(&path)
+            .env("DATABASE_URL", &app.database_url)
+            .env("SIPAS_FORMS_DIR", crate::helpers::forms_dir())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("row 4, column serial"), "{stderr}");
+    }
+}
