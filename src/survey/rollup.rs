@@ -53,6 +53,12 @@ pub struct RollupDelta {
 
 impl RollupDelta {
     pub fn add(&mut self, submission: &Submission, utc_offset: FixedOffset) {
+        self.add_signed(submission, utc_offset, 1);
+    }
+
+    /// Adds (`sign` = 1) or takes back (`sign` = −1) a response's counts: a correction is the
+    /// old answers taken back and the new ones added, in one transaction.
+    pub fn add_signed(&mut self, submission: &Submission, utc_offset: FixedOffset, sign: i64) {
         let r = &submission.response;
         let day = local_day(r.submitted_at, utc_offset);
         let month = month_of(day);
@@ -69,7 +75,7 @@ impl RollupDelta {
                     question.to_string(),
                     level,
                 );
-                *map.entry(key).or_insert(0) += 1;
+                *map.entry(key).or_insert(0) += sign;
             }
             if let Some(procedure) = &r.procedure_id {
                 let key = (
@@ -81,7 +87,7 @@ impl RollupDelta {
                     question.to_string(),
                     level,
                 );
-                *self.by_procedure.entry(key).or_insert(0) += 1;
+                *self.by_procedure.entry(key).or_insert(0) += sign;
             }
         };
         count(RESPONSES_COUNTER, 0);
@@ -103,9 +109,9 @@ impl RollupDelta {
                     element.clone(),
                 );
                 let entry = self.scores.entry(key).or_insert((0, 0.0, 0.0));
-                entry.0 += 1;
-                entry.1 += score;
-                entry.2 += score * score;
+                entry.0 += sign;
+                entry.1 += sign as f64 * score;
+                entry.2 += sign as f64 * score * score;
             }
         }
     }

@@ -675,5 +675,85 @@ mod importing {
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("row 4, column serial"), "{stderr}");
+
+        // An administrator corrects a verified form: rollups move, the audit log keeps old → new.
+        let level_count = |conn: &mut sipas::db::DbConn, level: i64| -> i64 {
+            let sxd = unit_id(&app, "SXD");
+            db_run!(conn: {
+                sipas::db::schema::rollups::table
+                    .filter(sipas::db::schema::rollups::unit_id.eq(&sxd))
+                    .filter(sipas::db::schema::rollups::channel.eq("paper"))
+                    .filter(sipas::db::schema::rollups::question_code.eq("A1"))
+                    .filter(sipas::db::schema::rollups::level.eq(level))
+                    .select(sipas::db::schema::rollups::n)
+                    .load::<i64>(conn)
+            })
+            .unwrap()
+            .into_iter()
+            .sum()
+        };
+        let conn = &mut app.conn();
+        let (fives, twos) = (level_count(conn, 5), level_count(conn, 2));
+        let admin = crate::security::sign_in_admin(&app).await;
+        let page = admin
+            .page(&app, &format!("/paper/forms/{}/correct", serials[0]))
+            .await;
+        assert!(
+            page.contains("name=\"A1\" value=\"5\" data-key=\"5\" checked"),
+            "the current answer is shown"
+        );
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for line in good.lines().skip(1).take(1) {
+            for (code, value) in header.trim().split(',').zip(line.split(',')).skip(1) {
+                for v in value.split('|') {
+                    fields.push((
+                        code.to_string(),
+                        if code == "A1" {
+                            "2".to_string()
+                        } else {
+                            v.to_string()
+                        },
+                    ));
+                }
+            }
+        }
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let done = admin
+            .post(
+                &app,
+                &format!("/paper/forms/{}/correct", serials[0]),
+                &borrowed,
+            )
+            .await;
+        assert_eq!(done.status(), 303);
+        let conn = &mut app.conn();
+        assert_eq!(
+            (level_count(conn, 5), level_count(conn, 2)),
+            (fives - 1, twos + 1),
+            "the rollups follow the correction"
+        );
+        let audit: (Option<String>, Option<String>) = db_run!(conn: {
+            sipas::db::schema::audit_events::table
+                .filter(sipas::db::schema::audit_events::action.eq("paper.correct"))
+                .select((sipas::db::schema::audit_events::old_value, sipas::db::schema::audit_events::new_value))
+                .first(conn)
+        })
+        .unwrap();
+        assert!(
+            audit.0.unwrap().contains("\"A1\":\"5\"") && audit.1.unwrap().contains("\"A1\":\"2\"")
+        );
+        let collector =
+            crate::security::sign_in(&app, "nhap-tep", crate::security::TEST_PASSWORD).await;
+        assert_eq!(
+            collector
+                .get(&app, &format!("/paper/forms/{}/correct", serials[0]))
+                .await
+                .status(),
+            403,
+            "only administrators correct"
+        );
     }
 }

@@ -365,6 +365,7 @@ fn intended(method: &str, pattern: &str, caller: Caller) -> Expect {
         p if p == "/agency" || p.starts_with("/agency/") => {
             allow(matches!(role, Some(Role::Admin | Role::Agency)))
         }
+        p if p.starts_with("/paper/forms/") => allow(role == Some(Role::Admin)),
         p if p == "/collector" || p.starts_with("/collector/") || p.starts_with("/paper/") => {
             allow(matches!(role, Some(Role::Admin | Role::Collector)))
         }
@@ -754,7 +755,9 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
         "/paper/batches/{id}/delivered" | "/paper/batches/{id}/returned" => {
             f(&[("serials", "ABCD-EFGH-23")])
         }
-        "/paper/entry/{serial}" | "/paper/disputes/{serial}" => f(&[("A1", "4")]),
+        "/paper/entry/{serial}" | "/paper/disputes/{serial}" | "/paper/forms/{serial}/correct" => {
+            f(&[("A1", "4")])
+        }
         "/admin/samples" => f(&[
             ("period", "2026"),
             ("units", "STP"),

@@ -1,0 +1,155 @@
+//! Corrections of verified paper forms by administrators: the answers are replaced, the rollups
+//! take the old answers back and add the new ones in the same transaction, and the audit log
+//! keeps old → new.
+
+use std::collections::BTreeMap;
+
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::entry::PaperForm;
+use crate::accounts::User;
+use crate::audit;
+use crate::db::DbConn;
+use crate::db::schema::{answers, paper_forms, responses};
+use crate::db_run;
+use crate::error::{AppError, AppResult};
+use crate::forms::answers::{AnswerProblems, AnswerValue, validate};
+use crate::forms::{Form, QuestionType};
+use crate::i18n::Msg;
+use crate::survey::rollup::RollupDelta;
+use crate::survey::writer::{NewResponse, Submission};
+
+/// Stored answers back as validated values (with their rollup levels).
+pub fn reconstruct(
+    form: &Form,
+    stored: &[(String, Option<i64>, Option<String>)],
+) -> Vec<AnswerValue> {
+    stored
+        .iter()
+        .filter_map(|(code, value_int, value_text)| {
+            let q = form.question(code)?;
+            let rollup_levels = match q.kind {
+                QuestionType::Scale5 | QuestionType::Scale3 | QuestionType::Choice => {
+                    vec![(*value_int)?]
+                }
+                QuestionType::Multi => value_text
+                    .as_deref()?
+                    .split(',')
+                    .filter_map(|c| {
+                        q.options
+                            .iter()
+                            .position(|o| o.code == c)
+                            .map(|p| p as i64 + 1)
+                    })
+                    .collect(),
+                QuestionType::Text => vec![0],
+            };
+            Some(AnswerValue {
+                question_code: code.clone(),
+                value_int: *value_int,
+                value_text: value_text.clone(),
+                rollup_levels,
+            })
+        })
+        .collect()
+}
+
+/// The current answers of a verified form, as form pairs (for the correction page).
+pub fn current(conn: &mut DbConn, paper: &PaperForm) -> AppResult<Vec<(String, String)>> {
+    let response_id = response_of(conn, paper)?;
+    let stored: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
+        answers::table.filter(answers::response_id.eq(&response_id)).select((answers::question_code, answers::value_int, answers::value_text)).load(conn)
+    })?;
+    Ok(stored
+        .into_iter()
+        .flat_map(|(code, vi, vt)| {
+            let values: Vec<String> = match (vt, vi) {
+                (Some(t), _) => t.split(',').map(str::to_string).collect(),
+                (None, Some(v)) => vec![v.to_string()],
+                _ => Vec::new(),
+            };
+            values.into_iter().map(move |v| (code.clone(), v))
+        })
+        .collect())
+}
+
+fn response_of(conn: &mut DbConn, paper: &PaperForm) -> AppResult<String> {
+    let id: Option<Option<String>> = db_run!(conn: {
+        paper_forms::table.find(&paper.member_id).select(paper_forms::response_id).first(conn).optional()
+    })?;
+    id.flatten().ok_or_else(|| {
+        AppError::Conflict(Msg::new(
+            "Phiếu này chưa được xác nhận nên chưa thể sửa.",
+            "This form is not verified yet, so it cannot be corrected.",
+        ))
+    })
+}
+
+/// Replaces the answers of a verified paper form.
+pub fn correct(
+    conn: &mut DbConn,
+    admin: &User,
+    paper: &PaperForm,
+    input: &[(String, String)],
+    utc_offset: chrono::FixedOffset,
+) -> Result<(), Result<AnswerProblems, AppError>> {
+    let valid = validate(&paper.form, input).map_err(Ok)?;
+    conn.write_transaction(|conn| -> AppResult<()> {
+        let response_id = response_of(conn, paper)?;
+        type Row = (String, String, i64, String, Option<String>, String, Option<String>, chrono::NaiveDateTime);
+        let (unit_id, form_code, form_version, channel, respondent_type, language, procedure_id, submitted_at): Row = db_run!(conn: {
+            responses::table
+                .find(&response_id)
+                .select((responses::unit_id, responses::form_code, responses::form_version, responses::channel, responses::respondent_type, responses::language, responses::procedure_id, responses::submitted_at))
+                .first(conn)
+        })?;
+        let stored: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
+            answers::table.filter(answers::response_id.eq(&response_id)).select((answers::question_code, answers::value_int, answers::value_text)).load(conn)
+        })?;
+        let old_answers = reconstruct(&paper.form, &stored);
+        let response = |respondent_type: Option<String>| NewResponse {
+            id: response_id.clone(),
+            unit_id: unit_id.clone(),
+            procedure_id: procedure_id.clone(),
+            form_code: form_code.clone(),
+            form_version,
+            channel: channel.clone(),
+            respondent_type,
+            language: language.clone(),
+            issued_at: None,
+            opened_at: None,
+            submitted_at,
+            provenance: None,
+        };
+        let submission = |answers: Vec<AnswerValue>, respondent_type: Option<String>| Submission {
+            token_hash: None,
+            response: response(respondent_type),
+            scores: crate::forms::scoring::respondent_scores(&paper.form, &answers),
+            answers,
+            dossier_rating: None,
+            transaction_id: None,
+        };
+        let mut delta = RollupDelta::default();
+        delta.add_signed(&submission(old_answers.clone(), respondent_type.clone()), utc_offset, -1);
+        delta.add_signed(&submission(valid.answers.clone(), valid.respondent_type.clone()), utc_offset, 1);
+        let as_map = |list: &[AnswerValue]| -> BTreeMap<String, String> {
+            list.iter().map(|a| (a.question_code.clone(), a.value_text.clone().or(a.value_int.map(|v| v.to_string())).unwrap_or_default())).collect()
+        };
+        let (before, after) = (as_map(&old_answers), as_map(&valid.answers));
+        db_run!(conn: {
+            diesel::delete(answers::table.filter(answers::response_id.eq(&response_id))).execute(conn)?;
+            let rows: Vec<_> = valid
+                .answers
+                .iter()
+                .map(|a| (answers::response_id.eq(&response_id), answers::question_code.eq(&a.question_code), answers::value_int.eq(a.value_int), answers::value_text.eq(&a.value_text)))
+                .collect();
+            diesel::insert_into(answers::table).values(&rows).execute(conn)?;
+            diesel::update(responses::table.find(&response_id)).set(responses::respondent_type.eq(&valid.respondent_type)).execute(conn)
+        })?;
+        delta.apply(conn)?;
+        audit::record(conn, &admin.actor(), "paper.correct", "paper_form", &paper.serial, Some(json!(before)), Some(json!(after)))?;
+        Ok(())
+    })
+    .map_err(Err)
+}
