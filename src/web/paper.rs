@@ -317,7 +317,9 @@ pub async fn forms(
     let lang = Lang::Vi;
     let mut pages = Vec::with_capacity(rows.len());
     for r in &rows {
-        let qr = crate::survey::qr::svg(&r.serial)?;
+        let svg = crate::survey::qr::svg(&r.serial)?;
+        // Inline in HTML: drop the XML declaration in front of the <svg> element.
+        let qr = svg.find("<svg").map(|i| svg[i..].to_string()).unwrap_or(svg);
         pages.push(html! {
             section.paper {
                 header.paper-head {

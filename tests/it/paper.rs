@@ -222,7 +222,7 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
         stp_rows.len(),
         "one form per page"
     );
-    for row in stp_rows {
+    for row in &stp_rows {
         assert!(
             forms.contains(row.split(',').next().unwrap()),
             "the serial is printed"
@@ -234,6 +234,11 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
         "a QR code on every form"
     );
     assert!(forms.contains("Rất hài lòng") && forms.contains("A1"));
+    // Serial ↔ QR round trip: the first form's QR code decodes to the serial printed on it.
+    let first_serial = stp_rows[0].split(',').next().unwrap();
+    let svg_start = forms.find("<svg").unwrap();
+    let svg_end = forms[svg_start..].find("</svg>").unwrap() + svg_start;
+    assert_eq!(decode_svg_qr(&forms[svg_start..svg_end]), first_serial);
 
     // The post office may download worklists; an agency may not.
     create_user(
@@ -756,4 +761,31 @@ mod importing {
             "only administrators correct"
         );
     }
+}
+
+/// Rasterises the QR code SVG (rectangles in one path) and decodes it.
+fn decode_svg_qr(svg: &str) -> String {
+    let view = svg.split("viewBox=\"0 0 ").nth(1).unwrap();
+    let mut dims = view.split(['"', ' ']).take(2).map(|n| n.parse::<usize>().unwrap());
+    let (w, h) = (dims.next().unwrap(), dims.next().unwrap());
+    let d = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+    let mut grid = vec![255u8; w * h];
+    for rect in d.split('M').filter(|r| !r.is_empty()) {
+        // "{left} {top}h{width}v{height}H{left}V{top}"
+        let (left, rest) = rect.split_once(' ').unwrap();
+        let (top, rest) = rest.split_once('h').unwrap();
+        let (width, rest) = rest.split_once('v').unwrap();
+        let height = rest.split('H').next().unwrap();
+        let n = |s: &str| s.parse::<usize>().unwrap();
+        for y in n(top)..n(top) + n(height) {
+            for x in n(left)..n(left) + n(width) {
+                grid[y * w + x] = 0;
+            }
+        }
+    }
+    let scale = 4;
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| grid[(y / scale) * w + x / scale]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().unwrap().1
 }
