@@ -153,3 +153,73 @@ pub fn correct(
     })
     .map_err(Err)
 }
+
+/// Removes a paper response and takes its counts back out of the rollups (undo of a form).
+pub fn remove_response(
+    conn: &mut DbConn,
+    form: &Form,
+    response_id: &str,
+    utc_offset: chrono::FixedOffset,
+) -> AppResult<()> {
+    type Row = (
+        String,
+        String,
+        i64,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        chrono::NaiveDateTime,
+    );
+    let (
+        unit_id,
+        form_code,
+        form_version,
+        channel,
+        respondent_type,
+        language,
+        procedure_id,
+        submitted_at,
+    ): Row = db_run!(conn: {
+        responses::table
+            .find(response_id)
+            .select((responses::unit_id, responses::form_code, responses::form_version, responses::channel, responses::respondent_type, responses::language, responses::procedure_id, responses::submitted_at))
+            .first(conn)
+    })?;
+    let stored: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
+        answers::table.filter(answers::response_id.eq(response_id)).select((answers::question_code, answers::value_int, answers::value_text)).load(conn)
+    })?;
+    let old = reconstruct(form, &stored);
+    let submission = Submission {
+        token_hash: None,
+        response: NewResponse {
+            id: response_id.to_string(),
+            unit_id,
+            procedure_id,
+            form_code,
+            form_version,
+            channel,
+            respondent_type,
+            language,
+            issued_at: None,
+            opened_at: None,
+            submitted_at,
+            provenance: None,
+        },
+        scores: crate::forms::scoring::respondent_scores(form, &old),
+        answers: old,
+        dossier_rating: None,
+        transaction_id: None,
+    };
+    let mut delta = RollupDelta::default();
+    delta.add_signed(&submission, utc_offset, -1);
+    db_run!(conn: {
+        diesel::update(paper_forms::table.filter(paper_forms::response_id.eq(response_id)))
+            .set(paper_forms::response_id.eq(None::<String>))
+            .execute(conn)?;
+        diesel::delete(answers::table.filter(answers::response_id.eq(response_id))).execute(conn)?;
+        diesel::delete(responses::table.find(response_id)).execute(conn)
+    })?;
+    delta.apply(conn)?;
+    Ok(())
+}

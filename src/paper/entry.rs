@@ -524,3 +524,57 @@ pub fn first_typing(conn: &mut DbConn, member_id: &str) -> QueryResult<Vec<(Stri
         })
         .collect())
 }
+
+/// Undoes the typist's own latest typing of a form (a slip noticed right after saving): the
+/// entry is removed, and a response it created is taken back out of the index.
+pub fn undo_last(
+    conn: &mut DbConn,
+    typist: &User,
+    paper: &PaperForm,
+    utc_offset: chrono::FixedOffset,
+) -> AppResult<()> {
+    conn.write_transaction(|conn| {
+        let last: Option<(String, i64, String)> = db_run!(conn: {
+            paper_entries::table
+                .filter(paper_entries::member_id.eq(&paper.member_id))
+                .order(paper_entries::pass.desc())
+                .select((paper_entries::id, paper_entries::pass, paper_entries::typist_id))
+                .first(conn)
+                .optional()
+        })?;
+        let Some((entry_id, pass, by)) = last else {
+            return Err(AppError::Conflict(Msg::new(
+                "Phiếu này chưa được nhập.",
+                "This form has not been keyed.",
+            )));
+        };
+        if by != typist.id || pass == 3 {
+            return Err(AppError::Forbidden(Msg::new(
+                "Chỉ người vừa nhập mới hoàn tác được lần nhập của mình.",
+                "Only the person who keyed it can undo their own typing.",
+            )));
+        }
+        let response_id: Option<String> = db_run!(conn: {
+            paper_forms::table.find(&paper.member_id).select(paper_forms::response_id).first(conn)
+        })?;
+        if let Some(response_id) = response_id {
+            super::correction::remove_response(conn, &paper.form, &response_id, utc_offset)?;
+        }
+        db_run!(conn: { diesel::delete(paper_entries::table.find(&entry_id)).execute(conn) })?;
+        set_status(
+            conn,
+            &paper.member_id,
+            if pass == 1 { "returned" } else { "keyed" },
+        )?;
+        audit::record(
+            conn,
+            &typist.actor(),
+            "paper.undo",
+            "paper_form",
+            &paper.serial,
+            Some(json!({ "pass": pass })),
+            None,
+        )?;
+        Ok(())
+    })
+}

@@ -144,6 +144,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/paper/disputes/{serial}", Access::Collection),
     rule("POST", "/paper/disputes/{serial}", Access::Collection),
     rule("GET", "/paper/typists", Access::Collection),
+    rule("POST", "/paper/entry/{serial}/undo", Access::Collection),
     rule("GET", "/paper/forms/{serial}/correct", Access::Admin),
     rule("POST", "/paper/forms/{serial}/correct", Access::Admin),
     rule("GET", "/paper/entry/open", Access::Collection),

@@ -204,6 +204,7 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(post().to(paper_entry::resolve)),
     )
     .service(web::resource("/paper/typists").route(get().to(paper_entry::typists)))
+    .service(web::resource("/paper/entry/{serial}/undo").route(post().to(paper_entry::undo)))
     .service(
         web::resource("/paper/forms/{serial}/correct")
             .route(get().to(paper_entry::correction_page))

@@ -319,7 +319,10 @@ pub async fn forms(
     for r in &rows {
         let svg = crate::survey::qr::svg(&r.serial)?;
         // Inline in HTML: drop the XML declaration in front of the <svg> element.
-        let qr = svg.find("<svg").map(|i| svg[i..].to_string()).unwrap_or(svg);
+        let qr = svg
+            .find("<svg")
+            .map(|i| svg[i..].to_string())
+            .unwrap_or(svg);
         pages.push(html! {
             section.paper {
                 header.paper-head {

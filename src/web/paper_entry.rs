@@ -331,7 +331,13 @@ pub async fn returned(
 
 // ---------------------------------------------------------------- keyboard entry
 
-fn serial_box(lang: Lang, ok: Option<&str>, last: Option<&str>, error: Option<&str>) -> Markup {
+fn serial_box(
+    lang: Lang,
+    user: &CurrentUser,
+    ok: Option<&str>,
+    last: Option<&str>,
+    error: Option<&str>,
+) -> Markup {
     let saved = match ok {
         Some("verified") => {
             Some(lang.pick("Đã lưu và xác nhận phiếu ", "Saved and verified form "))
@@ -347,7 +353,16 @@ fn serial_box(lang: Lang, ok: Option<&str>, last: Option<&str>, error: Option<&s
         _ => None,
     };
     html! {
-        @if let Some(text) = saved { p.notice role="status" { (text) strong { (last.unwrap_or("")) } } }
+        @if let Some(text) = saved {
+            p.notice role="status" { (text) strong { (last.unwrap_or("")) } }
+            @if let Some(serial) = last {
+                form.inline method="post" action=(format!("/paper/entry/{serial}/undo")) {
+                    (csrf_field(user))
+                    button.link type="submit" { (lang.pick("Hoàn tác phiếu vừa nhập", "Undo the form just saved")) }
+                }
+            }
+        }
+        @if ok == Some("undone") { p.notice role="status" { (lang.pick("Đã hoàn tác phiếu ", "Undid form ")) strong { (last.unwrap_or("")) } } }
         @if let Some(e) = error { div.alert role="alert" { (e) } }
         form.stack method="get" action="/paper/entry/open" {
             label for="serial" { (lang.pick("Số phiếu (nhập hoặc quét mã QR)", "Form serial (type or scan the QR code)")) }
@@ -363,7 +378,7 @@ pub async fn entry_start(
     q: web::Query<PageQuery>,
 ) -> HttpResponse {
     let lang = page_lang(&req);
-    let body = serial_box(lang, q.ok.as_deref(), q.last.as_deref(), None);
+    let body = serial_box(lang, &user, q.ok.as_deref(), q.last.as_deref(), None);
     html_response(
         StatusCode::OK,
         staff_page(
@@ -394,6 +409,7 @@ pub async fn entry_open(
             let lang = page_lang(&req);
             let body = serial_box(
                 lang,
+                &user,
                 None,
                 None,
                 Some(lang.pick(
@@ -898,4 +914,24 @@ pub async fn correct(
         }
         Err(Err(e)) => Err(e),
     }
+}
+
+pub async fn undo(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let paper = load_form(&state, &user, path.into_inner()).await?;
+    let typist = user.0.user.clone();
+    let offset = state.settings.utc_offset_value()?;
+    let p = paper.clone();
+    state
+        .with_conn(move |conn| entry::undo_last(conn, &typist, &p, offset))
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/paper/entry?ok=undone&last={}", paper.serial),
+        ))
+        .finish())
 }

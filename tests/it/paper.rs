@@ -760,15 +760,63 @@ mod importing {
             403,
             "only administrators correct"
         );
+        // The typist undoes their last form: the response leaves the index again.
+        let paper_responses = |conn: &mut sipas::db::DbConn| -> i64 {
+            use sipas::db::schema::rollups;
+            let sxd = unit_id(&app, "SXD");
+            db_run!(conn: {
+                rollups::table
+                    .filter(rollups::channel.eq("paper"))
+                    .filter(rollups::question_code.eq("_responses"))
+                    .filter(rollups::unit_id.eq(&sxd))
+                    .select(rollups::n)
+                    .load::<i64>(conn)
+            })
+            .unwrap()
+            .into_iter()
+            .sum()
+        };
+        let before = paper_responses(&mut app.conn());
+        let undone = collector
+            .post(&app, &format!("/paper/entry/{}/undo", serials[2]), &[])
+            .await;
+        assert_eq!(undone.status(), 303);
+        let conn = &mut app.conn();
+        assert_eq!(imported(conn), 2);
+        assert_eq!(paper_responses(conn), before - 1, "rollups follow the undo");
+        let again = collector
+            .page(&app, &format!("/paper/entry/{}", serials[2]))
+            .await;
+        assert!(
+            again.contains("id=\"entry\""),
+            "the form can be keyed again"
+        );
+        let admin_undo = admin
+            .post(&app, &format!("/paper/entry/{}/undo", serials[1]), &[])
+            .await;
+        assert_eq!(
+            admin_undo.status(),
+            403,
+            "only the typist undoes their own typing"
+        );
     }
 }
 
 /// Rasterises the QR code SVG (rectangles in one path) and decodes it.
 fn decode_svg_qr(svg: &str) -> String {
     let view = svg.split("viewBox=\"0 0 ").nth(1).unwrap();
-    let mut dims = view.split(['"', ' ']).take(2).map(|n| n.parse::<usize>().unwrap());
+    let mut dims = view
+        .split(['"', ' '])
+        .take(2)
+        .map(|n| n.parse::<usize>().unwrap());
     let (w, h) = (dims.next().unwrap(), dims.next().unwrap());
-    let d = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+    let d = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let mut grid = vec![255u8; w * h];
     for rect in d.split('M').filter(|r| !r.is_empty()) {
         // "{left} {top}h{width}v{height}H{left}V{top}"
@@ -784,7 +832,9 @@ fn decode_svg_qr(svg: &str) -> String {
         }
     }
     let scale = 4;
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| grid[(y / scale) * w + x / scale]);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w * scale, h * scale, |x, y| {
+        grid[(y / scale) * w + x / scale]
+    });
     let grids = img.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code");
     grids[0].decode().unwrap().1

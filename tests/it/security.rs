@@ -755,6 +755,7 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
         "/paper/batches/{id}/delivered" | "/paper/batches/{id}/returned" => {
             f(&[("serials", "ABCD-EFGH-23")])
         }
+        "/paper/entry/{serial}/undo" => Vec::new(),
         "/paper/entry/{serial}" | "/paper/disputes/{serial}" | "/paper/forms/{serial}/correct" => {
             f(&[("A1", "4")])
         }
