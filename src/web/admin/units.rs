@@ -75,6 +75,8 @@ fn kind_select(lang: Lang, selected: &str) -> Markup {
 struct ListView {
     units: Vec<Unit>,
     more: bool,
+    /// Today in the province, the default start of a new unit.
+    today: NaiveDate,
 }
 
 fn list_page(
@@ -120,7 +122,7 @@ fn list_page(
             label for="parent" { (lang.pick("Mã đơn vị cấp trên", "Parent unit code")) }
             input #parent type="text" name="parent";
             label for="valid_from" { (lang.pick("Hiệu lực từ ngày", "Valid from")) }
-            input #valid_from type="date" name="valid_from" value=(crate::survey::rollup::local_day(crate::db::now(), chrono::FixedOffset::east_opt(7 * 3600).expect("+07:00")));
+            input #valid_from type="date" name="valid_from" value=(view.today);
             button type="submit" { (lang.pick("Thêm đơn vị", "Add unit")) }
         }
     };
@@ -146,7 +148,17 @@ pub async fn list(
         .await?;
     Ok(html_response(
         StatusCode::OK,
-        list_page(lang, &user, &q, &ListView { units, more }, None),
+        list_page(
+            lang,
+            &user,
+            &q,
+            &ListView {
+                units,
+                more,
+                today: today(&state),
+            },
+            None,
+        ),
     ))
 }
 
@@ -201,7 +213,17 @@ pub async fn create(
             let q = ListQuery::default();
             Ok(html_response(
                 failed_status(&e),
-                list_page(lang, &user, &q, &ListView { units, more }, Some(&e)),
+                list_page(
+                    lang,
+                    &user,
+                    &q,
+                    &ListView {
+                        units,
+                        more,
+                        today: today(&state),
+                    },
+                    Some(&e),
+                ),
             ))
         }
     }
@@ -609,4 +631,12 @@ pub async fn revoke_key(
         })
         .await?;
     Ok(done(&format!("/admin/units/{unit_id}"), "revoked"))
+}
+
+fn today(state: &AppState) -> NaiveDate {
+    let offset = state
+        .settings
+        .utc_offset_value()
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    crate::survey::rollup::local_day(crate::db::now(), offset)
 }
