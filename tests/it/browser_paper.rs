@@ -133,6 +133,23 @@ async fn key_a_form(app: &TestApp, browser: &Browser) {
         .await
         .unwrap();
     browser.wait_for_heading(&format!("Phiếu {serial}")).await;
+    // Keys pressed before the entry script is running would be lost: wait until it has focused
+    // the first question.
+    let started = std::time::Instant::now();
+    while browser
+        .js(
+            "return !!document.querySelector('fieldset.q.current')",
+            vec![],
+        )
+        .await
+        != serde_json::json!(true)
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the entry script did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let form = app.state.forms.latest("sipas").unwrap();
     let mut sent = 0;
     let mut answers = 0;
