@@ -86,81 +86,8 @@ fn response_of(conn: &mut DbConn, paper: &PaperForm) -> AppResult<String> {
     })
 }
 
-/// Replaces the answers of a verified paper form.
-pub fn correct(
-    conn: &mut DbConn,
-    admin: &User,
-    paper: &PaperForm,
-    input: &[(String, String)],
-    utc_offset: chrono::FixedOffset,
-) -> Result<(), Result<AnswerProblems, AppError>> {
-    let valid = validate(&paper.form, input).map_err(Ok)?;
-    conn.write_transaction(|conn| -> AppResult<()> {
-        let response_id = response_of(conn, paper)?;
-        type Row = (String, String, i64, String, Option<String>, String, Option<String>, chrono::NaiveDateTime);
-        let (unit_id, form_code, form_version, channel, respondent_type, language, procedure_id, submitted_at): Row = db_run!(conn: {
-            responses::table
-                .find(&response_id)
-                .select((responses::unit_id, responses::form_code, responses::form_version, responses::channel, responses::respondent_type, responses::language, responses::procedure_id, responses::submitted_at))
-                .first(conn)
-        })?;
-        let stored: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
-            answers::table.filter(answers::response_id.eq(&response_id)).select((answers::question_code, answers::value_int, answers::value_text)).load(conn)
-        })?;
-        let old_answers = reconstruct(&paper.form, &stored);
-        let response = |respondent_type: Option<String>| NewResponse {
-            id: response_id.clone(),
-            unit_id: unit_id.clone(),
-            procedure_id: procedure_id.clone(),
-            form_code: form_code.clone(),
-            form_version,
-            channel: channel.clone(),
-            respondent_type,
-            language: language.clone(),
-            issued_at: None,
-            opened_at: None,
-            submitted_at,
-            provenance: None,
-        };
-        let submission = |answers: Vec<AnswerValue>, respondent_type: Option<String>| Submission {
-            token_hash: None,
-            response: response(respondent_type),
-            scores: crate::forms::scoring::respondent_scores(&paper.form, &answers),
-            answers,
-            dossier_rating: None,
-            transaction_id: None,
-        };
-        let mut delta = RollupDelta::default();
-        delta.add_signed(&submission(old_answers.clone(), respondent_type.clone()), utc_offset, -1);
-        delta.add_signed(&submission(valid.answers.clone(), valid.respondent_type.clone()), utc_offset, 1);
-        let as_map = |list: &[AnswerValue]| -> BTreeMap<String, String> {
-            list.iter().map(|a| (a.question_code.clone(), a.value_text.clone().or(a.value_int.map(|v| v.to_string())).unwrap_or_default())).collect()
-        };
-        let (before, after) = (as_map(&old_answers), as_map(&valid.answers));
-        db_run!(conn: {
-            diesel::delete(answers::table.filter(answers::response_id.eq(&response_id))).execute(conn)?;
-            let rows: Vec<_> = valid
-                .answers
-                .iter()
-                .map(|a| (answers::response_id.eq(&response_id), answers::question_code.eq(&a.question_code), answers::value_int.eq(a.value_int), answers::value_text.eq(&a.value_text)))
-                .collect();
-            diesel::insert_into(answers::table).values(&rows).execute(conn)?;
-            diesel::update(responses::table.find(&response_id)).set(responses::respondent_type.eq(&valid.respondent_type)).execute(conn)
-        })?;
-        delta.apply(conn)?;
-        audit::record(conn, &admin.actor(), "paper.correct", "paper_form", &paper.serial, Some(json!(before)), Some(json!(after)))?;
-        Ok(())
-    })
-    .map_err(Err)
-}
-
-/// Removes a paper response and takes its counts back out of the rollups (undo of a form).
-pub fn remove_response(
-    conn: &mut DbConn,
-    form: &Form,
-    response_id: &str,
-    utc_offset: chrono::FixedOffset,
-) -> AppResult<()> {
+/// A stored response as the submission that created it, so its counts can be taken back.
+fn stored_submission(conn: &mut DbConn, form: &Form, response_id: &str) -> AppResult<Submission> {
     type Row = (
         String,
         String,
@@ -189,8 +116,8 @@ pub fn remove_response(
     let stored: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
         answers::table.filter(answers::response_id.eq(response_id)).select((answers::question_code, answers::value_int, answers::value_text)).load(conn)
     })?;
-    let old = reconstruct(form, &stored);
-    let submission = Submission {
+    let answers = reconstruct(form, &stored);
+    Ok(Submission {
         token_hash: None,
         response: NewResponse {
             id: response_id.to_string(),
@@ -206,11 +133,71 @@ pub fn remove_response(
             submitted_at,
             provenance: None,
         },
-        scores: crate::forms::scoring::respondent_scores(form, &old),
-        answers: old,
+        scores: crate::forms::scoring::respondent_scores(form, &answers),
+        answers,
         dossier_rating: None,
         transaction_id: None,
-    };
+    })
+}
+
+fn comparable(list: &[AnswerValue]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|a| {
+            (
+                a.question_code.clone(),
+                a.value_text
+                    .clone()
+                    .or(a.value_int.map(|v| v.to_string()))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Replaces the answers of a verified paper form.
+pub fn correct(
+    conn: &mut DbConn,
+    admin: &User,
+    paper: &PaperForm,
+    input: &[(String, String)],
+    utc_offset: chrono::FixedOffset,
+) -> Result<(), Result<AnswerProblems, AppError>> {
+    let valid = validate(&paper.form, input).map_err(Ok)?;
+    conn.write_transaction(|conn| -> AppResult<()> {
+        let response_id = response_of(conn, paper)?;
+        let old = stored_submission(conn, &paper.form, &response_id)?;
+        let mut new = old.clone();
+        new.response.respondent_type = valid.respondent_type.clone();
+        new.scores = crate::forms::scoring::respondent_scores(&paper.form, &valid.answers);
+        new.answers = valid.answers.clone();
+        let mut delta = RollupDelta::default();
+        delta.add_signed(&old, utc_offset, -1);
+        delta.add_signed(&new, utc_offset, 1);
+        db_run!(conn: {
+            diesel::delete(answers::table.filter(answers::response_id.eq(&response_id))).execute(conn)?;
+            let rows: Vec<_> = valid
+                .answers
+                .iter()
+                .map(|a| (answers::response_id.eq(&response_id), answers::question_code.eq(&a.question_code), answers::value_int.eq(a.value_int), answers::value_text.eq(&a.value_text)))
+                .collect();
+            diesel::insert_into(answers::table).values(&rows).execute(conn)?;
+            diesel::update(responses::table.find(&response_id)).set(responses::respondent_type.eq(&valid.respondent_type)).execute(conn)
+        })?;
+        delta.apply(conn)?;
+        audit::record(conn, &admin.actor(), "paper.correct", "paper_form", &paper.serial, Some(json!(comparable(&old.answers))), Some(json!(comparable(&valid.answers))))?;
+        Ok(())
+    })
+    .map_err(Err)
+}
+
+/// Removes a paper response and takes its counts back out of the rollups (undo of a form).
+pub fn remove_response(
+    conn: &mut DbConn,
+    form: &Form,
+    response_id: &str,
+    utc_offset: chrono::FixedOffset,
+) -> AppResult<()> {
+    let submission = stored_submission(conn, form, response_id)?;
     let mut delta = RollupDelta::default();
     delta.add_signed(&submission, utc_offset, -1);
     db_run!(conn: {

@@ -586,12 +586,7 @@ pub async fn entry_save(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        AppError::bad_request(
-            "body",
-            Msg::new("Dữ liệu gửi lên không hợp lệ.", "Invalid form data."),
-        )
-    })?;
+    let pairs = form_pairs(&body)?;
     let field = |name: &str| {
         pairs
             .iter()
@@ -748,12 +743,7 @@ pub async fn resolve(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        AppError::bad_request(
-            "body",
-            Msg::new("Dữ liệu gửi lên không hợp lệ.", "Invalid form data."),
-        )
-    })?;
+    let pairs = form_pairs(&body)?;
     let paper = load_form(&state, &user, path.into_inner()).await?;
     let judge = user.0.user.clone();
     let offset = state.settings.utc_offset_value()?;
@@ -871,12 +861,7 @@ pub async fn correct(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        AppError::bad_request(
-            "body",
-            Msg::new("Dữ liệu gửi lên không hợp lệ.", "Invalid form data."),
-        )
-    })?;
+    let pairs = form_pairs(&body)?;
     let paper = load_form(&state, &user, path.into_inner()).await?;
     let admin = user.0.user.clone();
     let offset = state.settings.utc_offset_value()?;
@@ -934,4 +919,14 @@ pub async fn undo(
             format!("/paper/entry?ok=undone&last={}", paper.serial),
         ))
         .finish())
+}
+
+/// The (name, value) pairs of a posted form, as the answer validator takes them.
+fn form_pairs(body: &web::Bytes) -> Result<Vec<(String, String)>, AppError> {
+    serde_urlencoded::from_bytes(body).map_err(|_| {
+        AppError::bad_request(
+            "body",
+            Msg::new("Dữ liệu gửi lên không hợp lệ.", "Invalid form data."),
+        )
+    })
 }
