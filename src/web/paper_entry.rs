@@ -636,22 +636,13 @@ pub async fn entry_save(
                 issues: &issues,
                 blank_confirm: blank,
             };
-            let body = entry_form(
+            Ok(refused(
                 lang,
                 &user,
+                "/paper/entry",
                 &format!("/paper/entry/{serial}"),
-                &paper.form,
+                &paper,
                 &shown,
-            );
-            Ok(html_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                staff_page(
-                    lang,
-                    &user,
-                    "/paper/entry",
-                    &format!("{} {serial}", lang.pick("Phiếu", "Form")),
-                    body,
-                ),
             ))
         }
         Err(EntryError::Other(e)) => Err(e),
@@ -760,16 +751,13 @@ pub async fn resolve(
                 issues: &issues,
                 blank_confirm: false,
             };
-            let body = entry_form(
+            Ok(refused(
                 lang,
                 &user,
+                "/paper/disputes",
                 &format!("/paper/disputes/{}", paper.serial),
-                &paper.form,
+                &paper,
                 &shown,
-            );
-            Ok(html_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                staff_page(lang, &user, "/paper/disputes", &paper.serial, body),
             ))
         }
         Err(EntryError::Other(e)) => Err(e),
@@ -885,16 +873,13 @@ pub async fn correct(
                 issues: &[],
                 blank_confirm: false,
             };
-            let body = entry_form(
+            Ok(refused(
                 lang,
                 &user,
+                "/admin/samples",
                 &format!("/paper/forms/{}/correct", paper.serial),
-                &paper.form,
+                &paper,
                 &shown,
-            );
-            Ok(html_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                staff_page(lang, &user, "/admin/samples", &paper.serial, body),
             ))
         }
         Err(Err(e)) => Err(e),
@@ -929,4 +914,21 @@ fn form_pairs(body: &web::Bytes) -> Result<Vec<(String, String)>, AppError> {
             Msg::new("Dữ liệu gửi lên không hợp lệ.", "Invalid form data."),
         )
     })
+}
+
+/// A form sent back unsaved (422) with its problems beside the questions and what was typed kept.
+fn refused(
+    lang: Lang,
+    user: &CurrentUser,
+    nav: &str,
+    action: &str,
+    paper: &PaperForm,
+    shown: &Shown<'_>,
+) -> HttpResponse {
+    let body = entry_form(lang, user, action, &paper.form, shown);
+    let title = format!("{} {}", lang.pick("Phiếu", "Form"), paper.serial);
+    html_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        staff_page(lang, user, nav, &title, body),
+    )
 }
