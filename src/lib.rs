@@ -55,6 +55,11 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
         );
     }
     let forms = FormRegistry::load_and_sync(&settings.forms_dir, &mut conn)?;
+    let counted =
+        report::source::backfill_dossier_rollups(&mut conn, settings.utc_offset_value()?)?;
+    if counted > 0 {
+        tracing::info!(counted, "dossier rollups filled from the stored dossiers");
+    }
     let secret = ServerSecret::load(settings.secret.as_deref(), &mut conn)?;
     Ok((pool, Arc::new(forms), secret))
 }

@@ -13,6 +13,7 @@ use crate::db::schema::transactions;
 use crate::db_run;
 use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, FormKind, FormRegistry, QuestionType, scoring};
+use crate::survey::rollup::{DossierChange, RollupDelta};
 use crate::survey::writer::{NewResponse, Submission, store_batch};
 use crate::{procedures, units};
 
@@ -222,7 +223,7 @@ pub fn generate(
         });
         done.responses += 1;
         if batch.len() == BATCH || done.responses == count {
-            insert_dossiers(conn, &dossiers)?;
+            insert_dossiers(conn, &dossiers, utc_offset)?;
             done.transactions += dossiers.len() as u64;
             dossiers.clear();
             store_batch(conn, &batch, utc_offset)?;
@@ -244,7 +245,16 @@ type Dossier = (
     Option<i64>,
 );
 
-fn insert_dossiers(conn: &mut DbConn, rows: &[Dossier]) -> QueryResult<()> {
+fn insert_dossiers(
+    conn: &mut DbConn,
+    rows: &[Dossier],
+    utc_offset: chrono::FixedOffset,
+) -> QueryResult<()> {
+    let mut delta = RollupDelta::default();
+    for (_, unit, _, _, due, completed, _, _, rating) in rows {
+        let change = DossierChange::of_dossier(*completed, Some(*due), *rating);
+        delta.add_dossier(unit, *completed, utc_offset, change);
+    }
     let now = crate::db::now();
     let values: Vec<_> = rows
         .iter()
@@ -272,6 +282,7 @@ fn insert_dossiers(conn: &mut DbConn, rows: &[Dossier]) -> QueryResult<()> {
                 diesel::insert_into(transactions::table).values(chunk).execute(conn)?;
             }
             QueryResult::Ok(())
-        })
+        })?;
+        delta.apply(conn)
     })
 }

@@ -106,29 +106,18 @@ diesel::table! {
         opened_at -> Nullable<Timestamp>,
         submitted_at -> Timestamp,
         provenance -> Nullable<Text>,
+        answers -> Text,
     }
 }
 
 diesel::table! {
-    answers (response_id, question_code) {
-        response_id -> Text,
-        question_code -> Text,
-        value_int -> Nullable<BigInt>,
-        value_text -> Nullable<Text>,
-    }
-}
-
-diesel::table! {
-    rollups (unit_id, form_code, form_version, day, channel, respondent_type, question_code, level) {
+    dossier_rollups (unit_id, month) {
         unit_id -> Text,
-        form_code -> Text,
-        form_version -> BigInt,
-        day -> Date,
-        channel -> Text,
-        respondent_type -> Text,
-        question_code -> Text,
-        level -> BigInt,
-        n -> BigInt,
+        month -> Date,
+        dossiers -> BigInt,
+        rated_unsatisfied -> BigInt,
+        late -> BigInt,
+        unsatisfied_or_late -> BigInt,
     }
 }
 
@@ -371,8 +360,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     transactions,
     survey_tokens,
     responses,
-    answers,
-    rollups,
+    dossier_rollups,
     collector_orgs,
     users,
     sessions,

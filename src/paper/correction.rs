@@ -11,56 +11,21 @@ use super::entry::PaperForm;
 use crate::accounts::User;
 use crate::audit;
 use crate::db::DbConn;
-use crate::db::schema::{answers, paper_forms, responses};
+use crate::db::schema::{paper_forms, responses};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
+use crate::forms::Form;
 use crate::forms::answers::{AnswerProblems, AnswerValue, validate};
-use crate::forms::{Form, QuestionType};
 use crate::i18n::Msg;
 use crate::survey::rollup::RollupDelta;
-use crate::survey::writer::{NewResponse, Submission};
-
-/// Stored answers back as validated values (with their rollup levels).
-pub fn reconstruct(
-    form: &Form,
-    stored: &[(String, Option<i64>, Option<String>)],
-) -> Vec<AnswerValue> {
-    stored
-        .iter()
-        .filter_map(|(code, value_int, value_text)| {
-            let q = form.question(code)?;
-            let rollup_levels = match q.kind {
-                QuestionType::Scale5 | QuestionType::Scale3 | QuestionType::Choice => {
-                    vec![(*value_int)?]
-                }
-                QuestionType::Multi => value_text
-                    .as_deref()?
-                    .split(',')
-                    .filter_map(|c| {
-                        q.options
-                            .iter()
-                            .position(|o| o.code == c)
-                            .map(|p| p as i64 + 1)
-                    })
-                    .collect(),
-                QuestionType::Text => vec![0],
-            };
-            Some(AnswerValue {
-                question_code: code.clone(),
-                value_int: *value_int,
-                value_text: value_text.clone(),
-                rollup_levels,
-            })
-        })
-        .collect()
-}
+use crate::survey::stored::{self, StoredResponse};
+use crate::survey::writer::Submission;
 
 /// The current answers of a verified form, as form pairs (for the correction page).
 pub fn current(conn: &mut DbConn, paper: &PaperForm) -> AppResult<Vec<(String, String)>> {
     let response_id = response_of(conn, paper)?;
-    let stored: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
-        answers::table.filter(answers::response_id.eq(&response_id)).select((answers::question_code, answers::value_int, answers::value_text)).load(conn)
-    })?;
+    let stored = stored::decode(&StoredResponse::load(conn, &response_id)?.answers)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("stored answers unreadable: {e}")))?;
     Ok(stored
         .into_iter()
         .flat_map(|(code, vi, vt)| {
@@ -88,56 +53,13 @@ fn response_of(conn: &mut DbConn, paper: &PaperForm) -> AppResult<String> {
 
 /// A stored response as the submission that created it, so its counts can be taken back.
 fn stored_submission(conn: &mut DbConn, form: &Form, response_id: &str) -> AppResult<Submission> {
-    type Row = (
-        String,
-        String,
-        i64,
-        String,
-        Option<String>,
-        String,
-        Option<String>,
-        chrono::NaiveDateTime,
-    );
-    let (
-        unit_id,
-        form_code,
-        form_version,
-        channel,
-        respondent_type,
-        language,
-        procedure_id,
-        submitted_at,
-    ): Row = db_run!(conn: {
-        responses::table
-            .find(response_id)
-            .select((responses::unit_id, responses::form_code, responses::form_version, responses::channel, responses::respondent_type, responses::language, responses::procedure_id, responses::submitted_at))
-            .first(conn)
-    })?;
-    let stored: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
-        answers::table.filter(answers::response_id.eq(response_id)).select((answers::question_code, answers::value_int, answers::value_text)).load(conn)
-    })?;
-    let answers = reconstruct(form, &stored);
-    Ok(Submission {
-        token_hash: None,
-        response: NewResponse {
-            id: response_id.to_string(),
-            unit_id,
-            procedure_id,
-            form_code,
-            form_version,
-            channel,
-            respondent_type,
-            language,
-            issued_at: None,
-            opened_at: None,
-            submitted_at,
-            provenance: None,
-        },
-        scores: crate::forms::scoring::respondent_scores(form, &answers),
-        answers,
-        dossier_rating: None,
-        transaction_id: None,
-    })
+    StoredResponse::load(conn, response_id)?
+        .to_submission_of(form)
+        .ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "stored answers of {response_id} unreadable"
+            ))
+        })
 }
 
 fn comparable(list: &[AnswerValue]) -> BTreeMap<String, String> {
@@ -174,14 +96,9 @@ pub fn correct(
         delta.add_signed(&old, utc_offset, -1);
         delta.add_signed(&new, utc_offset, 1);
         db_run!(conn: {
-            diesel::delete(answers::table.filter(answers::response_id.eq(&response_id))).execute(conn)?;
-            let rows: Vec<_> = valid
-                .answers
-                .iter()
-                .map(|a| (answers::response_id.eq(&response_id), answers::question_code.eq(&a.question_code), answers::value_int.eq(a.value_int), answers::value_text.eq(&a.value_text)))
-                .collect();
-            diesel::insert_into(answers::table).values(&rows).execute(conn)?;
-            diesel::update(responses::table.find(&response_id)).set(responses::respondent_type.eq(&valid.respondent_type)).execute(conn)
+            diesel::update(responses::table.find(&response_id))
+                .set((responses::respondent_type.eq(&valid.respondent_type), responses::answers.eq(stored::encode(&valid.answers))))
+                .execute(conn)
         })?;
         delta.apply(conn)?;
         audit::record(conn, &admin.actor(), "paper.correct", "paper_form", &paper.serial, Some(json!(comparable(&old.answers))), Some(json!(comparable(&valid.answers))))?;
@@ -204,7 +121,6 @@ pub fn remove_response(
         diesel::update(paper_forms::table.filter(paper_forms::response_id.eq(response_id)))
             .set(paper_forms::response_id.eq(None::<String>))
             .execute(conn)?;
-        diesel::delete(answers::table.filter(answers::response_id.eq(response_id))).execute(conn)?;
         diesel::delete(responses::table.find(response_id)).execute(conn)
     })?;
     delta.apply(conn)?;

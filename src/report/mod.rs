@@ -230,7 +230,14 @@ pub fn unit_report(
     let transaction_form = form_of_kind(forms, FormKind::Transaction);
     let figures_for =
         |conn: &mut DbConn, form: &Form, period: &Period| -> AppResult<(Tallies, Tally)> {
-            let tallies = source::load(conn, &form.code, Some(&scope), period)?;
+            let tallies = source::load(
+                conn,
+                forms,
+                &form.code,
+                Some(&scope),
+                period,
+                opts.utc_offset,
+            )?;
             let tally = match &slice.procedure_id {
                 Some(p) => source::load_procedure(conn, &form.code, &scope, period, p)?,
                 None => tallies.total(|k| slice.admits(k)),
@@ -295,7 +302,7 @@ pub fn unit_report(
             let Some(p) = Period::parse(&month.format("%Y-%m").to_string()) else {
                 continue;
             };
-            let tallies = source::load(conn, &form.code, Some(&scope), &p)?;
+            let tallies = source::load(conn, forms, &form.code, Some(&scope), &p, opts.utc_offset)?;
             let t = tallies.total(|k| slice.admits(k));
             trend.push(TrendPoint {
                 month: p.label(),
@@ -377,7 +384,7 @@ pub fn ranking(
                 && u.valid_to.is_none_or(|end| end >= period.to)
         })
         .collect();
-    let tallies = source::load(conn, &form.code, None, period)?;
+    let tallies = source::load(conn, forms, &form.code, None, period, opts.utc_offset)?;
     let dossiers = source::dossier_counts(conn, None, period, opts.utc_offset)?;
     let mut rows = Vec::new();
     for unit in candidates {
@@ -445,30 +452,34 @@ pub fn ranking(
     Ok(rows)
 }
 
-/// Counts answers straight from the raw tables (for checks that rollups are right).
+/// Counts answers straight from the stored responses (for checks that rollups are right):
+/// (question, stored number) → answers.
 pub fn raw_tally(
     conn: &mut DbConn,
     form_code: &str,
     unit_ids: &[String],
     from: chrono::NaiveDateTime,
     until: chrono::NaiveDateTime,
-) -> QueryResult<HashMap<(String, i64), u64>> {
-    use crate::db::schema::{answers, responses};
+) -> AppResult<HashMap<(String, i64), u64>> {
+    use crate::db::schema::responses;
     use crate::db_run;
-    let rows: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
-        answers::table
-            .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
+    let stored: Vec<String> = db_run!(conn: {
+        responses::table
             .filter(responses::form_code.eq(form_code))
             .filter(responses::unit_id.eq_any(unit_ids))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
-            .select((answers::question_code, answers::value_int, answers::value_text))
+            .select(responses::answers)
             .load(conn)
     })?;
     let mut out = HashMap::new();
-    for (q, v, _) in rows {
-        if let Some(v) = v {
-            *out.entry((q, v)).or_insert(0) += 1;
+    for text in stored {
+        let answers = crate::survey::stored::decode(&text)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored answers unreadable: {e}")))?;
+        for (q, v, _) in answers {
+            if let Some(v) = v {
+                *out.entry((q, v)).or_insert(0) += 1;
+            }
         }
     }
     Ok(out)
@@ -484,10 +495,10 @@ pub fn recent_suggestions(
     limit: i64,
     utc_offset: FixedOffset,
 ) -> QueryResult<Vec<(String, String)>> {
-    let shift = chrono::Duration::seconds(utc_offset.local_minus_utc().into());
-    use crate::db::schema::{answers, responses};
+    use crate::db::schema::responses;
     use crate::db_run;
-    let text_codes: Vec<String> = forms
+    let shift = chrono::Duration::seconds(utc_offset.local_minus_utc().into());
+    let text_codes: std::collections::HashSet<String> = forms
         .all()
         .flat_map(|f| {
             f.questions()
@@ -496,29 +507,40 @@ pub fn recent_suggestions(
                 .collect::<Vec<_>>()
         })
         .collect();
-    // Period days are local days.
-    let from = period.from.and_hms_opt(0, 0, 0).unwrap_or_default() - shift;
-    let until = period
-        .to
-        .succ_opt()
-        .unwrap_or(period.to)
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        - shift;
-    let rows: Vec<(chrono::NaiveDateTime, Option<String>)> = db_run!(conn: {
-        answers::table
-            .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
-            .filter(responses::unit_id.eq_any(unit_ids))
-            .filter(responses::submitted_at.ge(from))
-            .filter(responses::submitted_at.lt(until))
-            .filter(answers::question_code.eq_any(&text_codes))
-            .order(responses::submitted_at.desc())
-            .limit(limit)
-            .select((responses::submitted_at, answers::value_text))
-            .load(conn)
-    })?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(at, text)| Some(((at + shift).format("%Y-%m").to_string(), text?)))
-        .collect())
+    let (from, until) = period.utc_bounds(utc_offset);
+    // Newest first, a page at a time, until enough suggestions are found: most respondents
+    // leave no text, so this reads a few pages, never the whole period.
+    let mut out = Vec::new();
+    let mut before: Option<(chrono::NaiveDateTime, String)> = None;
+    while (out.len() as i64) < limit {
+        let page: Vec<(String, chrono::NaiveDateTime, String)> = db_run!(conn: {
+            let mut q = responses::table
+                .filter(responses::unit_id.eq_any(unit_ids))
+                .filter(responses::submitted_at.ge(from))
+                .filter(responses::submitted_at.lt(until))
+                .into_boxed();
+            if let Some((at, id)) = &before {
+                q = q.filter(responses::submitted_at.lt(*at).or(responses::submitted_at.eq(*at).and(responses::id.lt(id.clone()))));
+            }
+            q.order((responses::submitted_at.desc(), responses::id.desc()))
+                .limit(500)
+                .select((responses::id, responses::submitted_at, responses::answers))
+                .load(conn)
+        })?;
+        let Some(last) = page.last() else { break };
+        before = Some((last.1, last.0.clone()));
+        for (_, at, text) in &page {
+            let Ok(answers) = crate::survey::stored::decode(text) else {
+                continue;
+            };
+            for (code, _, value) in answers {
+                if let Some(value) = value.filter(|_| text_codes.contains(&code))
+                    && (out.len() as i64) < limit
+                {
+                    out.push(((*at + shift).format("%Y-%m").to_string(), value));
+                }
+            }
+        }
+    }
+    Ok(out)
 }

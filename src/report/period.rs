@@ -104,6 +104,66 @@ impl Period {
         format!("{}..{}", self.from, self.to)
     }
 
+    /// The period cut into the whole months inside it (read from monthly rollups) and the
+    /// leftover days at either edge (at most two partial months, counted from their responses).
+    pub fn split_months(&self) -> (Option<Period>, Vec<Period>) {
+        if self.whole_months() {
+            return (Some(*self), Vec::new());
+        }
+        let first_whole = if self.from.day() == 1 {
+            Some(self.from)
+        } else {
+            self.from
+                .with_day(1)
+                .and_then(|m| m.checked_add_months(chrono::Months::new(1)))
+        };
+        let after_last_whole = self
+            .to
+            .succ_opt()
+            .and_then(|next| next.with_day(1))
+            .filter(|_| self.to.succ_opt().is_some_and(|d| d.day() == 1))
+            .or_else(|| self.to.with_day(1));
+        match (first_whole, after_last_whole) {
+            (Some(start), Some(end)) if start < end => {
+                let whole = Period {
+                    from: start,
+                    to: end.pred_opt().unwrap_or(end),
+                };
+                let mut edges = Vec::new();
+                if self.from < start {
+                    edges.push(Period {
+                        from: self.from,
+                        to: start.pred_opt().unwrap_or(start),
+                    });
+                }
+                if end <= self.to {
+                    edges.push(Period {
+                        from: end,
+                        to: self.to,
+                    });
+                }
+                (Some(whole), edges)
+            }
+            _ => (None, vec![*self]),
+        }
+    }
+
+    /// The UTC instants `[from, until)` of the period's local days.
+    pub fn utc_bounds(
+        &self,
+        utc_offset: chrono::FixedOffset,
+    ) -> (chrono::NaiveDateTime, chrono::NaiveDateTime) {
+        let shift = chrono::Duration::seconds(utc_offset.local_minus_utc().into());
+        let from = self.from.and_time(chrono::NaiveTime::MIN) - shift;
+        let until = self
+            .to
+            .succ_opt()
+            .unwrap_or(self.to)
+            .and_time(chrono::NaiveTime::MIN)
+            - shift;
+        (from, until)
+    }
+
     /// First days of the months the period touches.
     pub fn months(&self) -> Vec<NaiveDate> {
         let mut out = Vec::new();
@@ -165,5 +225,63 @@ mod tests {
             "2026-01-01..2026-01-10"
         );
         assert_eq!(Period::parse("2026-Q2").unwrap().months().len(), 3);
+    }
+
+    fn labels(p: &str) -> (Option<String>, Vec<String>) {
+        let (whole, edges) = Period::parse(p).unwrap().split_months();
+        (
+            whole.map(|w| w.label()),
+            edges.iter().map(Period::label).collect(),
+        )
+    }
+
+    #[test]
+    fn ranges_split_into_whole_months_and_edges() {
+        assert_eq!(labels("2026-Q3"), (Some("2026-Q3".into()), vec![]));
+        assert_eq!(
+            labels("2026-01-15..2026-04-10"),
+            (
+                Some("2026-02-01..2026-03-31".into()),
+                vec![
+                    "2026-01-15..2026-01-31".into(),
+                    "2026-04-01..2026-04-10".into()
+                ]
+            )
+        );
+        assert_eq!(
+            labels("2026-01-01..2026-02-10"),
+            (
+                Some("2026-01".into()),
+                vec!["2026-02-01..2026-02-10".into()]
+            )
+        );
+        assert_eq!(
+            labels("2026-01-20..2026-02-28"),
+            (
+                Some("2026-02".into()),
+                vec!["2026-01-20..2026-01-31".into()]
+            )
+        );
+        assert_eq!(
+            labels("2026-01-05..2026-01-20"),
+            (None, vec!["2026-01-05..2026-01-20".into()])
+        );
+        assert_eq!(
+            labels("2026-01-05..2026-02-20"),
+            (None, vec!["2026-01-05..2026-02-20".into()])
+        );
+        // Every day is covered exactly once.
+        let p = Period::parse("2025-11-17..2026-03-03").unwrap();
+        let (whole, edges) = p.split_months();
+        let days: i64 = whole.iter().chain(&edges).map(Period::days).sum();
+        assert_eq!(days, p.days());
+    }
+
+    #[test]
+    fn utc_bounds_follow_the_local_day() {
+        let p = Period::parse("2026-03").unwrap();
+        let (from, until) = p.utc_bounds(chrono::FixedOffset::east_opt(7 * 3600).unwrap());
+        assert_eq!(from.to_string(), "2026-02-28 17:00:00");
+        assert_eq!(until.to_string(), "2026-03-31 17:00:00");
     }
 }

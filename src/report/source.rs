@@ -12,9 +12,13 @@ use super::figures::Tally;
 use super::period::Period;
 use crate::db::DbConn;
 use crate::db::schema::{
-    rollup_scores, rollups, rollups_monthly, rollups_procedure, transactions, units,
+    dossier_rollups, responses, rollup_scores, rollups_monthly, rollups_procedure, transactions,
+    units,
 };
 use crate::db_run;
+use crate::forms::FormRegistry;
+use crate::survey::rollup::counted_levels;
+use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 
 /// The cell a tally belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,8 +72,44 @@ pub fn scope(conn: &mut DbConn, unit_id: &str) -> QueryResult<Vec<String>> {
     Ok(out)
 }
 
-/// Loads tallies of `form_code` for `unit_ids` (all units when `None`) over `period`.
+/// Loads tallies of `form_code` for `unit_ids` (all units when `None`) over `period`: whole
+/// months from the monthly rollups, the partial months at the edges of a custom range from the
+/// responses of those days (bounded by two months, whatever the history stored).
 pub fn load(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    form_code: &str,
+    unit_ids: Option<&[String]>,
+    period: &Period,
+    utc_offset: FixedOffset,
+) -> QueryResult<Tallies> {
+    let (whole, edges) = period.split_months();
+    let mut tallies = match whole {
+        Some(months) => load_months(conn, form_code, unit_ids, &months)?,
+        None => Tallies::default(),
+    };
+    for edge in edges {
+        count_responses(
+            conn,
+            forms,
+            form_code,
+            unit_ids,
+            &edge,
+            utc_offset,
+            &mut tallies,
+        )?;
+    }
+    Ok(tallies)
+}
+
+fn unit_filter(conn: &mut DbConn, unit_ids: Option<&[String]>) -> QueryResult<Vec<String>> {
+    match unit_ids {
+        Some(ids) => Ok(ids.to_vec()),
+        None => db_run!(conn: { units::table.select(units::id).load(conn) }),
+    }
+}
+
+fn load_months(
     conn: &mut DbConn,
     form_code: &str,
     unit_ids: Option<&[String]>,
@@ -77,31 +117,17 @@ pub fn load(
 ) -> QueryResult<Tallies> {
     type CountRow = (String, String, String, String, i64, i64);
     type ScoreRow = (String, String, String, String, i64, f64, f64);
-    let ids: Vec<String> = match unit_ids {
-        Some(ids) => ids.to_vec(),
-        None => db_run!(conn: { units::table.select(units::id).load(conn) })?,
-    };
+    let ids = unit_filter(conn, unit_ids)?;
     let (counts, scores): (Vec<CountRow>, Vec<ScoreRow>) = db_run!(conn: {
-        let counts: Vec<CountRow> = if period.whole_months() {
-            rollups_monthly::table
-                .filter(rollups_monthly::form_code.eq(form_code))
-                .filter(rollups_monthly::month.between(period.from, period.to))
-                .filter(rollups_monthly::unit_id.eq_any(&ids))
-                .group_by((rollups_monthly::unit_id, rollups_monthly::channel, rollups_monthly::respondent_type, rollups_monthly::question_code, rollups_monthly::level))
-                .select((rollups_monthly::unit_id, rollups_monthly::channel, rollups_monthly::respondent_type, rollups_monthly::question_code, rollups_monthly::level, sql::<BigInt>("CAST(SUM(n) AS BIGINT)")))
-                .load(conn)?
-        } else {
-            rollups::table
-                .filter(rollups::form_code.eq(form_code))
-                .filter(rollups::day.between(period.from, period.to))
-                .filter(rollups::unit_id.eq_any(&ids))
-                .group_by((rollups::unit_id, rollups::channel, rollups::respondent_type, rollups::question_code, rollups::level))
-                .select((rollups::unit_id, rollups::channel, rollups::respondent_type, rollups::question_code, rollups::level, sql::<BigInt>("CAST(SUM(n) AS BIGINT)")))
-                .load(conn)?
-        };
-        let grain = if period.whole_months() { "month" } else { "day" };
+        let counts: Vec<CountRow> = rollups_monthly::table
+            .filter(rollups_monthly::form_code.eq(form_code))
+            .filter(rollups_monthly::month.between(period.from, period.to))
+            .filter(rollups_monthly::unit_id.eq_any(&ids))
+            .group_by((rollups_monthly::unit_id, rollups_monthly::channel, rollups_monthly::respondent_type, rollups_monthly::question_code, rollups_monthly::level))
+            .select((rollups_monthly::unit_id, rollups_monthly::channel, rollups_monthly::respondent_type, rollups_monthly::question_code, rollups_monthly::level, sql::<BigInt>("CAST(SUM(n) AS BIGINT)")))
+            .load(conn)?;
         let scores: Vec<ScoreRow> = rollup_scores::table
-            .filter(rollup_scores::grain.eq(grain))
+            .filter(rollup_scores::grain.eq("month"))
             .filter(rollup_scores::form_code.eq(form_code))
             .filter(rollup_scores::period.between(period.from, period.to))
             .filter(rollup_scores::unit_id.eq_any(&ids))
@@ -141,6 +167,47 @@ pub fn load(
     Ok(tallies)
 }
 
+/// Counts the responses of some days exactly as the rollups would have counted them.
+fn count_responses(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    form_code: &str,
+    unit_ids: Option<&[String]>,
+    days: &Period,
+    utc_offset: FixedOffset,
+    tallies: &mut Tallies,
+) -> QueryResult<()> {
+    let ids = unit_filter(conn, unit_ids)?;
+    let (from, until) = days.utc_bounds(utc_offset);
+    let rows: Vec<StoredResponse> = db_run!(conn: {
+        responses::table
+            .filter(responses::form_code.eq(form_code))
+            .filter(responses::unit_id.eq_any(&ids))
+            .filter(responses::submitted_at.ge(from))
+            .filter(responses::submitted_at.lt(until))
+            .select(STORED_COLUMNS)
+            .load(conn)
+    })?;
+    for row in rows {
+        let Some(submission) = row.to_submission(forms) else {
+            continue;
+        };
+        let key = CellKey {
+            unit_id: row.unit_id,
+            channel: row.channel,
+            respondent_type: row.respondent_type.unwrap_or_default(),
+        };
+        let tally = tallies.0.entry(key).or_default();
+        for (question, level) in counted_levels(&submission) {
+            tally.add_count(question, level, 1);
+        }
+        for (element, score) in &submission.scores {
+            tally.add_score(element, 1, *score, score * score);
+        }
+    }
+    Ok(())
+}
+
 /// Tallies of one procedure (whole months only; counts without respondent scores).
 pub fn load_procedure(
     conn: &mut DbConn,
@@ -176,54 +243,98 @@ pub struct DossierCounts {
     pub unsatisfied_or_late: u64,
 }
 
-/// Counts dossiers completed in the period (local days) per unit.
+/// Counts dossiers completed in the period (local days) per unit: whole months from the dossier
+/// rollups, edge days from the dossiers themselves.
 pub fn dossier_counts(
     conn: &mut DbConn,
     unit_ids: Option<&[String]>,
     period: &Period,
     offset: FixedOffset,
 ) -> QueryResult<HashMap<String, DossierCounts>> {
-    let shift = chrono::Duration::seconds(offset.local_minus_utc().into());
-    let from: NaiveDateTime = period.from.and_hms_opt(0, 0, 0).unwrap_or_default() - shift;
-    let until: NaiveDateTime = period
-        .to
-        .succ_opt()
-        .unwrap_or(period.to)
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        - shift;
-    let ids: Vec<String> = match unit_ids {
-        Some(ids) => ids.to_vec(),
-        None => db_run!(conn: { units::table.select(units::id).load(conn) })?,
-    };
-    let rows: Vec<(String, i64, i64, i64, i64)> = db_run!(conn: {
-        transactions::table
-            .filter(transactions::completed_at.ge(from))
-            .filter(transactions::completed_at.lt(until))
-            .filter(transactions::unit_id.eq_any(&ids))
-            .group_by(transactions::unit_id)
-            .select((
-                transactions::unit_id,
-                sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
-                sql::<BigInt>("CAST(SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END) AS BIGINT)"),
-                sql::<BigInt>("CAST(SUM(CASE WHEN due_at IS NOT NULL AND completed_at > due_at THEN 1 ELSE 0 END) AS BIGINT)"),
-                sql::<BigInt>("CAST(SUM(CASE WHEN rating = 1 OR (due_at IS NOT NULL AND completed_at > due_at) THEN 1 ELSE 0 END) AS BIGINT)"),
-            ))
-            .load(conn)
-    })?;
-    Ok(rows
-        .into_iter()
-        .map(|(unit, d, u, l, ul)| {
-            let c = |v: i64| v.max(0) as u64;
-            (
-                unit,
-                DossierCounts {
-                    dossiers: c(d),
-                    rated_unsatisfied: c(u),
-                    late: c(l),
-                    unsatisfied_or_late: c(ul),
-                },
-            )
-        })
-        .collect())
+    type Row = (String, i64, i64, i64, i64);
+    let ids = unit_filter(conn, unit_ids)?;
+    let (whole, edges) = period.split_months();
+    let mut rows: Vec<Row> = Vec::new();
+    if let Some(months) = whole {
+        let monthly: Vec<Row> = db_run!(conn: {
+            dossier_rollups::table
+                .filter(dossier_rollups::month.between(months.from, months.to))
+                .filter(dossier_rollups::unit_id.eq_any(&ids))
+                .group_by(dossier_rollups::unit_id)
+                .select((
+                    dossier_rollups::unit_id,
+                    sql::<BigInt>("CAST(SUM(dossiers) AS BIGINT)"),
+                    sql::<BigInt>("CAST(SUM(rated_unsatisfied) AS BIGINT)"),
+                    sql::<BigInt>("CAST(SUM(late) AS BIGINT)"),
+                    sql::<BigInt>("CAST(SUM(unsatisfied_or_late) AS BIGINT)"),
+                ))
+                .load(conn)
+        })?;
+        rows.extend(monthly);
+    }
+    for edge in edges {
+        let (from, until) = edge.utc_bounds(offset);
+        let counted: Vec<Row> = db_run!(conn: {
+            transactions::table
+                .filter(transactions::completed_at.ge(from))
+                .filter(transactions::completed_at.lt(until))
+                .filter(transactions::unit_id.eq_any(&ids))
+                .group_by(transactions::unit_id)
+                .select((
+                    transactions::unit_id,
+                    sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
+                    sql::<BigInt>("CAST(SUM(CASE WHEN rating = 1 THEN 1 ELSE 0 END) AS BIGINT)"),
+                    sql::<BigInt>("CAST(SUM(CASE WHEN due_at IS NOT NULL AND completed_at > due_at THEN 1 ELSE 0 END) AS BIGINT)"),
+                    sql::<BigInt>("CAST(SUM(CASE WHEN rating = 1 OR (due_at IS NOT NULL AND completed_at > due_at) THEN 1 ELSE 0 END) AS BIGINT)"),
+                ))
+                .load(conn)
+        })?;
+        rows.extend(counted);
+    }
+    let mut out: HashMap<String, DossierCounts> = HashMap::new();
+    for (unit, d, u, l, ul) in rows {
+        let c = |v: i64| v.max(0) as u64;
+        let entry = out.entry(unit).or_default();
+        entry.dossiers += c(d);
+        entry.rated_unsatisfied += c(u);
+        entry.late += c(l);
+        entry.unsatisfied_or_late += c(ul);
+    }
+    Ok(out)
+}
+
+/// The dossier rollups of every stored dossier, for a database that has dossiers but no dossier
+/// rollups yet (after the migration that introduced them). Runs in one transaction.
+pub fn backfill_dossier_rollups(conn: &mut DbConn, offset: FixedOffset) -> QueryResult<u64> {
+    use crate::survey::rollup::{DossierChange, RollupDelta};
+    conn.write_transaction(|conn| {
+        let present: Option<String> = db_run!(conn: {
+            dossier_rollups::table.select(dossier_rollups::unit_id).first(conn).optional()
+        })?;
+        if present.is_some() {
+            return Ok(0);
+        }
+        let mut delta = RollupDelta::default();
+        let mut counted = 0;
+        let mut after = String::new();
+        loop {
+            type Row = (String, String, NaiveDateTime, Option<NaiveDateTime>, Option<i64>);
+            let page: Vec<Row> = db_run!(conn: {
+                transactions::table
+                    .filter(transactions::id.gt(&after))
+                    .order(transactions::id)
+                    .limit(10_000)
+                    .select((transactions::id, transactions::unit_id, transactions::completed_at, transactions::due_at, transactions::rating))
+                    .load(conn)
+            })?;
+            let Some(last) = page.last() else { break };
+            after = last.0.clone();
+            for (_, unit, completed, due, rating) in &page {
+                delta.add_dossier(unit, *completed, offset, DossierChange::of_dossier(*completed, *due, *rating));
+                counted += 1;
+            }
+        }
+        delta.apply(conn)?;
+        Ok(counted)
+    })
 }

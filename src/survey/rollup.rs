@@ -1,5 +1,7 @@
 //! Turning stored responses into rollup increments, and applying them in the same transaction.
 //!
+//! Rollups are monthly (by local month): per unit, form version, channel, respondent type,
+//! question and level; per procedure; respondent score moments per element; dossier counts.
 //! Increments of a whole batch are summed in memory first, so a batch of a thousand similar
 //! responses costs a few hundred upserts, not tens of thousands.
 
@@ -11,7 +13,7 @@ use diesel::upsert::excluded;
 
 use super::writer::Submission;
 use crate::db::DbConn;
-use crate::db::schema::{rollup_scores, rollups, rollups_monthly, rollups_procedure};
+use crate::db::schema::{dossier_rollups, rollup_scores, rollups_monthly, rollups_procedure};
 use crate::db_run;
 
 /// The question code under which whole responses are counted (level 0).
@@ -42,13 +44,51 @@ pub fn month_of(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
 }
 
+/// What one response adds to the counts: (question, level) pairs, the whole response first
+/// under [`RESPONSES_COUNTER`]. Rollups and the direct counts of partial months both use it, so
+/// they count alike by construction.
+pub fn counted_levels(submission: &Submission) -> impl Iterator<Item = (&str, i64)> {
+    std::iter::once((RESPONSES_COUNTER, 0)).chain(submission.answers.iter().flat_map(|a| {
+        a.rollup_levels
+            .iter()
+            .map(move |level| (a.question_code.as_str(), *level))
+    }))
+}
+
 /// Summed increments of a batch.
 #[derive(Default)]
 pub struct RollupDelta {
-    daily: HashMap<CountKey, i64>,
     monthly: HashMap<CountKey, i64>,
     by_procedure: HashMap<ProcedureKey, i64>,
     scores: HashMap<ScoreKey, (i64, f64, f64)>,
+    dossiers: HashMap<(String, NaiveDate), DossierChange>,
+}
+
+/// Changes to one unit-month's dossier counts (Decision 766 rate).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DossierChange {
+    pub dossiers: i64,
+    pub rated_unsatisfied: i64,
+    pub late: i64,
+    pub unsatisfied_or_late: i64,
+}
+
+impl DossierChange {
+    /// What one dossier adds when it is first counted, with whatever rating it already has.
+    pub fn of_dossier(
+        completed_at: NaiveDateTime,
+        due_at: Option<NaiveDateTime>,
+        rating: Option<i64>,
+    ) -> Self {
+        let late = due_at.is_some_and(|due| completed_at > due);
+        let unsatisfied = rating == Some(super::writer::UNSATISFIED_RATING);
+        Self {
+            dossiers: 1,
+            rated_unsatisfied: i64::from(unsatisfied),
+            late: i64::from(late),
+            unsatisfied_or_late: i64::from(late || unsatisfied),
+        }
+    }
 }
 
 impl RollupDelta {
@@ -60,23 +100,20 @@ impl RollupDelta {
     /// old answers taken back and the new ones added, in one transaction.
     pub fn add_signed(&mut self, submission: &Submission, utc_offset: FixedOffset, sign: i64) {
         let r = &submission.response;
-        let day = local_day(r.submitted_at, utc_offset);
-        let month = month_of(day);
+        let month = month_of(local_day(r.submitted_at, utc_offset));
         let kind = r.respondent_type.clone().unwrap_or_default();
-        let mut count = |question: &str, level: i64| {
-            for (map, period) in [(&mut self.daily, day), (&mut self.monthly, month)] {
-                let key = (
-                    r.unit_id.clone(),
-                    r.form_code.clone(),
-                    r.form_version,
-                    period,
-                    r.channel.clone(),
-                    kind.clone(),
-                    question.to_string(),
-                    level,
-                );
-                *map.entry(key).or_insert(0) += sign;
-            }
+        for (question, level) in counted_levels(submission) {
+            let key = (
+                r.unit_id.clone(),
+                r.form_code.clone(),
+                r.form_version,
+                month,
+                r.channel.clone(),
+                kind.clone(),
+                question.to_string(),
+                level,
+            );
+            *self.monthly.entry(key).or_insert(0) += sign;
             if let Some(procedure) = &r.procedure_id {
                 let key = (
                     r.unit_id.clone(),
@@ -89,48 +126,47 @@ impl RollupDelta {
                 );
                 *self.by_procedure.entry(key).or_insert(0) += sign;
             }
-        };
-        count(RESPONSES_COUNTER, 0);
-        for answer in &submission.answers {
-            for level in &answer.rollup_levels {
-                count(&answer.question_code, *level);
-            }
         }
         for (element, score) in &submission.scores {
-            for (grain, period) in [("day", day), ("month", month)] {
-                let key = (
-                    grain,
-                    period,
-                    r.unit_id.clone(),
-                    r.form_code.clone(),
-                    r.form_version,
-                    r.channel.clone(),
-                    kind.clone(),
-                    element.clone(),
-                );
-                let entry = self.scores.entry(key).or_insert((0, 0.0, 0.0));
-                entry.0 += sign;
-                entry.1 += sign as f64 * score;
-                entry.2 += sign as f64 * score * score;
-            }
+            let key = (
+                "month",
+                month,
+                r.unit_id.clone(),
+                r.form_code.clone(),
+                r.form_version,
+                r.channel.clone(),
+                kind.clone(),
+                element.clone(),
+            );
+            let entry = self.scores.entry(key).or_insert((0, 0.0, 0.0));
+            entry.0 += sign;
+            entry.1 += sign as f64 * score;
+            entry.2 += sign as f64 * score * score;
         }
+    }
+
+    /// Counts a dossier completed at `completed_at` (a new one, or one just rated).
+    pub fn add_dossier(
+        &mut self,
+        unit_id: &str,
+        completed_at: NaiveDateTime,
+        utc_offset: FixedOffset,
+        change: DossierChange,
+    ) {
+        let month = month_of(local_day(completed_at, utc_offset));
+        let entry = self
+            .dossiers
+            .entry((unit_id.to_string(), month))
+            .or_default();
+        entry.dossiers += change.dossiers;
+        entry.rated_unsatisfied += change.rated_unsatisfied;
+        entry.late += change.late;
+        entry.unsatisfied_or_late += change.unsatisfied_or_late;
     }
 
     /// Upserts every increment; call inside the transaction that stored the responses.
     pub fn apply(self, conn: &mut DbConn) -> QueryResult<()> {
         db_run!(conn: {
-            for ((unit, form, version, day, channel, kind, question, level), n) in self.daily {
-                diesel::insert_into(rollups::table)
-                    .values((
-                        rollups::unit_id.eq(unit), rollups::form_code.eq(form), rollups::form_version.eq(version),
-                        rollups::day.eq(day), rollups::channel.eq(channel), rollups::respondent_type.eq(kind),
-                        rollups::question_code.eq(question), rollups::level.eq(level), rollups::n.eq(n),
-                    ))
-                    .on_conflict((rollups::unit_id, rollups::form_code, rollups::form_version, rollups::day, rollups::channel, rollups::respondent_type, rollups::question_code, rollups::level))
-                    .do_update()
-                    .set(rollups::n.eq(rollups::n + excluded(rollups::n)))
-                    .execute(conn)?;
-            }
             for ((unit, form, version, month, channel, kind, question, level), n) in self.monthly {
                 diesel::insert_into(rollups_monthly::table)
                     .values((
@@ -169,6 +205,23 @@ impl RollupDelta {
                         rollup_scores::n.eq(rollup_scores::n + excluded(rollup_scores::n)),
                         rollup_scores::score_sum.eq(rollup_scores::score_sum + excluded(rollup_scores::score_sum)),
                         rollup_scores::score_sq_sum.eq(rollup_scores::score_sq_sum + excluded(rollup_scores::score_sq_sum)),
+                    ))
+                    .execute(conn)?;
+            }
+            for ((unit, month), c) in self.dossiers {
+                diesel::insert_into(dossier_rollups::table)
+                    .values((
+                        dossier_rollups::unit_id.eq(unit), dossier_rollups::month.eq(month),
+                        dossier_rollups::dossiers.eq(c.dossiers), dossier_rollups::rated_unsatisfied.eq(c.rated_unsatisfied),
+                        dossier_rollups::late.eq(c.late), dossier_rollups::unsatisfied_or_late.eq(c.unsatisfied_or_late),
+                    ))
+                    .on_conflict((dossier_rollups::unit_id, dossier_rollups::month))
+                    .do_update()
+                    .set((
+                        dossier_rollups::dossiers.eq(dossier_rollups::dossiers + excluded(dossier_rollups::dossiers)),
+                        dossier_rollups::rated_unsatisfied.eq(dossier_rollups::rated_unsatisfied + excluded(dossier_rollups::rated_unsatisfied)),
+                        dossier_rollups::late.eq(dossier_rollups::late + excluded(dossier_rollups::late)),
+                        dossier_rollups::unsatisfied_or_late.eq(dossier_rollups::unsatisfied_or_late + excluded(dossier_rollups::unsatisfied_or_late)),
                     ))
                     .execute(conn)?;
             }

@@ -13,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::forms::FormRegistry;
 use crate::i18n::Msg;
 use crate::secret::ServerSecret;
+use crate::survey::rollup::{DossierChange, RollupDelta};
 use crate::{procedures, units};
 
 /// How surveys are issued: which form by default, for how long, when to remind.
@@ -303,8 +304,8 @@ pub fn register(
     let id = uuid::Uuid::new_v4().to_string();
     let token = SurveyToken::for_transaction(secret, &id);
     let expires_at = now + chrono::Duration::days(ttl_days);
-    let inserted = db_run!(conn: {
-        conn.transaction(|conn| {
+    let inserted = conn.write_transaction(|conn| -> QueryResult<()> {
+        db_run!(conn: {
             diesel::insert_into(transactions::table)
                 .values((
                     transactions::id.eq(&id),
@@ -339,7 +340,12 @@ pub fn register(
                 diesel::insert_into(crate::db::schema::outbox::table).values(&rows).execute(conn)?;
             }
             QueryResult::Ok(())
-        })
+        })?;
+        // Counted for the Decision 766 rate in the same transaction.
+        let mut delta = RollupDelta::default();
+        let change = DossierChange::of_dossier(request.completed_at, request.due_at, None);
+        delta.add_dossier(&unit.id, request.completed_at, policy.utc_offset, change);
+        delta.apply(conn)
     });
     match inserted {
         Ok(_) => Ok(IssuedSurvey {

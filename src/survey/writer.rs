@@ -12,11 +12,15 @@ use chrono::{FixedOffset, NaiveDateTime};
 use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use super::rollup::RollupDelta;
-use crate::db::schema::{answers, responses, survey_tokens, transactions};
+use super::rollup::{DossierChange, RollupDelta};
+use super::stored;
+use crate::db::schema::{responses, survey_tokens, transactions};
 use crate::db::{DbConn, DbPool};
 use crate::db_run;
 use crate::forms::answers::AnswerValue;
+
+/// "Không hài lòng" on the 3-level dossier scale: what Decision 766 subtracts.
+pub const UNSATISFIED_RATING: i64 = 1;
 
 /// A response ready to be stored, from any channel.
 #[derive(Debug, Clone)]
@@ -166,9 +170,17 @@ pub fn store_batch(
         let mut outcomes = Vec::with_capacity(batch.len());
         for submission in batch {
             // Each submission in its own savepoint: one failure never spoils the batch.
-            let outcome = conn.write_transaction(|conn| store_one(conn, submission))?;
+            let (outcome, rated) = conn.write_transaction(|conn| store_one(conn, submission))?;
             if outcome == SubmitOutcome::Stored {
                 delta.add(submission, utc_offset);
+            }
+            if let Some(rated) = rated {
+                delta.add_dossier(
+                    &rated.unit_id,
+                    rated.completed_at,
+                    utc_offset,
+                    rated.change(),
+                );
             }
             outcomes.push(outcome);
         }
@@ -178,8 +190,32 @@ pub fn store_batch(
     Ok(outcomes)
 }
 
+/// A dossier that just received its rating, for the dossier rollups.
+struct RatedDossier {
+    unit_id: String,
+    completed_at: NaiveDateTime,
+    late: bool,
+    unsatisfied: bool,
+}
+
+impl RatedDossier {
+    /// What the rating changes in the Decision 766 counts: a dossier already late was already
+    /// subtracted once.
+    fn change(&self) -> DossierChange {
+        let unsatisfied = i64::from(self.unsatisfied);
+        DossierChange {
+            rated_unsatisfied: unsatisfied,
+            unsatisfied_or_late: if self.late { 0 } else { unsatisfied },
+            ..DossierChange::default()
+        }
+    }
+}
+
 /// Spends the token (if any) and stores one response with its answers.
-fn store_one(conn: &mut DbConn, submission: &Submission) -> QueryResult<SubmitOutcome> {
+fn store_one(
+    conn: &mut DbConn,
+    submission: &Submission,
+) -> QueryResult<(SubmitOutcome, Option<RatedDossier>)> {
     let outcome = db_run!(conn: {
         let now = submission.response.submitted_at;
         if let Some(hash) = &submission.token_hash {
@@ -197,10 +233,10 @@ fn store_one(conn: &mut DbConn, submission: &Submission) -> QueryResult<SubmitOu
                     .select(survey_tokens::spent_at)
                     .first(conn)
                     .optional()?;
-                return Ok(match spent_at {
+                return Ok((match spent_at {
                     Some(None) => SubmitOutcome::Expired,
                     _ => SubmitOutcome::AlreadyUsed,
-                });
+                }, None));
             }
         }
         let r = &submission.response;
@@ -218,27 +254,28 @@ fn store_one(conn: &mut DbConn, submission: &Submission) -> QueryResult<SubmitOu
                 responses::opened_at.eq(r.opened_at),
                 responses::submitted_at.eq(r.submitted_at),
                 responses::provenance.eq(&r.provenance),
+                responses::answers.eq(stored::encode(&submission.answers)),
             ))
             .execute(conn)?;
-        let rows: Vec<_> = submission
-            .answers
-            .iter()
-            .map(|a| {
-                (
-                    answers::response_id.eq(&r.id),
-                    answers::question_code.eq(&a.question_code),
-                    answers::value_int.eq(a.value_int),
-                    answers::value_text.eq(&a.value_text),
-                )
-            })
-            .collect();
-        diesel::insert_into(answers::table).values(&rows).execute(conn)?;
+        let mut rated = None;
         if let Some((transaction_id, rating)) = &submission.dossier_rating {
-            diesel::update(transactions::table.find(transaction_id))
+            let updated = diesel::update(transactions::table.find(transaction_id).filter(transactions::rating.is_null()))
                 .set(transactions::rating.eq(rating))
                 .execute(conn)?;
+            if updated == 1 {
+                let (unit_id, completed_at, due_at): (String, NaiveDateTime, Option<NaiveDateTime>) = transactions::table
+                    .find(transaction_id)
+                    .select((transactions::unit_id, transactions::completed_at, transactions::due_at))
+                    .first(conn)?;
+                rated = Some(RatedDossier {
+                    unit_id,
+                    completed_at,
+                    late: due_at.is_some_and(|due| completed_at > due),
+                    unsatisfied: *rating == UNSATISFIED_RATING,
+                });
+            }
         }
-        QueryResult::Ok(SubmitOutcome::Stored)
+        QueryResult::Ok((SubmitOutcome::Stored, rated))
     })?;
     // An answer ends all mail about the dossier and erases the citizen's address.
     if let Some(transaction_id) = &submission.transaction_id {

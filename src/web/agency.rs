@@ -13,7 +13,7 @@ use super::layout::html_response;
 use super::staff::staff_page;
 use crate::accounts::Role;
 use crate::db::DbConn;
-use crate::db::schema::{rollups, transactions};
+use crate::db::schema::{dossier_rollups, rollups_monthly};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
@@ -36,14 +36,17 @@ fn scope(conn: &mut DbConn, user: &CurrentUser) -> AppResult<Vec<Unit>> {
 /// Registered dossiers and answered surveys of one unit (from the rollups, never raw answers).
 fn counts(conn: &mut DbConn, unit_id: &str) -> AppResult<(i64, i64)> {
     Ok(db_run!(conn: {
-        let dossiers: i64 = transactions::table.filter(transactions::unit_id.eq(unit_id)).count().get_result(conn)?;
-        let answered: Option<i64> = rollups::table
-            .filter(rollups::unit_id.eq(unit_id))
-            .filter(rollups::question_code.eq(RESPONSES_COUNTER))
+        let dossiers: Option<i64> = dossier_rollups::table
+            .filter(dossier_rollups::unit_id.eq(unit_id))
+            .select(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>("CAST(SUM(dossiers) AS BIGINT)"))
+            .first::<Option<i64>>(conn)?;
+        let answered: Option<i64> = rollups_monthly::table
+            .filter(rollups_monthly::unit_id.eq(unit_id))
+            .filter(rollups_monthly::question_code.eq(RESPONSES_COUNTER))
             .select(sum_n())
             .first::<Option<i64>>(conn)
             .or_else(|_| Ok::<_, diesel::result::Error>(None))?;
-        QueryResult::Ok((dossiers, answered.unwrap_or(0)))
+        QueryResult::Ok((dossiers.unwrap_or(0), answered.unwrap_or(0)))
     })?)
 }
 
@@ -116,11 +119,11 @@ pub async fn unit(
             let unit = units::find(conn, &id)?.ok_or_else(not_found)?;
             let (dossiers, _) = counts(conn, &id)?;
             let by_channel: Vec<(String, String, i64)> = db_run!(conn: {
-                rollups::table
-                    .filter(rollups::unit_id.eq(&id))
-                    .filter(rollups::question_code.eq(RESPONSES_COUNTER))
-                    .group_by((rollups::form_code, rollups::channel))
-                    .select((rollups::form_code, rollups::channel, sum_n()))
+                rollups_monthly::table
+                    .filter(rollups_monthly::unit_id.eq(&id))
+                    .filter(rollups_monthly::question_code.eq(RESPONSES_COUNTER))
+                    .group_by((rollups_monthly::form_code, rollups_monthly::channel))
+                    .select((rollups_monthly::form_code, rollups_monthly::channel, sum_n()))
                     .load::<(String, String, Option<i64>)>(conn)
             })?
             .into_iter()
@@ -152,5 +155,5 @@ pub async fn unit(
 /// `SUM(rollups.n)` as BIGINT on both backends (PostgreSQL's SUM of BIGINT is NUMERIC).
 fn sum_n() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>
 {
-    diesel::dsl::sql("CAST(SUM(rollups.n) AS BIGINT)")
+    diesel::dsl::sql("CAST(SUM(rollups_monthly.n) AS BIGINT)")
 }

@@ -11,12 +11,13 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::db::DbPool;
-use crate::db::schema::{answers, procedures, responses, units};
+use crate::db::schema::{procedures, responses, units};
 use crate::db_run;
 use crate::error::AppError;
 use crate::i18n::Msg;
 use crate::report::export::BOM;
 use crate::report::period::Period;
+use crate::survey::stored;
 
 const PAGE: i64 = 2000;
 
@@ -35,6 +36,7 @@ type Row = (
     Option<String>,
     String,
     NaiveDateTime,
+    String,
 );
 
 struct Cursor {
@@ -78,6 +80,7 @@ fn next_page(c: &mut Cursor) -> anyhow::Result<Option<String>> {
             .select((
                 responses::id, responses::unit_id, responses::procedure_id, responses::form_version,
                 responses::channel, responses::respondent_type, responses::language, responses::submitted_at,
+                responses::answers,
             ))
             .load(conn)
     })?;
@@ -88,26 +91,8 @@ fn next_page(c: &mut Cursor) -> anyhow::Result<Option<String>> {
         return Ok(None);
     };
     c.after = Some((last.7, last.0.clone()));
-    let ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
-    let given: Vec<(String, String, Option<i64>, Option<String>)> = db_run!(conn: {
-        answers::table
-            .filter(answers::response_id.eq_any(&ids))
-            .select((answers::response_id, answers::question_code, answers::value_int, answers::value_text))
-            .load(conn)
-    })?;
-    let mut by_response: HashMap<&str, HashMap<&str, String>> = HashMap::new();
-    for (rid, q, vi, vt) in &given {
-        let value = vt
-            .clone()
-            .or_else(|| vi.map(|v| v.to_string()))
-            .unwrap_or_default();
-        by_response
-            .entry(rid.as_str())
-            .or_default()
-            .insert(q.as_str(), value);
-    }
     let mut out = String::with_capacity(rows.len() * 200);
-    for (id, unit, procedure, version, channel, kind, language, at) in &rows {
+    for (id, unit, procedure, version, channel, kind, language, at, stored) in &rows {
         let mut line = vec![
             id.clone(),
             c.unit_codes.get(unit).cloned().unwrap_or_default(),
@@ -123,14 +108,13 @@ fn next_page(c: &mut Cursor) -> anyhow::Result<Option<String>> {
             language.clone(),
             at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
         ];
-        let answers = by_response.get(id.as_str());
+        let answers: HashMap<String, String> = stored::decode(stored)
+            .map_err(|e| anyhow::anyhow!("stored answers of {id} unreadable: {e}"))?
+            .into_iter()
+            .map(|(q, n, t)| (q, t.or(n.map(|v| v.to_string())).unwrap_or_default()))
+            .collect();
         for q in &c.questions {
-            line.push(
-                answers
-                    .and_then(|a| a.get(q.as_str()))
-                    .map(|v| cell(v))
-                    .unwrap_or_default(),
-            );
+            line.push(answers.get(q).map(|v| cell(v)).unwrap_or_default());
         }
         out.push_str(&line.join(","));
         out.push_str("\r\n");

@@ -18,7 +18,7 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use sipas::db::schema::{answers, responses, survey_tokens};
+use sipas::db::schema::{responses, survey_tokens};
 use sipas::db_run;
 use sipas::forms::{Question, QuestionType};
 use sipas::i18n::Lang;
@@ -608,13 +608,13 @@ async fn fill_the_survey_on_a_phone(app: &TestApp, browser: &Browser) {
         stored[0].1, "en",
         "the response remembers that English was chosen"
     );
-    let rows: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
-        answers::table
-            .filter(answers::response_id.eq(&stored[0].0))
-            .select((answers::question_code, answers::value_int, answers::value_text))
-            .load(conn)
-    })
-    .expect("answers");
+    let rows = sipas::survey::stored::decode(
+        &db_run!(conn: {
+            responses::table.find(&stored[0].0).select(responses::answers).first::<String>(conn)
+        })
+        .expect("answers"),
+    )
+    .expect("readable answers");
     let rows: BTreeMap<String, Stored> = rows.into_iter().map(|(q, i, t)| (q, (i, t))).collect();
     assert_eq!(
         rows, expected,

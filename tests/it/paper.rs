@@ -283,7 +283,7 @@ mod keying {
     use diesel::prelude::*;
     use sipas::accounts::Role;
     use sipas::audit::Actor;
-    use sipas::db::schema::{responses, rollups};
+    use sipas::db::schema::{responses, rollups_monthly as rollups};
     use sipas::db_run;
     use sipas::paper::custody::{self, BatchRequest, Custody};
     use sipas::paper::entry::{self, EntryError, Saved, Typing};
@@ -685,12 +685,12 @@ mod importing {
         let level_count = |conn: &mut sipas::db::DbConn, level: i64| -> i64 {
             let sxd = unit_id(&app, "SXD");
             db_run!(conn: {
-                sipas::db::schema::rollups::table
-                    .filter(sipas::db::schema::rollups::unit_id.eq(&sxd))
-                    .filter(sipas::db::schema::rollups::channel.eq("paper"))
-                    .filter(sipas::db::schema::rollups::question_code.eq("A1"))
-                    .filter(sipas::db::schema::rollups::level.eq(level))
-                    .select(sipas::db::schema::rollups::n)
+                sipas::db::schema::rollups_monthly::table
+                    .filter(sipas::db::schema::rollups_monthly::unit_id.eq(&sxd))
+                    .filter(sipas::db::schema::rollups_monthly::channel.eq("paper"))
+                    .filter(sipas::db::schema::rollups_monthly::question_code.eq("A1"))
+                    .filter(sipas::db::schema::rollups_monthly::level.eq(level))
+                    .select(sipas::db::schema::rollups_monthly::n)
                     .load::<i64>(conn)
             })
             .unwrap()
@@ -762,7 +762,7 @@ mod importing {
         );
         // The typist undoes their last form: the response leaves the index again.
         let paper_responses = |conn: &mut sipas::db::DbConn| -> i64 {
-            use sipas::db::schema::rollups;
+            use sipas::db::schema::rollups_monthly as rollups;
             let sxd = unit_id(&app, "SXD");
             db_run!(conn: {
                 rollups::table

@@ -1,17 +1,16 @@
 //! Reports against the raw answers they summarise: rollup-based figures must equal a direct
-//! count over `responses` + `answers` on random data, agencies see only their scope, small
+//! count over the stored responses on random data, agencies see only their scope, small
 //! cells are hidden, exports carry what they should (and nothing personal), and the Decision
 //! 766 dossier rate counts each unsatisfied-or-late dossier once, by its local completion day.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
-use diesel::dsl::{count, count_star};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use sipas::accounts::Role;
 use sipas::db::DbConn;
-use sipas::db::schema::{answers, responses};
+use sipas::db::schema::responses;
 use sipas::db_run;
 use sipas::forms::answers::AnswerValue;
 use sipas::forms::{Form, QuestionType};
@@ -19,6 +18,7 @@ use sipas::report::figures::{FormFigures, ItemFigure};
 use sipas::report::period::Period;
 use sipas::report::{ReportOptions, Slice};
 use sipas::survey::rollup::local_day;
+use sipas::survey::stored::decode;
 use sipas::survey::writer::{NewResponse, Submission, store_batch};
 
 use crate::helpers::{TestApp, full_answers};
@@ -98,7 +98,7 @@ fn satisfied_level(kind: QuestionType, level: i64) -> bool {
     }
 }
 
-/// Counts answers and respondents straight from `responses` + `answers`.
+/// Counts answers and respondents straight from the stored responses.
 fn raw_counts(
     conn: &mut DbConn,
     form: &Form,
@@ -129,82 +129,57 @@ fn raw_counts(
     }
     groups.push(("_index".into(), all5, all3));
     let code = form.code.clone();
-    let (grouped, texts, respondents, responses) = db_run!(conn: {
-        let grouped: Vec<(String, Option<i64>, i64)> = answers::table
-            .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
+    let stored: Vec<String> = db_run!(conn: {
+        responses::table
             .filter(responses::form_code.eq(&code))
             .filter(responses::unit_id.eq_any(scope))
             .filter(responses::channel.eq_any(channels.to_vec()))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
-            .group_by((answers::question_code, answers::value_int))
-            .select((answers::question_code, answers::value_int, count_star()))
+            .select(responses::answers)
             .load(conn)
-            .expect("grouped answers");
-        let texts: Vec<(String, Option<String>)> = answers::table
-            .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
-            .filter(responses::form_code.eq(&code))
-            .filter(responses::unit_id.eq_any(scope))
-            .filter(responses::channel.eq_any(channels.to_vec()))
-            .filter(responses::submitted_at.ge(from))
-            .filter(responses::submitted_at.lt(until))
-            .filter(answers::question_code.eq_any(&multi))
-            .select((answers::question_code, answers::value_text))
-            .load(conn)
-            .expect("multiple-choice answers");
-        let mut respondents = HashMap::new();
-        for (element, c5, c3) in &groups {
-            let n: i64 = answers::table
-                .inner_join(responses::table.on(responses::id.eq(answers::response_id)))
-                .filter(responses::form_code.eq(&code))
-                .filter(responses::unit_id.eq_any(scope))
-                .filter(responses::channel.eq_any(channels.to_vec()))
-                .filter(responses::submitted_at.ge(from))
-                .filter(responses::submitted_at.lt(until))
-                .filter(
-                    answers::question_code.eq_any(c5).and(answers::value_int.between(1, 5))
-                        .or(answers::question_code.eq_any(c3).and(answers::value_int.between(1, 3))),
-                )
-                .select(count(answers::response_id).aggregate_distinct())
-                .first(conn)
-                .expect("respondents");
-            respondents.insert(element.clone(), n as u64);
-        }
-        let responses: i64 = responses::table
-            .filter(responses::form_code.eq(&code))
-            .filter(responses::unit_id.eq_any(scope))
-            .filter(responses::channel.eq_any(channels.to_vec()))
-            .filter(responses::submitted_at.ge(from))
-            .filter(responses::submitted_at.lt(until))
-            .count()
-            .get_result(conn)
-            .expect("responses");
-        (grouped, texts, respondents, responses)
+            .expect("responses")
     });
     let mut raw = Raw {
-        responses: responses as u64,
-        respondents,
+        responses: stored.len() as u64,
+        respondents: groups.iter().map(|(e, _, _)| (e.clone(), 0)).collect(),
         ..Raw::default()
     };
-    for (q, level, n) in grouped {
-        if multi.contains(&q) {
-            continue;
+    for text in &stored {
+        let answers: HashMap<String, (Option<i64>, Option<String>)> = decode(text)
+            .expect("stored answers")
+            .into_iter()
+            .map(|(q, n, t)| (q, (n, t)))
+            .collect();
+        for (q, (level, text)) in &answers {
+            if multi.contains(q) {
+                let question = form.question(q).expect("question");
+                for chosen in text.clone().unwrap_or_default().split(',') {
+                    let position = question
+                        .options
+                        .iter()
+                        .position(|o| o.code == chosen)
+                        .unwrap_or_else(|| panic!("{q}: unknown option {chosen}"));
+                    *raw.counts
+                        .entry((q.clone(), position as i64 + 1))
+                        .or_insert(0) += 1;
+                }
+            } else if let Some(level) = level {
+                *raw.counts.entry((q.clone(), *level)).or_insert(0) += 1;
+            }
         }
-        if let Some(level) = level {
-            *raw.counts.entry((q, level)).or_insert(0) += n as u64;
-        }
-    }
-    for (q, text) in texts {
-        let question = form.question(&q).expect("question");
-        for chosen in text.unwrap_or_default().split(',') {
-            let position = question
-                .options
-                .iter()
-                .position(|o| o.code == chosen)
-                .unwrap_or_else(|| panic!("{q}: unknown option {chosen}"));
-            *raw.counts
-                .entry((q.clone(), position as i64 + 1))
-                .or_insert(0) += 1;
+        for (element, c5, c3) in &groups {
+            let rated = |codes: &[String], max: i64| {
+                codes.iter().any(|c| {
+                    answers
+                        .get(c)
+                        .and_then(|(n, _)| *n)
+                        .is_some_and(|n| (1..=max).contains(&n))
+                })
+            };
+            if rated(c5, 5) || rated(c3, 3) {
+                *raw.respondents.entry(element.clone()).or_insert(0) += 1;
+            }
         }
     }
     raw
@@ -405,7 +380,8 @@ async fn rollups_equal_a_direct_computation_from_raw_answers(app: TestApp) {
     let year = Period::parse(&today.format("%Y").to_string()).unwrap();
     let last_month = first_of_month(today) - Duration::days(1);
     let month = Period::parse(&last_month.format("%Y-%m").to_string()).unwrap();
-    // A range of days that is not whole months (so the daily rollups are read).
+    // A range of days that is not whole months: whole months come from the rollups, the edge
+    // days from the stored responses.
     let mut range_from = today - Duration::days(75);
     if range_from.day() == 1 {
         range_from += Duration::days(1);

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use serde_json::Value;
-use sipas::db::schema::{answers, responses, rollups, survey_tokens, transactions};
+use sipas::db::schema::{responses, rollups_monthly, survey_tokens, transactions};
 use sipas::db_run;
 
 use crate::helpers::{TestApp, full_answers};
@@ -98,12 +98,12 @@ async fn qr_code_leads_to_a_survey_that_is_stored(app: TestApp) {
     );
     assert_eq!(respondent_type.as_deref(), Some("individual"));
     assert!(opened_at.is_some(), "the signed opening time was recorded");
-    let stored_answers: Vec<(String, Option<i64>, Option<String>)> = db_run!(conn: {
-        answers::table
-            .filter(answers::response_id.eq(id))
-            .select((answers::question_code, answers::value_int, answers::value_text))
-            .load(conn)
-    })
+    let stored_answers = sipas::survey::stored::decode(
+        &db_run!(conn: {
+            responses::table.find(id).select(responses::answers).first::<String>(conn)
+        })
+        .unwrap(),
+    )
     .unwrap();
     assert_eq!(stored_answers.len(), form.questions().count());
     assert!(stored_answers.contains(&("A1".into(), Some(4), None)));
@@ -115,7 +115,7 @@ async fn qr_code_leads_to_a_survey_that_is_stored(app: TestApp) {
 
     // Rollups counted the response and each answer level in the same transaction.
     let counted: Vec<(String, i64, i64)> = db_run!(conn: {
-        rollups::table.select((rollups::question_code, rollups::level, rollups::n)).load(conn)
+        rollups_monthly::table.select((rollups_monthly::question_code, rollups_monthly::level, rollups_monthly::n)).load(conn)
     })
     .unwrap();
     assert!(counted.contains(&("_responses".into(), 0, 1)));
@@ -203,7 +203,7 @@ async fn a_link_is_used_once_even_under_fifty_concurrent_submissions(app: TestAp
     let count: i64 = db_run!(conn: { responses::table.count().get_result(conn) }).unwrap();
     assert_eq!(count, 1);
     let n: Vec<i64> = db_run!(conn: {
-        rollups::table.filter(rollups::question_code.eq("_responses")).select(rollups::n).load(conn)
+        rollups_monthly::table.filter(rollups_monthly::question_code.eq("_responses")).select(rollups_monthly::n).load(conn)
     })
     .unwrap();
     assert_eq!(n, vec![1], "rollups counted it once");
