@@ -47,6 +47,12 @@ enum Command {
         /// Seed of the synthetic data (the same seed gives the same answers).
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// Spread the synthetic responses over this many days before today.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Add synthetic communes until this many units are active (e.g. 500 for benchmarks).
+        #[arg(long, default_value_t = 0)]
+        units: usize,
     },
     /// Survey-form files.
     Forms {
@@ -285,16 +291,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let applied = sipas::db::run_migrations(&mut conn)?;
             println!("applied {applied} migration(s) on {}", url.backend_name());
         }
-        Command::Demo { responses, seed } => {
+        Command::Demo {
+            responses,
+            seed,
+            days,
+            units,
+        } => {
             let (pool, forms, secret) = sipas::prepare(&settings)?;
             let info = demo::load(&mut pool.get()?, &secret)?;
+            let added = sipas::synthetic::ensure_units(&mut pool.get()?, units)?;
+            if added > 0 {
+                eprintln!("added {added} synthetic communes");
+            }
             if responses > 0 {
                 let started = std::time::Instant::now();
                 let made = sipas::synthetic::generate(
                     &mut pool.get()?,
                     &forms,
                     responses,
-                    365,
+                    days,
                     sipas::db::now(),
                     seed,
                     settings.utc_offset_value()?,

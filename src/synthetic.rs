@@ -14,10 +14,9 @@ use crate::db_run;
 use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, FormKind, FormRegistry, QuestionType, scoring};
 use crate::survey::rollup::{DossierChange, RollupDelta};
-use crate::survey::writer::{NewResponse, Submission, store_batch};
+use crate::survey::rollup::{local_day, month_of};
+use crate::survey::writer::{NewResponse, Submission, insert_responses};
 use crate::{procedures, units};
-
-const BATCH: usize = 2000;
 
 /// How `generate` went.
 #[derive(Debug, Clone, Copy, Default)]
@@ -120,8 +119,44 @@ fn answers_for(rng: &mut StdRng, form: &Form, quality: f64) -> Vec<AnswerValue> 
     out
 }
 
+/// Adds synthetic communes under the demo province until `wanted` units (besides the province
+/// itself) are active, for benchmarks at the scale of a real province. Returns how many it added.
+pub fn ensure_units(conn: &mut DbConn, wanted: usize) -> anyhow::Result<usize> {
+    let today = crate::db::now().date();
+    let active = units::list(conn)?
+        .into_iter()
+        .filter(|u| u.is_valid_on(today) && u.kind != "province")
+        .count();
+    let valid_from = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or(today);
+    let mut added = 0;
+    for i in 1..=wanted.saturating_sub(active) {
+        let code = format!("XA-{i:04}");
+        let (vi, en) = (
+            format!("UBND xã Thử nghiệm {i}"),
+            format!("Test Commune {i}"),
+        );
+        units::upsert(
+            conn,
+            &units::NewUnit {
+                code: &code,
+                name_vi: &vi,
+                name_en: &en,
+                kind: "commune",
+                parent_code: Some(crate::demo::PROVINCE),
+                valid_from,
+                valid_to: None,
+                merged_into_code: None,
+            },
+        )?;
+        added += 1;
+    }
+    Ok(added)
+}
+
 /// Adds `count` responses (SIPAS and transaction forms) and matching dossiers over the `days`
-/// before `end`, spread over the active units.
+/// before `end`, spread over the active units. Written a month at a time, each month in one
+/// transaction with its rollups (the same increments and encoding as the request path, in
+/// multi-row inserts), so ten million responses load in minutes.
 pub fn generate(
     conn: &mut DbConn,
     forms: &FormRegistry,
@@ -155,14 +190,25 @@ pub fn generate(
         .iter()
         .map(|_| rng.random_range(0.55..0.95))
         .collect();
+    // Time order (oldest first), so each month's rows and rollups are written together.
+    let span = days.max(1) * 86_400;
+    let mut offsets: Vec<i64> = (0..count).map(|_| rng.random_range(0..span)).collect();
+    offsets.sort_unstable_by(|a, b| b.cmp(a));
     let mut done = Generated::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut dossiers = Vec::with_capacity(BATCH);
-    while done.responses < count {
+    let mut month = Vec::new();
+    let mut current_month = None;
+    for (i, back) in offsets.into_iter().enumerate() {
+        let submitted = end - Duration::seconds(back);
+        let this_month = month_of(local_day(submitted, utc_offset));
+        if current_month.is_some_and(|m| m != this_month) || month.len() >= MONTH_CHUNK {
+            write_month(conn, &month, utc_offset)?;
+            done.transactions += month.len() as u64;
+            month.clear();
+        }
+        current_month = Some(this_month);
         let u = rng.random_range(0..active.len());
         let unit = &active[u];
         let procedure = &procs[rng.random_range(0..procs.len())];
-        let submitted = end - Duration::seconds(rng.random_range(0..days.max(1) * 86_400));
         let use_sipas = short.is_none() || rng.random_bool(0.5);
         let form = if use_sipas {
             &sipas
@@ -185,25 +231,24 @@ pub fn generate(
             .question_with_role(crate::forms::QuestionRole::Overall)
             .and_then(|q| answers.iter().find(|a| a.question_code == q.code))
             .and_then(|a| a.value_int);
-        let transaction_id = uuid::Uuid::new_v4().to_string();
         let received = submitted - Duration::days(rng.random_range(1..15));
-        let due = received + Duration::days(7);
-        let completed = submitted - Duration::hours(rng.random_range(0..48));
-        dossiers.push((
-            transaction_id.clone(),
-            unit.id.clone(),
-            procedure.id.clone(),
+        let completed = (submitted - Duration::hours(rng.random_range(0..48))).max(received);
+        let dossier = Dossier {
+            id: uuid::Uuid::now_v7().to_string(),
+            code: format!("SYN-{seed}-{i}"),
+            unit_id: unit.id.clone(),
+            procedure_id: procedure.id.clone(),
             received,
-            due,
-            completed.max(received),
-            form.code.clone(),
-            form.version,
-            (!use_sipas).then_some(overall).flatten(),
-        ));
-        batch.push(Submission {
+            due: received + Duration::days(7),
+            completed,
+            form_code: form.code.clone(),
+            form_version: form.version,
+            rating: (!use_sipas).then_some(overall).flatten(),
+        };
+        let submission = Submission {
             token_hash: None,
             response: NewResponse {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: uuid::Uuid::now_v7().to_string(),
                 unit_id: unit.id.clone(),
                 procedure_id: Some(procedure.id.clone()),
                 form_code: form.code.clone(),
@@ -220,69 +265,73 @@ pub fn generate(
             answers,
             dossier_rating: None,
             transaction_id: None,
-        });
+        };
+        month.push((dossier, submission));
         done.responses += 1;
-        if batch.len() == BATCH || done.responses == count {
-            insert_dossiers(conn, &dossiers, utc_offset)?;
-            done.transactions += dossiers.len() as u64;
-            dossiers.clear();
-            store_batch(conn, &batch, utc_offset)?;
-            batch.clear();
-        }
     }
+    write_month(conn, &month, utc_offset)?;
+    done.transactions += month.len() as u64;
     Ok(done)
 }
 
-type Dossier = (
-    String,
-    String,
-    String,
-    NaiveDateTime,
-    NaiveDateTime,
-    NaiveDateTime,
-    String,
-    i64,
-    Option<i64>,
-);
+/// At most this many responses per transaction (a busy month is split).
+const MONTH_CHUNK: usize = 200_000;
 
-fn insert_dossiers(
+/// A synthetic dossier behind one response.
+struct Dossier {
+    id: String,
+    code: String,
+    unit_id: String,
+    procedure_id: String,
+    received: NaiveDateTime,
+    due: NaiveDateTime,
+    completed: NaiveDateTime,
+    form_code: String,
+    form_version: i64,
+    rating: Option<i64>,
+}
+
+/// Writes dossiers, responses and every rollup they change in one transaction.
+fn write_month(
     conn: &mut DbConn,
-    rows: &[Dossier],
+    rows: &[(Dossier, Submission)],
     utc_offset: chrono::FixedOffset,
 ) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let mut delta = RollupDelta::default();
-    for (_, unit, _, _, due, completed, _, _, rating) in rows {
-        let change = DossierChange::of_dossier(*completed, Some(*due), *rating);
-        delta.add_dossier(unit, *completed, utc_offset, change);
+    for (d, submission) in rows {
+        let change = DossierChange::of_dossier(d.completed, Some(d.due), d.rating);
+        delta.add_dossier(&d.unit_id, d.completed, utc_offset, change);
+        delta.add(submission, utc_offset);
     }
     let now = crate::db::now();
-    let values: Vec<_> = rows
-        .iter()
-        .map(
-            |(id, unit, procedure, received, due, completed, form, version, rating)| {
-                (
-                    transactions::id.eq(id),
-                    transactions::unit_id.eq(unit),
-                    transactions::dossier_code.eq(format!("SYN-{}", &id[..18])),
-                    transactions::procedure_id.eq(procedure),
-                    transactions::received_at.eq(*received),
-                    transactions::due_at.eq(Some(*due)),
-                    transactions::completed_at.eq(*completed),
-                    transactions::form_code.eq(form),
-                    transactions::form_version.eq(*version),
-                    transactions::rating.eq(*rating),
-                    transactions::created_at.eq(now),
-                )
-            },
-        )
-        .collect();
     conn.write_transaction(|conn| {
-        db_run!(conn: {
-            for chunk in values.chunks(500) {
-                diesel::insert_into(transactions::table).values(chunk).execute(conn)?;
-            }
-            QueryResult::Ok(())
-        })?;
+        // 11 columns × 2,000 rows stays under SQLite's 32,766 bound values.
+        for chunk in rows.chunks(2000) {
+            let values: Vec<_> = chunk
+                .iter()
+                .map(|(d, _)| {
+                    (
+                        transactions::id.eq(&d.id),
+                        transactions::unit_id.eq(&d.unit_id),
+                        transactions::dossier_code.eq(&d.code),
+                        transactions::procedure_id.eq(&d.procedure_id),
+                        transactions::received_at.eq(d.received),
+                        transactions::due_at.eq(Some(d.due)),
+                        transactions::completed_at.eq(d.completed),
+                        transactions::form_code.eq(&d.form_code),
+                        transactions::form_version.eq(d.form_version),
+                        transactions::rating.eq(d.rating),
+                        transactions::created_at.eq(now),
+                    )
+                })
+                .collect();
+            db_run!(conn: { diesel::insert_into(transactions::table).values(values).execute(conn) })?;
+        }
+        let submissions: Vec<&Submission> = rows.iter().map(|(_, s)| s).collect();
+        insert_responses(conn, &submissions)?;
         delta.apply(conn)
     })
 }

@@ -383,7 +383,7 @@ fn finalize(
         paper_entries::table.filter(paper_entries::member_id.eq(&paper.member_id)).order(paper_entries::pass.asc()).select(paper_entries::typist_id).load(conn)
     })?;
     let now = crate::db::now();
-    let response_id = uuid::Uuid::new_v4().to_string();
+    let response_id = uuid::Uuid::now_v7().to_string();
     let provenance = json!({
         "collector_org_id": paper.collector_org_id, "collector": paper.collector_name, "batch": paper.batch_code,
         "typists": typists, "keyed_at": now.format("%Y-%m-%dT%H:%M:%S").to_string(),

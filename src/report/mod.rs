@@ -452,6 +452,22 @@ pub fn ranking(
     Ok(rows)
 }
 
+/// Everything the agency dashboard shows for one unit and period: the report and the latest
+/// free-text suggestions of its scope.
+pub fn dashboard(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    opts: &ReportOptions,
+    unit: &Unit,
+    period: &Period,
+    slice: &Slice,
+) -> AppResult<(UnitReport, Vec<(String, String)>)> {
+    let report = unit_report(conn, forms, opts, unit, period, slice)?;
+    let scope = source::scope(conn, &unit.id)?;
+    let suggestions = recent_suggestions(conn, forms, &scope, period, 8, opts.utc_offset)?;
+    Ok((report, suggestions))
+}
+
 /// Counts answers straight from the stored responses (for checks that rollups are right):
 /// (question, stored number) → answers.
 pub fn raw_tally(

@@ -145,6 +145,29 @@ impl RollupDelta {
         }
     }
 
+    /// Adds another delta's increments (a job's, once its savepoint held).
+    pub fn merge(&mut self, other: RollupDelta) {
+        for (k, n) in other.monthly {
+            *self.monthly.entry(k).or_insert(0) += n;
+        }
+        for (k, n) in other.by_procedure {
+            *self.by_procedure.entry(k).or_insert(0) += n;
+        }
+        for (k, (n, sum, sq)) in other.scores {
+            let e = self.scores.entry(k).or_insert((0, 0.0, 0.0));
+            e.0 += n;
+            e.1 += sum;
+            e.2 += sq;
+        }
+        for ((unit, month), c) in other.dossiers {
+            let e = self.dossiers.entry((unit, month)).or_default();
+            e.dossiers += c.dossiers;
+            e.rated_unsatisfied += c.rated_unsatisfied;
+            e.late += c.late;
+            e.unsatisfied_or_late += c.unsatisfied_or_late;
+        }
+    }
+
     /// Counts a dossier completed at `completed_at` (a new one, or one just rated).
     pub fn add_dossier(
         &mut self,

@@ -235,8 +235,34 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
     )
 }
 
+/// What a registration request turns out to be once checked.
+pub enum Registration {
+    /// The (unit, dossier code) is known: its survey is returned again.
+    Existing(IssuedSurvey),
+    /// A new dossier, checked and ready to be written.
+    New(Box<NewDossier>),
+}
+
+/// A checked new dossier with its token: everything needed to write it.
+pub struct NewDossier {
+    id: String,
+    token: SurveyToken,
+    unit_id: String,
+    invitations: bool,
+    procedure_id: String,
+    form_code: String,
+    form_version: i64,
+    request: TransactionRequest,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    reminder_before: chrono::Duration,
+    mail_host: String,
+    utc_offset: chrono::FixedOffset,
+}
+
 /// Registers the transaction for a counter system whose key belongs to `key_unit_id`, or returns
-/// the survey already issued for the same (unit, dossier code).
+/// the survey already issued for the same (unit, dossier code). Writes in its own transaction;
+/// the HTTP API shares the group commit instead ([`prepare`], then [`NewDossier::insert`]).
 pub fn register(
     conn: &mut DbConn,
     forms: &FormRegistry,
@@ -245,6 +271,29 @@ pub fn register(
     policy: &IssuePolicy,
     request: &TransactionRequest,
 ) -> AppResult<IssuedSurvey> {
+    match prepare(conn, forms, secret, key_unit_id, policy, request)? {
+        Registration::Existing(issued) => Ok(issued),
+        Registration::New(dossier) => {
+            let inserted = conn.write_transaction(|conn| {
+                let mut delta = RollupDelta::default();
+                dossier.insert(conn, &mut delta)?;
+                delta.apply(conn)
+            });
+            dossier.settle(conn, secret, inserted)
+        }
+    }
+}
+
+/// Checks a registration request (unit, key scope, validity, procedure, form) and finds an
+/// already registered dossier; reads only.
+pub fn prepare(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    secret: &ServerSecret,
+    key_unit_id: &str,
+    policy: &IssuePolicy,
+    request: &TransactionRequest,
+) -> AppResult<Registration> {
     let (default_form, ttl_days) = (policy.default_form.as_str(), policy.ttl_days);
     let unit = units::find_by_code(conn, &request.unit)?.ok_or_else(|| {
         AppError::field(
@@ -274,7 +323,7 @@ pub fn register(
         ));
     }
     if let Some(existing) = find_existing(conn, secret, &unit.id, &request.dossier_code)? {
-        return Ok(existing);
+        return Ok(Registration::Existing(existing));
     }
     let procedure = procedures::find_by_code(conn, &request.procedure)?
         .filter(|p| p.active)
@@ -301,68 +350,103 @@ pub fn register(
             ),
         )
     })?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let token = SurveyToken::for_transaction(secret, &id);
-    let expires_at = now + chrono::Duration::days(ttl_days);
-    let inserted = conn.write_transaction(|conn| -> QueryResult<()> {
+    let id = uuid::Uuid::now_v7().to_string();
+    Ok(Registration::New(Box::new(NewDossier {
+        token: SurveyToken::for_transaction(secret, &id),
+        id,
+        unit_id: unit.id.clone(),
+        invitations: unit.invitations_enabled,
+        procedure_id: procedure.id.clone(),
+        form_code: form.code.clone(),
+        form_version: form.version,
+        request: request.clone(),
+        now,
+        expires_at: now + chrono::Duration::days(ttl_days),
+        reminder_before: policy.reminder_before,
+        mail_host: policy.mail_host.clone(),
+        utc_offset: policy.utc_offset,
+    })))
+}
+
+impl NewDossier {
+    /// Writes the dossier, its token and its mail, and counts it for the Decision 766 rate:
+    /// call inside a transaction.
+    pub fn insert(&self, conn: &mut DbConn, delta: &mut RollupDelta) -> QueryResult<()> {
+        let (id, request, now) = (&self.id, &self.request, self.now);
         db_run!(conn: {
             diesel::insert_into(transactions::table)
                 .values((
-                    transactions::id.eq(&id),
-                    transactions::unit_id.eq(&unit.id),
+                    transactions::id.eq(id),
+                    transactions::unit_id.eq(&self.unit_id),
                     transactions::dossier_code.eq(&request.dossier_code),
-                    transactions::procedure_id.eq(&procedure.id),
+                    transactions::procedure_id.eq(&self.procedure_id),
                     transactions::received_at.eq(request.received_at),
                     transactions::due_at.eq(request.due_at),
                     transactions::completed_at.eq(request.completed_at),
                     transactions::email.eq(&request.email),
-                    transactions::form_code.eq(&form.code),
-                    transactions::form_version.eq(form.version),
+                    transactions::form_code.eq(&self.form_code),
+                    transactions::form_version.eq(self.form_version),
                     transactions::created_at.eq(now),
                 ))
                 .execute(conn)?;
             diesel::insert_into(survey_tokens::table)
                 .values((
-                    survey_tokens::token_hash.eq(token.hash()),
-                    survey_tokens::transaction_id.eq(&id),
-                    survey_tokens::unit_id.eq(&unit.id),
-                    survey_tokens::procedure_id.eq(&procedure.id),
-                    survey_tokens::form_code.eq(&form.code),
-                    survey_tokens::form_version.eq(form.version),
+                    survey_tokens::token_hash.eq(self.token.hash()),
+                    survey_tokens::transaction_id.eq(id),
+                    survey_tokens::unit_id.eq(&self.unit_id),
+                    survey_tokens::procedure_id.eq(&self.procedure_id),
+                    survey_tokens::form_code.eq(&self.form_code),
+                    survey_tokens::form_version.eq(self.form_version),
                     survey_tokens::issued_at.eq(now),
-                    survey_tokens::expires_at.eq(expires_at),
+                    survey_tokens::expires_at.eq(self.expires_at),
                 ))
                 .execute(conn)?;
             // The invitation and reminder are queued in the same transaction: a registered
             // dossier with an address always gets its mail, and never twice.
-            if request.email.is_some() && unit.invitations_enabled {
-                let rows = crate::mail::outbox::rows_for(&id, &unit.id, now, expires_at, policy.reminder_before, &policy.mail_host);
+            if request.email.is_some() && self.invitations {
+                let rows = crate::mail::outbox::rows_for(id, &self.unit_id, now, self.expires_at, self.reminder_before, &self.mail_host);
                 diesel::insert_into(crate::db::schema::outbox::table).values(&rows).execute(conn)?;
             }
             QueryResult::Ok(())
         })?;
-        // Counted for the Decision 766 rate in the same transaction.
-        let mut delta = RollupDelta::default();
         let change = DossierChange::of_dossier(request.completed_at, request.due_at, None);
-        delta.add_dossier(&unit.id, request.completed_at, policy.utc_offset, change);
-        delta.apply(conn)
-    });
-    match inserted {
-        Ok(_) => Ok(IssuedSurvey {
-            transaction_id: id,
-            token: token.as_str().to_string(),
-            expires_at: expires_at.and_utc(),
-            form: form.code.clone(),
-            form_version: form.version,
+        delta.add_dossier(&self.unit_id, request.completed_at, self.utc_offset, change);
+        Ok(())
+    }
+
+    /// The survey of this dossier, once written.
+    pub fn issued(&self) -> IssuedSurvey {
+        IssuedSurvey {
+            transaction_id: self.id.clone(),
+            token: self.token.as_str().to_string(),
+            expires_at: self.expires_at.and_utc(),
+            form: self.form_code.clone(),
+            form_version: self.form_version,
             created: true,
-        }),
-        // A concurrent request registered the same dossier first: answer with its survey.
-        Err(e) if is_unique_violation(&e) => {
-            find_existing(conn, secret, &unit.id, &request.dossier_code)?.ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("dossier vanished after a unique violation"))
-            })
         }
-        Err(e) => Err(e.into()),
+    }
+
+    /// The survey issued once `inserted` committed; when a concurrent request registered the
+    /// same dossier first (a unique violation), the survey issued to it.
+    pub fn settle(
+        &self,
+        conn: &mut DbConn,
+        secret: &ServerSecret,
+        inserted: QueryResult<()>,
+    ) -> AppResult<IssuedSurvey> {
+        match inserted {
+            Ok(()) => Ok(self.issued()),
+            Err(e) if is_unique_violation(&e) => {
+                find_existing(conn, secret, &self.unit_id, &self.request.dossier_code)?.ok_or_else(
+                    || {
+                        AppError::Internal(anyhow::anyhow!(
+                            "dossier vanished after a unique violation"
+                        ))
+                    },
+                )
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use super::stored;
 use crate::db::schema::{responses, survey_tokens, transactions};
 use crate::db::{DbConn, DbPool};
 use crate::db_run;
+use crate::error::AppError;
 use crate::forms::answers::AnswerValue;
 
 /// "Không hài lòng" on the 3-level dossier scale: what Decision 766 subtracts.
@@ -61,11 +62,84 @@ pub enum SubmitOutcome {
     Expired,
 }
 
-type Reply = oneshot::Sender<Result<SubmitOutcome, String>>;
+/// Work that shares a group commit: it writes inside the batch's transaction (in its own
+/// savepoint), and hears whether the batch committed only after the commit.
+trait BatchJob: Send {
+    /// Writes; an `Err` spoils only this job's savepoint, never the batch.
+    fn write(&mut self, conn: &mut DbConn, delta: &mut RollupDelta, utc_offset: FixedOffset);
+    /// Answers the waiting request once the batch's fate is known.
+    fn reply(self: Box<Self>, committed: Result<(), String>);
+}
+
+/// A submission waiting for its group commit.
+struct SubmitJob {
+    submission: Submission,
+    outcome: Option<Result<SubmitOutcome, String>>,
+    reply: oneshot::Sender<Result<SubmitOutcome, String>>,
+}
+
+impl BatchJob for SubmitJob {
+    fn write(&mut self, conn: &mut DbConn, delta: &mut RollupDelta, utc_offset: FixedOffset) {
+        let stored = conn.write_transaction(|conn| store_one(conn, &self.submission));
+        self.outcome = Some(match stored {
+            Ok((outcome, rated)) => {
+                count(delta, &self.submission, outcome, rated, utc_offset);
+                Ok(outcome)
+            }
+            Err(e) => Err(e.to_string()),
+        });
+    }
+
+    fn reply(self: Box<Self>, committed: Result<(), String>) {
+        let SubmitJob { outcome, reply, .. } = *self;
+        let result = committed
+            .and_then(|()| outcome.unwrap_or_else(|| Err("the submission was not written".into())));
+        let _ = reply.send(result);
+    }
+}
+
+/// Any other write that wants to share the group commit (e.g. registering a dossier).
+struct ClosureJob<T, E, F> {
+    work: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<Result<T, E>, AppError>>,
+}
+
+impl<T, E, F> BatchJob for ClosureJob<T, E, F>
+where
+    T: Send + 'static,
+    E: From<diesel::result::Error> + Send + 'static,
+    F: FnOnce(&mut DbConn, &mut RollupDelta) -> Result<T, E> + Send + 'static,
+{
+    fn write(&mut self, conn: &mut DbConn, delta: &mut RollupDelta, _: FixedOffset) {
+        let Some(work) = self.work.take() else {
+            return;
+        };
+        // Counts go to the batch only if the job's savepoint holds.
+        let mut own = RollupDelta::default();
+        let result = conn.write_transaction(|conn| work(conn, &mut own));
+        if result.is_ok() {
+            delta.merge(own);
+        }
+        self.result = Some(result);
+    }
+
+    fn reply(self: Box<Self>, committed: Result<(), String>) {
+        let ClosureJob { result, reply, .. } = *self;
+        let result = match (committed, result) {
+            (Ok(()), Some(result)) => Ok(result),
+            (Ok(()), None) => Err(AppError::Internal(anyhow::anyhow!("the write was not run"))),
+            (Err(e), _) => Err(AppError::Internal(anyhow::anyhow!(
+                "the group commit failed: {e}"
+            ))),
+        };
+        let _ = reply.send(result);
+    }
+}
 
 enum Message {
-    Submit(Box<Submission>, Reply),
-    /// Sent by [`WriterThread::join`]: everything queued before it is still stored.
+    Job(Box<dyn BatchJob>),
+    /// Sent by [`WriterThread::shutdown`]: everything queued before it is still stored.
     Shutdown,
 }
 
@@ -90,8 +164,8 @@ impl WriterThread {
 }
 
 impl ResponseWriter {
-    /// Starts the writer on its own connection. `utc_offset` decides which local day a response
-    /// counts for in the rollups.
+    /// Starts the writer on its own connection. `utc_offset` decides which local month a
+    /// response counts for in the rollups.
     pub fn start(
         pool: DbPool,
         max_batch: usize,
@@ -102,16 +176,16 @@ impl ResponseWriter {
         let handle = std::thread::Builder::new()
             .name("sipas-writer".into())
             .spawn(move || {
-                let mut batch = Vec::with_capacity(max_batch);
+                let mut batch: Vec<Box<dyn BatchJob>> = Vec::with_capacity(max_batch);
                 let mut stopping = false;
                 while !stopping {
                     match receiver.blocking_recv() {
-                        Some(Message::Submit(s, r)) => batch.push((*s, r)),
+                        Some(Message::Job(job)) => batch.push(job),
                         Some(Message::Shutdown) | None => break,
                     }
                     while batch.len() < max_batch {
                         match receiver.try_recv() {
-                            Ok(Message::Submit(s, r)) => batch.push((*s, r)),
+                            Ok(Message::Job(job)) => batch.push(job),
                             Ok(Message::Shutdown) => {
                                 stopping = true;
                                 break;
@@ -119,20 +193,21 @@ impl ResponseWriter {
                             Err(_) => break,
                         }
                     }
-                    let (submissions, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-                    let results = match store_batch(&mut conn, &submissions, utc_offset) {
-                        Ok(results) => results.into_iter().map(Ok).collect(),
-                        Err(e) => {
-                            tracing::error!(
-                                error = format!("{e:#}"),
-                                size = submissions.len(),
-                                "batch commit failed"
-                            );
-                            vec![Err(e.to_string()); submissions.len()]
-                        }
-                    };
-                    for (reply, result) in replies.into_iter().zip(results) {
-                        let _ = reply.send(result);
+                    let size = batch.len();
+                    let committed = conn
+                        .write_transaction(|conn| -> QueryResult<()> {
+                            let mut delta = RollupDelta::default();
+                            for job in batch.iter_mut() {
+                                job.write(conn, &mut delta, utc_offset);
+                            }
+                            delta.apply(conn)
+                        })
+                        .map_err(|e| {
+                            tracing::error!(error = %e, size, "batch commit failed");
+                            e.to_string()
+                        });
+                    for job in batch.drain(..) {
+                        job.reply(committed.clone());
                     }
                 }
             })?;
@@ -144,22 +219,73 @@ impl ResponseWriter {
         ))
     }
 
+    async fn enqueue(&self, job: Box<dyn BatchJob>) -> anyhow::Result<()> {
+        self.queue
+            .send(Message::Job(job))
+            .await
+            .map_err(|_| anyhow::anyhow!("the response writer has stopped"))
+    }
+
     /// Queues a submission and waits until it is committed (or refused).
     pub async fn submit(&self, submission: Submission) -> anyhow::Result<SubmitOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Message::Submit(Box::new(submission), reply))
-            .await
-            .map_err(|_| anyhow::anyhow!("the response writer has stopped"))?;
+        self.enqueue(Box::new(SubmitJob {
+            submission,
+            outcome: None,
+            reply,
+        }))
+        .await?;
         answer
             .await
             .map_err(|_| anyhow::anyhow!("the response writer dropped a submission"))?
             .map_err(|e| anyhow::anyhow!("storing the response failed: {e}"))
     }
+
+    /// Runs `work` inside the next group commit (in its own savepoint, rolled back if it
+    /// fails) and returns its result once committed: many small durable writes then share one
+    /// fsync. The outer error means the batch did not commit.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<Result<T, E>, AppError>
+    where
+        T: Send + 'static,
+        E: From<diesel::result::Error> + Send + 'static,
+        F: FnOnce(&mut DbConn, &mut RollupDelta) -> Result<T, E> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Box::new(ClosureJob {
+            work: Some(work),
+            result: None,
+            reply,
+        }))
+        .await?;
+        answer.await.map_err(|_| {
+            AppError::Internal(anyhow::anyhow!("the response writer dropped a write"))
+        })?
+    }
+}
+
+/// Adds what a stored submission changes to the batch's rollups.
+fn count(
+    delta: &mut RollupDelta,
+    submission: &Submission,
+    outcome: SubmitOutcome,
+    rated: Option<RatedDossier>,
+    utc_offset: FixedOffset,
+) {
+    if outcome == SubmitOutcome::Stored {
+        delta.add(submission, utc_offset);
+    }
+    if let Some(rated) = rated {
+        delta.add_dossier(
+            &rated.unit_id,
+            rated.completed_at,
+            utc_offset,
+            rated.change(),
+        );
+    }
 }
 
 /// Stores submissions in one transaction and returns each one's outcome; an error means
-/// nothing of the batch was committed.
+/// nothing was committed (for bulk loads; requests go through [`ResponseWriter`]).
 pub fn store_batch(
     conn: &mut DbConn,
     batch: &[Submission],
@@ -190,6 +316,52 @@ pub fn store_batch(
     Ok(outcomes)
 }
 
+/// Inserts responses with their answers, many rows per statement (bulk loads share this with
+/// the request path, so both store exactly the same columns).
+pub fn insert_responses(conn: &mut DbConn, batch: &[&Submission]) -> QueryResult<()> {
+    // SQLite takes at most 32,766 bound values per statement: 13 columns × 1,000 rows.
+    for chunk in batch.chunks(1000) {
+        let rows: Vec<ResponseValues<'_>> = chunk.iter().map(|s| response_values(s)).collect();
+        db_run!(conn: { diesel::insert_into(responses::table).values(rows).execute(conn) })?;
+    }
+    Ok(())
+}
+
+type ResponseValues<'a> = (
+    diesel::dsl::Eq<responses::id, &'a String>,
+    diesel::dsl::Eq<responses::unit_id, &'a String>,
+    diesel::dsl::Eq<responses::procedure_id, &'a Option<String>>,
+    diesel::dsl::Eq<responses::form_code, &'a String>,
+    diesel::dsl::Eq<responses::form_version, i64>,
+    diesel::dsl::Eq<responses::channel, &'a String>,
+    diesel::dsl::Eq<responses::respondent_type, &'a Option<String>>,
+    diesel::dsl::Eq<responses::language, &'a String>,
+    diesel::dsl::Eq<responses::issued_at, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<responses::opened_at, Option<NaiveDateTime>>,
+    diesel::dsl::Eq<responses::submitted_at, NaiveDateTime>,
+    diesel::dsl::Eq<responses::provenance, &'a Option<String>>,
+    diesel::dsl::Eq<responses::answers, String>,
+);
+
+fn response_values(submission: &Submission) -> ResponseValues<'_> {
+    let r = &submission.response;
+    (
+        responses::id.eq(&r.id),
+        responses::unit_id.eq(&r.unit_id),
+        responses::procedure_id.eq(&r.procedure_id),
+        responses::form_code.eq(&r.form_code),
+        responses::form_version.eq(r.form_version),
+        responses::channel.eq(&r.channel),
+        responses::respondent_type.eq(&r.respondent_type),
+        responses::language.eq(&r.language),
+        responses::issued_at.eq(r.issued_at),
+        responses::opened_at.eq(r.opened_at),
+        responses::submitted_at.eq(r.submitted_at),
+        responses::provenance.eq(&r.provenance),
+        responses::answers.eq(stored::encode(&submission.answers)),
+    )
+}
+
 /// A dossier that just received its rating, for the dossier rollups.
 struct RatedDossier {
     unit_id: String,
@@ -216,7 +388,7 @@ fn store_one(
     conn: &mut DbConn,
     submission: &Submission,
 ) -> QueryResult<(SubmitOutcome, Option<RatedDossier>)> {
-    let outcome = db_run!(conn: {
+    db_run!(conn: {
         let now = submission.response.submitted_at;
         if let Some(hash) = &submission.token_hash {
             let spent = diesel::update(
@@ -239,24 +411,10 @@ fn store_one(
                 }, None));
             }
         }
-        let r = &submission.response;
-        diesel::insert_into(responses::table)
-            .values((
-                responses::id.eq(&r.id),
-                responses::unit_id.eq(&r.unit_id),
-                responses::procedure_id.eq(&r.procedure_id),
-                responses::form_code.eq(&r.form_code),
-                responses::form_version.eq(r.form_version),
-                responses::channel.eq(&r.channel),
-                responses::respondent_type.eq(&r.respondent_type),
-                responses::language.eq(&r.language),
-                responses::issued_at.eq(r.issued_at),
-                responses::opened_at.eq(r.opened_at),
-                responses::submitted_at.eq(r.submitted_at),
-                responses::provenance.eq(&r.provenance),
-                responses::answers.eq(stored::encode(&submission.answers)),
-            ))
-            .execute(conn)?;
+        QueryResult::Ok(())
+    })?;
+    insert_responses(conn, &[submission])?;
+    let outcome = db_run!(conn: {
         let mut rated = None;
         if let Some((transaction_id, rating)) = &submission.dossier_rating {
             let updated = diesel::update(transactions::table.find(transaction_id).filter(transactions::rating.is_null()))

@@ -1,5 +1,7 @@
 //! The JSON API for counter (one-stop) systems.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
@@ -8,7 +10,7 @@ use super::AppState;
 use crate::api_keys;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
-use crate::survey::transaction::{TransactionRequest, register};
+use crate::survey::transaction::{NewDossier, Registration, TransactionRequest, prepare};
 
 /// The bearer key of the request, or 401.
 fn bearer_key(req: &HttpRequest) -> AppResult<String> {
@@ -51,7 +53,8 @@ pub async fn create_transaction(
     let forms = state.forms.clone();
     let secret = state.secret.clone();
     let policy = crate::survey::transaction::IssuePolicy::from_settings(&state.settings);
-    let issued = state
+    let checked_secret = secret.clone();
+    let registration = state
         .with_conn(move |conn| {
             let api_key = api_keys::authenticate(conn, &key)?.ok_or_else(|| {
                 AppError::Unauthorized(Msg::new(
@@ -59,9 +62,36 @@ pub async fn create_transaction(
                     "The API key is not valid or has been revoked.",
                 ))
             })?;
-            register(conn, &forms, &secret, &api_key.unit_id, &policy, &request)
+            prepare(
+                conn,
+                &forms,
+                &checked_secret,
+                &api_key.unit_id,
+                &policy,
+                &request,
+            )
         })
         .await?;
+    let issued = match registration {
+        Registration::Existing(issued) => issued,
+        // The write shares the responses' group commit: one fsync for many registrations.
+        Registration::New(dossier) => {
+            let dossier: Arc<NewDossier> = Arc::from(dossier);
+            let writing = dossier.clone();
+            let inserted = state
+                .writer
+                .run(move |conn, delta| writing.insert(conn, delta))
+                .await?;
+            match inserted {
+                Ok(()) => dossier.issued(),
+                Err(_) => {
+                    state
+                        .with_conn(move |conn| dossier.settle(conn, &secret, inserted))
+                        .await?
+                }
+            }
+        }
+    };
     let survey_url = state.survey_url(&issued.token);
     let body = json!({
         "transaction_id": issued.transaction_id,

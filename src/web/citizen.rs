@@ -204,7 +204,7 @@ pub async fn submit(
     let submission = Submission {
         token_hash: Some(survey.token_hash.clone()),
         response: NewResponse {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: uuid::Uuid::now_v7().to_string(),
             unit_id: survey.unit_id.clone(),
             procedure_id: survey.procedure_id.clone(),
             form_code: survey.form.code.clone(),

@@ -102,10 +102,8 @@ async fn load_report(
                 respondent_type: empty_to_none(&q.respondent_type),
                 procedure_id,
             };
-            let report = report::unit_report(conn, &forms, &opts, &unit, &period, &slice)?;
-            let scope = report::source::scope(conn, &unit.id)?;
-            let suggestions =
-                report::recent_suggestions(conn, &forms, &scope, &period, 8, opts.utc_offset)?;
+            let (report, suggestions) =
+                report::dashboard(conn, &forms, &opts, &unit, &period, &slice)?;
             Ok((report, suggestions, crate::procedures::list(conn)?))
         })
         .await
