@@ -107,7 +107,10 @@ fn validation(c: &mut Criterion) {
     group.bench_function("validate + respondent scores", |b| {
         b.iter(|| {
             let valid = answers::validate(&form, black_box(&fields)).expect("valid");
-            black_box(sipas::forms::scoring::respondent_scores(&form, &valid.answers))
+            black_box(sipas::forms::scoring::respondent_scores(
+                &form,
+                &valid.answers,
+            ))
         })
     });
     group.finish();

@@ -156,6 +156,8 @@ struct RunResult {
     stored: Option<(i64, i64)>,
     check_passed: bool,
     tokens_ran_out: bool,
+    /// Open loop: requests due in the window that could not be sent before it ended.
+    unsent: u64,
 }
 
 impl RunResult {
@@ -199,6 +201,13 @@ impl RunResult {
         if self.tokens_ran_out {
             println!("            (the prepared surveys ran out before the window ended)");
         }
+        if self.unsent > 0 {
+            println!(
+                "            {} requests due in the window were never sent (server too slow); \
+                 they count in the latencies as (window end - due time), a lower bound",
+                self.unsent
+            );
+        }
         println!("throughput: {:.0} good answers/s", self.throughput());
         println!(
             "latency:    p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({})",
@@ -217,7 +226,8 @@ impl RunResult {
             self.idle_rss_kb
                 .map_or("?".into(), |kb| format!("{:.1} MB", mb(kb))),
             mb(self.peak_rss_kb),
-            self.hwm_kb.map_or("?".into(), |kb| format!("{:.1} MB", mb(kb))),
+            self.hwm_kb
+                .map_or("?".into(), |kb| format!("{:.1} MB", mb(kb))),
         );
         if let Some((stored, spent)) = self.stored {
             println!(
@@ -227,13 +237,16 @@ impl RunResult {
             );
         }
         println!(
-            "RESULT scenario={} backend={} max_batch={} mode={} good={} rps={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} rss_idle_mb={:.1} rss_peak_mb={:.1}",
+            "RESULT scenario={} backend={} max_batch={} mode={} good={} unsent={} rps={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} rss_idle_mb={:.1} rss_peak_mb={:.1}",
             self.scenario.name(),
             self.backend,
             batch_label(self.max_batch),
             self.rate
-                .map_or(format!("closed/{}", self.connections), |r| format!("open/{r}")),
+                .map_or(format!("closed/{}", self.connections), |r| format!(
+                    "open/{r}"
+                )),
             self.ok,
+            self.unsent,
             self.throughput(),
             self.percentile_ms(0.50),
             self.percentile_ms(0.90),
@@ -321,13 +334,31 @@ async fn run_once(args: &Args, max_batch: Option<usize>) -> anyhow::Result<RunRe
         let tally = w.await.context("a load worker panicked")?;
         total.merge(tally);
     }
+    // Open loop: requests the server left no time to send in the window still count, with the
+    // least latency they would have had (window end − due time), so an overloaded server cannot
+    // look fast by answering fewer requests.
+    let mut unsent = 0;
+    if let Some(rate) = args.rate {
+        let io = total.statuses.get("io").copied().unwrap_or(0);
+        let sent = total.latencies_us.len() as u64 + io;
+        for i in sent..limit {
+            let due = start + Duration::from_secs_f64(i as f64 / rate);
+            let at_least = window_end.saturating_duration_since(due).as_micros();
+            total
+                .latencies_us
+                .push(u32::try_from(at_least).unwrap_or(u32::MAX));
+            unsent += 1;
+        }
+    }
     let finished = total.last_answer.unwrap_or_else(Instant::now);
     stop_sampling.store(true, Ordering::Relaxed);
     let peak_rss_kb = sampler.join().unwrap_or(0);
     let hwm_kb = setup::memory_kb(pid).map(|(_, hwm)| hwm);
     let elapsed = finished.saturating_duration_since(start);
     let tokens_ran_out = args.rate.is_none()
-        && workload.limit().is_some_and(|l| plan.next.load(Ordering::Relaxed) >= l)
+        && workload
+            .limit()
+            .is_some_and(|l| plan.next.load(Ordering::Relaxed) >= l)
         && finished < window_end;
 
     // Outside the timed window: every 200 must be exactly one stored response and spent token.
@@ -357,6 +388,7 @@ async fn run_once(args: &Args, max_batch: Option<usize>) -> anyhow::Result<RunRe
         stored,
         check_passed,
         tokens_ran_out,
+        unsent,
     })
 }
 
@@ -408,6 +440,10 @@ async fn worker(
         }
         let due = match plan.rate {
             Some(rate) => {
+                // The window is over: what is still unsent is accounted for by the caller.
+                if Instant::now() >= plan.window_end {
+                    break;
+                }
                 let due = plan.start + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
                 due

@@ -57,8 +57,8 @@ impl Workload {
     pub fn new(scenario: Scenario, api_key: String, tokens: Vec<String>) -> anyhow::Result<Self> {
         let bodies = if scenario == Scenario::Submit {
             let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("survey-forms/sipas-v1.toml");
-            let form = sipas::forms::definition::load_file(&path)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let form =
+                sipas::forms::definition::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
             (0..5)
                 .map(|variant| full_sipas_body(&form, variant))
                 .collect::<anyhow::Result<_>>()?
@@ -107,10 +107,7 @@ impl Workload {
             Scenario::Submit => Request {
                 method: Method::POST,
                 path: format!("/s/{}", token(i)),
-                headers: vec![(
-                    "content-type",
-                    "application/x-www-form-urlencoded".into(),
-                )],
+                headers: vec![("content-type", "application/x-www-form-urlencoded".into())],
                 body: self.bodies[i as usize % self.bodies.len()].clone(),
             },
         }

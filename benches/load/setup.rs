@@ -304,8 +304,8 @@ fn free_local_addr() -> anyhow::Result<SocketAddr> {
 
 /// Resident memory from `/proc/<pid>/status`, in kB: (VmRSS, VmHWM).
 pub fn memory_kb(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
-        .ok()?;
+    let status =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
     let field = |name: &str| {
         status
             .lines()

@@ -104,7 +104,7 @@ impl ServerProcess {
     }
 
     /// SIGKILL: no graceful shutdown, no flushing, whatever was in flight is cut.
-    fn kill(mut self) {
+    fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaped");
     }
@@ -175,7 +175,7 @@ async fn kill_and_restart(database_url: &str) {
         .unwrap();
 
     for round in 0..=KILLS {
-        let server = ServerProcess::start(database_url, scratch.path()).await;
+        let mut server = ServerProcess::start(database_url, scratch.path()).await;
         let stop = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| {
@@ -232,7 +232,10 @@ async fn kill_and_restart(database_url: &str) {
     }
 
     let seen = seen.lock().unwrap();
-    assert!(pending.lock().unwrap().is_empty(), "every survey was answered in the end");
+    assert!(
+        pending.lock().unwrap().is_empty(),
+        "every survey was answered in the end"
+    );
     assert_eq!(
         seen.acknowledged.len() + seen.used_on_retry.len(),
         SURVEYS,
@@ -291,7 +294,10 @@ async fn kill_and_restart(database_url: &str) {
 
     // 3. No half-stored response: each has every answer it was sent with.
     let incomplete = incomplete_responses(conn, questions);
-    assert!(incomplete.is_empty(), "responses missing answers: {incomplete:?}");
+    assert!(
+        incomplete.is_empty(),
+        "responses missing answers: {incomplete:?}"
+    );
 
     // 4. The rollups counted each stored response once (same transaction as the response).
     assert_eq!(rollup_response_count(conn), SURVEYS as i64);
