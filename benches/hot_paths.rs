@@ -55,7 +55,7 @@ fn submission(form: &Form, valid: ValidAnswers, i: usize) -> Submission {
             procedure_id: Some(format!("procedure-{}", i % 20)),
             form_code: form.code.clone(),
             form_version: form.version,
-            channel: if i % 3 == 0 { "link" } else { "qr" }.into(),
+            channel: if i.is_multiple_of(3) { "link" } else { "qr" }.into(),
             respondent_type: valid.respondent_type.clone(),
             language: "vi".into(),
             issued_at: Some(sipas::db::now()),
