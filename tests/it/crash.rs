@@ -12,11 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::dsl::count_star;
 use diesel::prelude::*;
 use rand::Rng;
 use sipas::db::DbConn;
-use sipas::db::schema::{answers, responses, rollups, survey_tokens};
+use sipas::db::schema::{responses, rollups_monthly, survey_tokens};
 use sipas::db_run;
 use sipas::survey::token::SurveyToken;
 use sipas::survey::transaction::{IssuePolicy, TransactionRequest};
@@ -306,32 +305,26 @@ async fn kill_and_restart(database_url: &str) {
 /// Responses that do not have exactly `expected` answers. The one place that knows how answers
 /// are stored: adapt it when the answer storage changes.
 fn incomplete_responses(conn: &mut DbConn, expected: i64) -> Vec<(String, i64)> {
-    db_run!(conn: {
-        let ids: Vec<String> = responses::table.select(responses::id).load(conn).unwrap();
-        let counts: HashMap<String, i64> = answers::table
-            .group_by(answers::response_id)
-            .select((answers::response_id, count_star()))
-            .load::<(String, i64)>(conn)
-            .unwrap()
-            .into_iter()
-            .collect();
-        ids.into_iter()
-            .map(|id| {
-                let n = counts.get(&id).copied().unwrap_or(0);
-                (id, n)
-            })
-            .filter(|(_, n)| *n != expected)
-            .collect()
-    })
+    let stored: Vec<(String, String)> = db_run!(conn: {
+        responses::table.select((responses::id, responses::answers)).load(conn).unwrap()
+    });
+    stored
+        .into_iter()
+        .map(|(id, text)| {
+            let n = sipas::survey::stored::decode(&text).map_or(-1, |a| a.len() as i64);
+            (id, n)
+        })
+        .filter(|(_, n)| *n != expected)
+        .collect()
 }
 
-/// Responses as counted by the daily rollups. The one place that knows how rollups are stored:
-/// adapt it when the rollup storage changes.
+/// Responses as counted by the monthly rollups. The one place that knows how rollups are
+/// stored: adapt it when the rollup storage changes.
 fn rollup_response_count(conn: &mut DbConn) -> i64 {
     db_run!(conn: {
-        rollups::table
-            .filter(rollups::question_code.eq(sipas::survey::rollup::RESPONSES_COUNTER))
-            .select(rollups::n)
+        rollups_monthly::table
+            .filter(rollups_monthly::question_code.eq(sipas::survey::rollup::RESPONSES_COUNTER))
+            .select(rollups_monthly::n)
             .load::<i64>(conn)
             .unwrap()
             .into_iter()
