@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use diesel::dsl::count_star;
 use diesel::prelude::*;
 use rand::Rng;
 use sipas::db::DbConn;
-use sipas::db::schema::{responses, rollups_monthly, survey_tokens};
+use sipas::db::schema::{responses, survey_tokens};
 use sipas::db_run;
 use sipas::survey::token::SurveyToken;
 use sipas::survey::transaction::{IssuePolicy, TransactionRequest};
@@ -321,13 +322,6 @@ fn incomplete_responses(conn: &mut DbConn, expected: i64) -> Vec<(String, i64)> 
 /// Responses as counted by the monthly rollups. The one place that knows how rollups are
 /// stored: adapt it when the rollup storage changes.
 fn rollup_response_count(conn: &mut DbConn) -> i64 {
-    db_run!(conn: {
-        rollups_monthly::table
-            .filter(rollups_monthly::question_code.eq(sipas::survey::rollup::RESPONSES_COUNTER))
-            .select(rollups_monthly::n)
-            .load::<i64>(conn)
-            .unwrap()
-            .into_iter()
-            .sum()
-    })
+    sipas::survey::rollup::stored_count(conn, |_| true, sipas::survey::rollup::RESPONSES_COUNTER, 0)
+        .unwrap()
 }
