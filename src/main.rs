@@ -577,6 +577,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 channel,
                 respondent_type,
                 procedure_id: None,
+                include_held: false,
             };
             let report = sipas::report::unit_report(
                 &mut conn,
