@@ -138,7 +138,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAIL_POLL_MILLIS", "mail_poll_millis"),
     ("SIPAS_HOLD_RULES", "hold_rules"),
     ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
-    ("SIPAS_INTEGRITY_SECONDS_PER_QUESTION", "integrity_seconds_per_question"),
+    (
+        "SIPAS_INTEGRITY_SECONDS_PER_QUESTION",
+        "integrity_seconds_per_question",
+    ),
     ("SIPAS_INTEGRITY_BURST_COUNT", "integrity_burst_count"),
     ("SIPAS_INTEGRITY_BURST_MINUTES", "integrity_burst_minutes"),
     ("SIPAS_CASE_DEADLINE_DAYS", "case_deadline_days"),

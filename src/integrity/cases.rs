@@ -189,8 +189,14 @@ mod tests {
     fn working_days_skip_weekends() {
         // Friday 2026-12-04 + 1 working day = Monday 2026-12-07.
         let friday = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
-        assert_eq!(add_working_days(friday, 1), NaiveDate::from_ymd_opt(2026, 12, 7).unwrap());
+        assert_eq!(
+            add_working_days(friday, 1),
+            NaiveDate::from_ymd_opt(2026, 12, 7).unwrap()
+        );
         // 15 working days = three weeks.
-        assert_eq!(add_working_days(friday, 15), NaiveDate::from_ymd_opt(2026, 12, 25).unwrap());
+        assert_eq!(
+            add_working_days(friday, 15),
+            NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()
+        );
     }
 }

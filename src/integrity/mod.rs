@@ -69,9 +69,16 @@ impl Signal {
         match self {
             Signal::SameDevice => lang.pick("Cùng thiết bị với quầy", "Same device as the counter"),
             Signal::SameNetwork => lang.pick("Cùng mạng với quầy", "Same network as the counter"),
-            Signal::FastIssue => lang.pick("Trả lời ngay khi vừa cấp phiếu", "Answered right after issue"),
-            Signal::ShortAnswering => lang.pick("Thời gian trả lời quá ngắn", "Implausibly short answering"),
-            Signal::StraightLine => lang.pick("Chọn một mức cho mọi câu", "Same level for every item"),
+            Signal::FastIssue => lang.pick(
+                "Trả lời ngay khi vừa cấp phiếu",
+                "Answered right after issue",
+            ),
+            Signal::ShortAnswering => {
+                lang.pick("Thời gian trả lời quá ngắn", "Implausibly short answering")
+            }
+            Signal::StraightLine => {
+                lang.pick("Chọn một mức cho mọi câu", "Same level for every item")
+            }
             Signal::Burst => lang.pick("Gửi dồn dập từ một địa chỉ", "Burst from one address"),
         }
     }
@@ -175,10 +182,7 @@ pub fn fingerprint(
     let short = |mac: [u8; 32]| crate::forms::definition::hex(&mac[..16]);
     Fingerprint {
         network: short(secret.mac("integrity-network", &format!("{day}|{address}"))),
-        device: short(secret.mac(
-            "integrity-device",
-            &format!("{day}|{address}|{user_agent}"),
-        )),
+        device: short(secret.mac("integrity-device", &format!("{day}|{address}|{user_agent}"))),
     }
 }
 
@@ -384,12 +388,18 @@ fn case_for(
     }
     let comment = answers
         .iter()
-        .filter(|a| form.question(&a.question_code).is_some_and(|q| q.kind == QuestionType::Text))
+        .filter(|a| {
+            form.question(&a.question_code)
+                .is_some_and(|q| q.kind == QuestionType::Text)
+        })
         .filter_map(|a| a.value_text.clone())
         .collect::<Vec<_>>();
     let rated: Vec<AnswerValue> = answers
         .iter()
-        .filter(|a| form.question(&a.question_code).is_some_and(|q| q.kind != QuestionType::Text))
+        .filter(|a| {
+            form.question(&a.question_code)
+                .is_some_and(|q| q.kind != QuestionType::Text)
+        })
         .cloned()
         .collect();
     let today = crate::survey::rollup::local_day(response.submitted_at, policy.utc_offset);

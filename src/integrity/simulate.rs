@@ -103,11 +103,7 @@ fn top_answers(form: &Form) -> Vec<AnswerValue> {
             let (value_int, value_text, levels) = match q.kind {
                 QuestionType::Scale5 => (Some(5), None, vec![5]),
                 QuestionType::Scale3 => (Some(3), None, vec![3]),
-                QuestionType::Choice => (
-                    Some(1),
-                    Some(q.options.first()?.code.clone()),
-                    vec![1],
-                ),
+                QuestionType::Choice => (Some(1), Some(q.options.first()?.code.clone()), vec![1]),
                 _ => return None,
             };
             Some(AnswerValue {
@@ -174,7 +170,10 @@ pub fn build(
         plan.push((format!("SIM-H{:03}", i + 1), Strategy::Honest));
     }
     for i in 0..gaming {
-        plan.push((format!("SIM-G{:03}", i + 1), strategies[i % strategies.len()]));
+        plan.push((
+            format!("SIM-G{:03}", i + 1),
+            strategies[i % strategies.len()],
+        ));
     }
     let valid_from = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or(period.from);
     let mut planned: Vec<Planned> = Vec::new();
@@ -256,7 +255,9 @@ pub fn build(
                     top_answers(&form),
                 )),
                 Strategy::Burst if rng.random_bool(0.4) => {
-                    let day = local.date();
+                    // Links collected over a few days are sent together on the last one.
+                    let bucket = (local.date() - period.from).num_days() / 5;
+                    let day = (period.from + Duration::days(bucket * 5 + 4)).min(period.to);
                     let k = burst_day.entry(day).or_insert(0);
                     *k += 1;
                     let at = day.and_hms_opt(17, 30, 0).unwrap_or(local)
@@ -282,7 +283,16 @@ pub fn build(
             };
             let submitted = completed + Duration::seconds(delay);
             planned.push(Planned {
-                response: new_response(&unit.id, &procedure.id, &form, "qr", &answers, completed, submitted - Duration::seconds(answering), submitted),
+                response: new_response(
+                    &unit.id,
+                    &procedure.id,
+                    &form,
+                    "qr",
+                    &answers,
+                    completed,
+                    submitted - Duration::seconds(answering),
+                    submitted,
+                ),
                 answers,
                 issuer: Some((counter_ip.clone(), counter_ua.clone())),
                 client,
@@ -297,7 +307,16 @@ pub fn build(
                 - shift;
             let answers = crate::synthetic::answers_for(&mut rng, &form, quality);
             planned.push(Planned {
-                response: new_response(&unit.id, &procedure.id, &form, "paper", &answers, at, at, at),
+                response: new_response(
+                    &unit.id,
+                    &procedure.id,
+                    &form,
+                    "paper",
+                    &answers,
+                    at,
+                    at,
+                    at,
+                ),
                 answers,
                 issuer: None,
                 client: (String::new(), String::new()),
@@ -324,11 +343,16 @@ pub fn build(
                 .as_ref()
                 .map(|(ip, ua)| fingerprint(secret, issued.date(), ip, ua));
             let seen = recent.entry(today.network.clone()).or_default();
-            let count = seen.iter().filter(|t| **t >= r.submitted_at - window).count() as i64;
+            let count = seen
+                .iter()
+                .filter(|t| **t >= r.submitted_at - window)
+                .count() as i64;
             seen.push(r.submitted_at);
             let ctx = SubmitContext {
                 same_device: issuer.as_ref().is_some_and(|i| i.device == at_issue.device),
-                same_network: issuer.as_ref().is_some_and(|i| i.network == at_issue.network),
+                same_network: issuer
+                    .as_ref()
+                    .is_some_and(|i| i.network == at_issue.network),
                 network_hash: Some(today.network),
                 recent_from_network: count,
             };

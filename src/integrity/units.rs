@@ -138,13 +138,8 @@ impl UnitIntegrity {
 pub fn flag_title(code: &str, lang: Lang) -> &'static str {
     match code {
         "issue_rate" => lang.pick("Tỷ lệ phát phiếu thấp", "Low issue rate"),
-        "gap" => lang.pick(
-            "Chênh lệch quầy – phiếu giấy",
-            "Counter vs paper gap",
-        ),
-        other => Signal::parse(other)
-            .map(|s| s.title(lang))
-            .unwrap_or("?"),
+        "gap" => lang.pick("Chênh lệch quầy – phiếu giấy", "Counter vs paper gap"),
+        other => Signal::parse(other).map(|s| s.title(lang)).unwrap_or("?"),
     }
 }
 
@@ -209,7 +204,14 @@ pub fn assess(
     let dossiers = source::dossier_counts(conn, None, period, opts.utc_offset)?;
     let gap_form = crate::report::sipas_form(forms);
     let tallies = match &gap_form {
-        Some(form) => Some(source::load(conn, forms, &form.code, None, period, opts.utc_offset)?),
+        Some(form) => Some(source::load(
+            conn,
+            forms,
+            &form.code,
+            None,
+            period,
+            opts.utc_offset,
+        )?),
         None => None,
     };
     // The province's typical answers per dossier, from units with enough dossiers.
@@ -232,7 +234,10 @@ pub fn assess(
     });
     let present: HashSet<&String> = counts.keys().chain(dossiers.keys()).collect();
     let mut out = Vec::new();
-    for unit in units::list(conn)?.iter().filter(|u| present.contains(&u.id)) {
+    for unit in units::list(conn)?
+        .iter()
+        .filter(|u| present.contains(&u.id))
+    {
         let c = counts.get(&unit.id);
         let n = c.map_or(0, |r| r.1.max(0) as u64);
         let get = |i: usize| -> u64 {

@@ -116,7 +116,14 @@ pub fn load_with_held(
     }
     if include_held {
         count_responses(
-            conn, forms, form_code, unit_ids, period, utc_offset, "held", &mut tallies,
+            conn,
+            forms,
+            form_code,
+            unit_ids,
+            period,
+            utc_offset,
+            "held",
+            &mut tallies,
         )?;
     }
     Ok(tallies)

@@ -424,7 +424,12 @@ fn store_one(
     })?;
     insert_responses(conn, &[submission])?;
     if let Some(screening) = &submission.screening {
-        crate::integrity::store(conn, &submission.response, &submission.response.form_code, screening)?;
+        crate::integrity::store(
+            conn,
+            &submission.response,
+            &submission.response.form_code,
+            screening,
+        )?;
     }
     let outcome = db_run!(conn: {
         let mut rated = None;

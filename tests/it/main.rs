@@ -9,6 +9,7 @@ mod browser;
 mod browser_paper;
 mod browser_staff;
 mod forms;
+mod integrity;
 mod lifecycle;
 mod mail;
 mod paper;
