@@ -127,6 +127,7 @@ struct Planned {
 /// Builds the province: `honest` honest units and `gaming` gaming ones (the four strategies in
 /// turn), each with 120–200 dossiers in the month before `now`, their counter answers and an
 /// independent paper sample of 40.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     conn: &mut DbConn,
     forms: &FormRegistry,

@@ -226,7 +226,7 @@ pub fn assess(
     rates.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let median = (!rates.is_empty()).then(|| {
         let mid = rates.len() / 2;
-        if rates.len() % 2 == 0 {
+        if rates.len().is_multiple_of(2) {
             (rates[mid - 1] + rates[mid]) / 2.0
         } else {
             rates[mid]

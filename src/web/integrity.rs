@@ -92,7 +92,7 @@ pub async fn panel(
     let (forms, opts) = (state.forms.clone(), state.settings.report_options()?);
     let policy = IntegrityPolicy::from_settings(&state.settings);
     let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
-    let p = period.clone();
+    let p = period;
     let (assessed, held, overdue) = state
         .with_conn(move |conn| {
             Ok((
@@ -173,7 +173,7 @@ pub async fn unit(
     let unit_id = path.into_inner();
     let (forms, opts) = (state.forms.clone(), state.settings.report_options()?);
     let policy = IntegrityPolicy::from_settings(&state.settings);
-    let p = period.clone();
+    let p = period;
     let id = unit_id.clone();
     let (unit, current, trend, held) = state
         .with_conn(move |conn| {
