@@ -123,7 +123,12 @@ fn index_of(app: &TestApp, include_held: bool) -> (u64, Option<f64>) {
 }
 
 async fn held_responses_wait_for_review(app: TestApp) {
-    let app = app.restart(|s| s.report_min_n = 1).await;
+    let app = app
+        .restart(|s| {
+            s.report_min_n = 1;
+            s.hold_rules = "same_device,fast_issue".into();
+        })
+        .await;
     // The counter registers with the same client (reqwest's default agent) that then answers:
     // the same device, seconds after issue, so the default rules hold both.
     assert_eq!(answer(&app, "HOLD-1", "", "5").await, 200);
@@ -289,6 +294,9 @@ async fn bad_ratings_open_cases_without_identity(app: TestApp) {
 /// the held answers; accepting one over HTTP moves it; a bad rating's case is followed up and
 /// closed by the agency, and the agency page never shows identity data.
 async fn panel_review_and_case_pages(app: TestApp) {
+    let app = app
+        .restart(|s| s.hold_rules = "same_device,fast_issue".into())
+        .await;
     assert_eq!(answer(&app, "PANEL-1", "", "2").await, 200);
     let admin = crate::security::sign_in_admin(&app).await;
     let panel = admin.page(&app, "/admin/integrity").await;

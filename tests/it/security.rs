@@ -719,7 +719,10 @@ struct CsrfIds {
 
 impl CsrfIds {
     fn path(&self, pattern: &str) -> String {
-        let id = if pattern.starts_with("/admin/units/") {
+        let id = if pattern.starts_with("/admin/units/")
+            || pattern.starts_with("/admin/integrity/")
+            || pattern.starts_with("/cases/")
+        {
             self.unit.as_str()
         } else if pattern.starts_with("/admin/users/") {
             &self.user
@@ -846,6 +849,8 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
             ("ends_on", "2026-12-31"),
             ("status", "open"),
         ]),
+        "/admin/integrity/responses/{id}" => f(&[("decision", "accept")]),
+        "/cases/{id}" => f(&[("note", "Đã liên hệ / contacted")]),
         other => panic!("POST {other}: add a valid form body for this route to the CSRF test"),
     }
 }
