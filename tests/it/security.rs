@@ -982,6 +982,11 @@ async fn csrf_is_required_on_every_staff_post(app: TestApp) {
         if rule.pattern.starts_with("/paper/") {
             continue;
         }
+        // Reviews and cases need a held response or an opened case; their success with the
+        // token is covered in integrity.rs.
+        if rule.pattern.starts_with("/admin/integrity/") || rule.pattern.starts_with("/cases/") {
+            continue;
+        }
         // The same request from the service's own page goes through.
         let response = admin
             .client
