@@ -56,10 +56,10 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
         );
     }
     let forms = FormRegistry::load_and_sync(&settings.forms_dir, &mut conn)?;
-    let counted =
-        report::source::backfill_dossier_rollups(&mut conn, settings.utc_offset_value()?)?;
-    if counted > 0 {
-        tracing::info!(counted, "dossier rollups filled from the stored dossiers");
+    let (dossiers, responses) =
+        report::source::rebuild_missing_rollups(&mut conn, &forms, settings.utc_offset_value()?)?;
+    if dossiers + responses > 0 {
+        tracing::info!(dossiers, responses, "rollups filled from the stored data");
     }
     let secret = ServerSecret::load(settings.secret.as_deref(), &mut conn)?;
     Ok((pool, Arc::new(forms), secret))

@@ -114,6 +114,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    rollup_cells (unit_id, form_code, form_version, month, channel, respondent_type) {
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        month -> Date,
+        channel -> Text,
+        respondent_type -> Text,
+        responses -> BigInt,
+        counts -> Binary,
+    }
+}
+
+diesel::table! {
+    rollup_procedure_cells (unit_id, form_code, form_version, month, procedure_id) {
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        month -> Date,
+        procedure_id -> Text,
+        responses -> BigInt,
+        counts -> Binary,
+    }
+}
+
+diesel::table! {
     dossier_rollups (unit_id, month) {
         unit_id -> Text,
         month -> Date,
@@ -205,49 +230,6 @@ diesel::table! {
         id -> BigInt,
         seq -> BigInt,
         hash -> Text,
-    }
-}
-
-diesel::table! {
-    rollups_monthly (unit_id, form_code, form_version, month, channel, respondent_type, question_code, level) {
-        unit_id -> Text,
-        form_code -> Text,
-        form_version -> BigInt,
-        month -> Date,
-        channel -> Text,
-        respondent_type -> Text,
-        question_code -> Text,
-        level -> BigInt,
-        n -> BigInt,
-    }
-}
-
-diesel::table! {
-    rollups_procedure (unit_id, form_code, form_version, month, procedure_id, question_code, level) {
-        unit_id -> Text,
-        form_code -> Text,
-        form_version -> BigInt,
-        month -> Date,
-        procedure_id -> Text,
-        question_code -> Text,
-        level -> BigInt,
-        n -> BigInt,
-    }
-}
-
-diesel::table! {
-    rollup_scores (grain, period, unit_id, form_code, form_version, channel, respondent_type, element_code) {
-        grain -> Text,
-        period -> Date,
-        unit_id -> Text,
-        form_code -> Text,
-        form_version -> BigInt,
-        channel -> Text,
-        respondent_type -> Text,
-        element_code -> Text,
-        n -> BigInt,
-        score_sum -> Double,
-        score_sq_sum -> Double,
     }
 }
 
@@ -420,9 +402,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     survey_periods,
     audit_events,
     audit_head,
-    rollups_monthly,
-    rollups_procedure,
-    rollup_scores,
+    rollup_cells,
+    rollup_procedure_cells,
     outbox,
     samples,
     sample_units,

@@ -13,36 +13,67 @@ use crate::survey::rollup::RESPONSES_COUNTER;
 /// Summed rollups of one form for some units, period and slice.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
-    /// (question code, level) → answers.
-    pub counts: HashMap<(String, i64), u64>,
+    /// question code → answers by level (index = level).
+    pub counts: HashMap<String, Vec<u64>>,
     /// element code (or `_index`) → (respondents, score sum, score² sum).
     pub scores: HashMap<String, (u64, f64, f64)>,
 }
 
 impl Tally {
     pub fn add_count(&mut self, question: &str, level: i64, n: u64) {
-        *self
-            .counts
-            .entry((question.to_string(), level))
-            .or_insert(0) += n;
+        let Ok(index) = usize::try_from(level) else {
+            return;
+        };
+        let counts = match self.counts.get_mut(question) {
+            Some(counts) => counts,
+            None => self.counts.entry(question.to_string()).or_default(),
+        };
+        if counts.len() <= index {
+            counts.resize(index + 1, 0);
+        }
+        counts[index] += n;
     }
 
     pub fn add_score(&mut self, element: &str, n: u64, sum: f64, sq: f64) {
-        let e = self
-            .scores
-            .entry(element.to_string())
-            .or_insert((0, 0.0, 0.0));
+        let e = match self.scores.get_mut(element) {
+            Some(e) => e,
+            None => self
+                .scores
+                .entry(element.to_string())
+                .or_insert((0, 0.0, 0.0)),
+        };
         e.0 += n;
         e.1 += sum;
         e.2 += sq;
     }
 
     pub fn merge(&mut self, other: &Tally) {
-        for ((q, l), n) in &other.counts {
-            self.add_count(q, *l, *n);
+        for (q, counts) in &other.counts {
+            for (level, n) in counts.iter().enumerate() {
+                if *n > 0 {
+                    self.add_count(q, level as i64, *n);
+                }
+            }
         }
         for (e, (n, s, sq)) in &other.scores {
             self.add_score(e, *n, *s, *sq);
+        }
+    }
+
+    /// Adds a stored rollup cell (negative counts, which only a damaged cell could hold, are
+    /// left out).
+    pub fn add_cell(&mut self, cell: &crate::survey::rollup_cell::CellCounts) {
+        for (q, counts) in &cell.levels {
+            for (level, n) in counts.iter().enumerate() {
+                if *n > 0 {
+                    self.add_count(q, level as i64, *n as u64);
+                }
+            }
+        }
+        for (e, (n, sum, sq)) in &cell.scores {
+            if *n > 0 {
+                self.add_score(e, *n as u64, *sum, *sq);
+            }
         }
     }
 
@@ -51,9 +82,9 @@ impl Tally {
     }
 
     pub fn count(&self, question: &str, level: i64) -> u64 {
-        self.counts
-            .get(&(question.to_string(), level))
-            .copied()
+        usize::try_from(level)
+            .ok()
+            .and_then(|i| self.counts.get(question)?.get(i).copied())
             .unwrap_or(0)
     }
 }

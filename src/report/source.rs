@@ -6,18 +6,18 @@ use std::collections::{HashMap, HashSet};
 use chrono::{FixedOffset, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double};
+use diesel::sql_types::BigInt;
 
 use super::figures::Tally;
 use super::period::Period;
 use crate::db::DbConn;
 use crate::db::schema::{
-    dossier_rollups, responses, rollup_scores, rollups_monthly, rollups_procedure, transactions,
-    units,
+    dossier_rollups, responses, rollup_cells, rollup_procedure_cells, transactions, units,
 };
 use crate::db_run;
 use crate::forms::FormRegistry;
 use crate::survey::rollup::counted_levels;
+use crate::survey::rollup_cell::CellCounts;
 use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 
 /// The cell a tally belongs to.
@@ -142,54 +142,28 @@ fn load_months(
     unit_ids: Option<&[String]>,
     period: &Period,
 ) -> QueryResult<Tallies> {
-    type CountRow = (String, String, String, String, i64, i64);
-    type ScoreRow = (String, String, String, String, i64, f64, f64);
-    let ids = unit_filter(conn, unit_ids)?;
-    let (counts, scores): (Vec<CountRow>, Vec<ScoreRow>) = db_run!(conn: {
-        let counts: Vec<CountRow> = rollups_monthly::table
-            .filter(rollups_monthly::form_code.eq(form_code))
-            .filter(rollups_monthly::month.between(period.from, period.to))
-            .filter(rollups_monthly::unit_id.eq_any(&ids))
-            .group_by((rollups_monthly::unit_id, rollups_monthly::channel, rollups_monthly::respondent_type, rollups_monthly::question_code, rollups_monthly::level))
-            .select((rollups_monthly::unit_id, rollups_monthly::channel, rollups_monthly::respondent_type, rollups_monthly::question_code, rollups_monthly::level, sql::<BigInt>("CAST(SUM(n) AS BIGINT)")))
-            .load(conn)?;
-        let scores: Vec<ScoreRow> = rollup_scores::table
-            .filter(rollup_scores::grain.eq("month"))
-            .filter(rollup_scores::form_code.eq(form_code))
-            .filter(rollup_scores::period.between(period.from, period.to))
-            .filter(rollup_scores::unit_id.eq_any(&ids))
-            .group_by((rollup_scores::unit_id, rollup_scores::channel, rollup_scores::respondent_type, rollup_scores::element_code))
-            .select((
-                rollup_scores::unit_id, rollup_scores::channel, rollup_scores::respondent_type, rollup_scores::element_code,
-                sql::<BigInt>("CAST(SUM(n) AS BIGINT)"), sql::<Double>("SUM(score_sum)"), sql::<Double>("SUM(score_sq_sum)"),
-            ))
-            .load(conn)?;
-        QueryResult::Ok((counts, scores))
+    type CellRow = (String, String, String, Vec<u8>);
+    let rows: Vec<CellRow> = db_run!(conn: {
+        let mut q = rollup_cells::table
+            .filter(rollup_cells::form_code.eq(form_code))
+            .filter(rollup_cells::month.between(period.from, period.to))
+            .into_boxed();
+        if let Some(ids) = unit_ids {
+            q = q.filter(rollup_cells::unit_id.eq_any(ids));
+        }
+        q.select((rollup_cells::unit_id, rollup_cells::channel, rollup_cells::respondent_type, rollup_cells::counts))
+            .load(conn)
     })?;
     let mut tallies = Tallies::default();
-    for (unit_id, channel, respondent_type, question, level, n) in counts {
+    for (unit_id, channel, respondent_type, counts) in rows {
+        let cell = CellCounts::decode(&counts)
+            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
         let key = CellKey {
             unit_id,
             channel,
             respondent_type,
         };
-        tallies
-            .0
-            .entry(key)
-            .or_default()
-            .add_count(&question, level, n.max(0) as u64);
-    }
-    for (unit_id, channel, respondent_type, element, n, sum, sq) in scores {
-        let key = CellKey {
-            unit_id,
-            channel,
-            respondent_type,
-        };
-        tallies
-            .0
-            .entry(key)
-            .or_default()
-            .add_score(&element, n.max(0) as u64, sum, sq);
+        tallies.0.entry(key).or_default().add_cell(&cell);
     }
     Ok(tallies)
 }
@@ -247,19 +221,20 @@ pub fn load_procedure(
     period: &Period,
     procedure_id: &str,
 ) -> QueryResult<Tally> {
-    let rows: Vec<(String, i64, i64)> = db_run!(conn: {
-        rollups_procedure::table
-            .filter(rollups_procedure::form_code.eq(form_code))
-            .filter(rollups_procedure::month.between(period.from, period.to))
-            .filter(rollups_procedure::unit_id.eq_any(unit_ids))
-            .filter(rollups_procedure::procedure_id.eq(procedure_id))
-            .group_by((rollups_procedure::question_code, rollups_procedure::level))
-            .select((rollups_procedure::question_code, rollups_procedure::level, sql::<BigInt>("CAST(SUM(n) AS BIGINT)")))
+    let rows: Vec<Vec<u8>> = db_run!(conn: {
+        rollup_procedure_cells::table
+            .filter(rollup_procedure_cells::form_code.eq(form_code))
+            .filter(rollup_procedure_cells::month.between(period.from, period.to))
+            .filter(rollup_procedure_cells::unit_id.eq_any(unit_ids))
+            .filter(rollup_procedure_cells::procedure_id.eq(procedure_id))
+            .select(rollup_procedure_cells::counts)
             .load(conn)
     })?;
     let mut tally = Tally::default();
-    for (q, l, n) in rows {
-        tally.add_count(&q, l, n.max(0) as u64);
+    for counts in rows {
+        let cell = CellCounts::decode(&counts)
+            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+        tally.add_cell(&cell);
     }
     Ok(tally)
 }
@@ -334,11 +309,18 @@ pub fn dossier_counts(
     Ok(out)
 }
 
-/// The dossier rollups of every stored dossier, for a database that has dossiers but no dossier
-/// rollups yet (after the migration that introduced them). Runs in one transaction.
-pub fn backfill_dossier_rollups(conn: &mut DbConn, offset: FixedOffset) -> QueryResult<u64> {
+/// Fills rollups that are missing while the data behind them is stored: after the migration
+/// that introduced the current rollup tables, dossier rollups from the dossiers and rollup cells
+/// from the responses (local months need the UTC offset, a setting SQL migrations cannot see).
+/// Each kind in one transaction, so an interrupted run is simply done again at the next start.
+/// Returns (dossiers, responses) counted.
+pub fn rebuild_missing_rollups(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    offset: FixedOffset,
+) -> QueryResult<(u64, u64)> {
     use crate::survey::rollup::{DossierChange, RollupDelta};
-    conn.write_transaction(|conn| {
+    let dossiers = conn.write_transaction(|conn| {
         let present: Option<String> = db_run!(conn: {
             dossier_rollups::table.select(dossier_rollups::unit_id).first(conn).optional()
         })?;
@@ -366,6 +348,38 @@ pub fn backfill_dossier_rollups(conn: &mut DbConn, offset: FixedOffset) -> Query
             }
         }
         delta.apply(conn)?;
-        Ok(counted)
-    })
+        QueryResult::Ok(counted)
+    })?;
+    let responses = conn.write_transaction(|conn| {
+        let present: Option<String> = db_run!(conn: {
+            rollup_cells::table.select(rollup_cells::unit_id).first(conn).optional()
+        })?;
+        if present.is_some() {
+            return Ok(0);
+        }
+        let mut counted = 0;
+        let mut after = String::new();
+        loop {
+            let page: Vec<StoredResponse> = db_run!(conn: {
+                responses::table
+                    .filter(responses::id.gt(&after))
+                    .order(responses::id)
+                    .limit(10_000)
+                    .select(STORED_COLUMNS)
+                    .load(conn)
+            })?;
+            let Some(last) = page.last() else { break };
+            after = last.id.clone();
+            let mut delta = RollupDelta::default();
+            for row in &page {
+                if let Some(submission) = row.to_submission(forms) {
+                    delta.add(&submission, offset);
+                    counted += 1;
+                }
+            }
+            delta.apply(conn)?;
+        }
+        QueryResult::Ok(counted)
+    })?;
+    Ok((dossiers, responses))
 }

@@ -1,9 +1,10 @@
 //! Turning stored responses into rollup increments, and applying them in the same transaction.
 //!
-//! Rollups are monthly (by local month): per unit, form version, channel, respondent type,
-//! question and level; per procedure; respondent score moments per element; dossier counts.
-//! Increments of a whole batch are summed in memory first, so a batch of a thousand similar
-//! responses costs a few hundred upserts, not tens of thousands.
+//! Rollups are monthly (by the province's local month): one cell per unit, form version,
+//! channel and respondent type, one per unit, form version and procedure (each holding every
+//! question's counts by level and the respondents' score moments, see [`CellCounts`]), and the
+//! dossier counts of the Decision 766 rate. Increments of a whole batch are summed in memory
+//! first, so a batch of a thousand responses rewrites a few dozen cells.
 
 use std::collections::HashMap;
 
@@ -11,29 +12,35 @@ use chrono::{Datelike, FixedOffset, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use super::rollup_cell::CellCounts;
 use super::writer::Submission;
 use crate::db::DbConn;
-use crate::db::schema::{dossier_rollups, rollup_scores, rollups_monthly, rollups_procedure};
+use crate::db::schema::{dossier_rollups, rollup_cells, rollup_procedure_cells};
 use crate::db_run;
 
 /// The question code under which whole responses are counted (level 0).
 pub const RESPONSES_COUNTER: &str = "_responses";
 
-/// (unit, form, version, period, channel, respondent type, question, level)
-type CountKey = (String, String, i64, NaiveDate, String, String, String, i64);
-/// (unit, form, version, month, procedure, question, level)
-type ProcedureKey = (String, String, i64, NaiveDate, String, String, i64);
-/// (grain, period, unit, form, version, channel, respondent type, element)
-type ScoreKey = (
-    &'static str,
-    NaiveDate,
-    String,
-    String,
-    i64,
-    String,
-    String,
-    String,
-);
+/// A cell of the main rollups: who answered, about which unit, when and how.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CellKey {
+    pub unit_id: String,
+    pub form_code: String,
+    pub form_version: i64,
+    pub month: NaiveDate,
+    pub channel: String,
+    pub respondent_type: String,
+}
+
+/// A cell of the procedure rollups.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProcedureCellKey {
+    pub unit_id: String,
+    pub form_code: String,
+    pub form_version: i64,
+    pub month: NaiveDate,
+    pub procedure_id: String,
+}
 
 /// The local day of a UTC timestamp.
 pub fn local_day(at: NaiveDateTime, utc_offset: FixedOffset) -> NaiveDate {
@@ -58,9 +65,8 @@ pub fn counted_levels(submission: &Submission) -> impl Iterator<Item = (&str, i6
 /// Summed increments of a batch.
 #[derive(Default)]
 pub struct RollupDelta {
-    monthly: HashMap<CountKey, i64>,
-    by_procedure: HashMap<ProcedureKey, i64>,
-    scores: HashMap<ScoreKey, (i64, f64, f64)>,
+    cells: HashMap<CellKey, CellCounts>,
+    procedure_cells: HashMap<ProcedureCellKey, CellCounts>,
     dossiers: HashMap<(String, NaiveDate), DossierChange>,
 }
 
@@ -101,63 +107,38 @@ impl RollupDelta {
     pub fn add_signed(&mut self, submission: &Submission, utc_offset: FixedOffset, sign: i64) {
         let r = &submission.response;
         let month = month_of(local_day(r.submitted_at, utc_offset));
-        let kind = r.respondent_type.clone().unwrap_or_default();
-        for (question, level) in counted_levels(submission) {
-            let key = (
-                r.unit_id.clone(),
-                r.form_code.clone(),
-                r.form_version,
+        let key = CellKey {
+            unit_id: r.unit_id.clone(),
+            form_code: r.form_code.clone(),
+            form_version: r.form_version,
+            month,
+            channel: r.channel.clone(),
+            respondent_type: r.respondent_type.clone().unwrap_or_default(),
+        };
+        count_into(self.cells.entry(key).or_default(), submission, sign);
+        if let Some(procedure) = &r.procedure_id {
+            let key = ProcedureCellKey {
+                unit_id: r.unit_id.clone(),
+                form_code: r.form_code.clone(),
+                form_version: r.form_version,
                 month,
-                r.channel.clone(),
-                kind.clone(),
-                question.to_string(),
-                level,
+                procedure_id: procedure.clone(),
+            };
+            count_into(
+                self.procedure_cells.entry(key).or_default(),
+                submission,
+                sign,
             );
-            *self.monthly.entry(key).or_insert(0) += sign;
-            if let Some(procedure) = &r.procedure_id {
-                let key = (
-                    r.unit_id.clone(),
-                    r.form_code.clone(),
-                    r.form_version,
-                    month,
-                    procedure.clone(),
-                    question.to_string(),
-                    level,
-                );
-                *self.by_procedure.entry(key).or_insert(0) += sign;
-            }
-        }
-        for (element, score) in &submission.scores {
-            let key = (
-                "month",
-                month,
-                r.unit_id.clone(),
-                r.form_code.clone(),
-                r.form_version,
-                r.channel.clone(),
-                kind.clone(),
-                element.clone(),
-            );
-            let entry = self.scores.entry(key).or_insert((0, 0.0, 0.0));
-            entry.0 += sign;
-            entry.1 += sign as f64 * score;
-            entry.2 += sign as f64 * score * score;
         }
     }
 
     /// Adds another delta's increments (a job's, once its savepoint held).
     pub fn merge(&mut self, other: RollupDelta) {
-        for (k, n) in other.monthly {
-            *self.monthly.entry(k).or_insert(0) += n;
+        for (key, counts) in other.cells {
+            self.cells.entry(key).or_default().merge(&counts);
         }
-        for (k, n) in other.by_procedure {
-            *self.by_procedure.entry(k).or_insert(0) += n;
-        }
-        for (k, (n, sum, sq)) in other.scores {
-            let e = self.scores.entry(k).or_insert((0, 0.0, 0.0));
-            e.0 += n;
-            e.1 += sum;
-            e.2 += sq;
+        for (key, counts) in other.procedure_cells {
+            self.procedure_cells.entry(key).or_default().merge(&counts);
         }
         for ((unit, month), c) in other.dossiers {
             let e = self.dossiers.entry((unit, month)).or_default();
@@ -187,50 +168,17 @@ impl RollupDelta {
         entry.unsatisfied_or_late += change.unsatisfied_or_late;
     }
 
-    /// Upserts every increment; call inside the transaction that stored the responses.
+    /// Writes every increment; call inside the transaction that stored the responses. Each
+    /// cell is created if missing, then locked, read, added to and written back, so concurrent
+    /// writers (the group-commit writer and an administrator's correction) never lose counts.
     pub fn apply(self, conn: &mut DbConn) -> QueryResult<()> {
+        for (key, delta) in self.cells {
+            apply_cell(conn, &key, &delta)?;
+        }
+        for (key, delta) in self.procedure_cells {
+            apply_procedure_cell(conn, &key, &delta)?;
+        }
         db_run!(conn: {
-            for ((unit, form, version, month, channel, kind, question, level), n) in self.monthly {
-                diesel::insert_into(rollups_monthly::table)
-                    .values((
-                        rollups_monthly::unit_id.eq(unit), rollups_monthly::form_code.eq(form), rollups_monthly::form_version.eq(version),
-                        rollups_monthly::month.eq(month), rollups_monthly::channel.eq(channel), rollups_monthly::respondent_type.eq(kind),
-                        rollups_monthly::question_code.eq(question), rollups_monthly::level.eq(level), rollups_monthly::n.eq(n),
-                    ))
-                    .on_conflict((rollups_monthly::unit_id, rollups_monthly::form_code, rollups_monthly::form_version, rollups_monthly::month, rollups_monthly::channel, rollups_monthly::respondent_type, rollups_monthly::question_code, rollups_monthly::level))
-                    .do_update()
-                    .set(rollups_monthly::n.eq(rollups_monthly::n + excluded(rollups_monthly::n)))
-                    .execute(conn)?;
-            }
-            for ((unit, form, version, month, procedure, question, level), n) in self.by_procedure {
-                diesel::insert_into(rollups_procedure::table)
-                    .values((
-                        rollups_procedure::unit_id.eq(unit), rollups_procedure::form_code.eq(form), rollups_procedure::form_version.eq(version),
-                        rollups_procedure::month.eq(month), rollups_procedure::procedure_id.eq(procedure),
-                        rollups_procedure::question_code.eq(question), rollups_procedure::level.eq(level), rollups_procedure::n.eq(n),
-                    ))
-                    .on_conflict((rollups_procedure::unit_id, rollups_procedure::form_code, rollups_procedure::form_version, rollups_procedure::month, rollups_procedure::procedure_id, rollups_procedure::question_code, rollups_procedure::level))
-                    .do_update()
-                    .set(rollups_procedure::n.eq(rollups_procedure::n + excluded(rollups_procedure::n)))
-                    .execute(conn)?;
-            }
-            for ((grain, period, unit, form, version, channel, kind, element), (n, sum, sq)) in self.scores {
-                diesel::insert_into(rollup_scores::table)
-                    .values((
-                        rollup_scores::grain.eq(grain), rollup_scores::period.eq(period), rollup_scores::unit_id.eq(unit),
-                        rollup_scores::form_code.eq(form), rollup_scores::form_version.eq(version), rollup_scores::channel.eq(channel),
-                        rollup_scores::respondent_type.eq(kind), rollup_scores::element_code.eq(element),
-                        rollup_scores::n.eq(n), rollup_scores::score_sum.eq(sum), rollup_scores::score_sq_sum.eq(sq),
-                    ))
-                    .on_conflict((rollup_scores::grain, rollup_scores::period, rollup_scores::unit_id, rollup_scores::form_code, rollup_scores::form_version, rollup_scores::channel, rollup_scores::respondent_type, rollup_scores::element_code))
-                    .do_update()
-                    .set((
-                        rollup_scores::n.eq(rollup_scores::n + excluded(rollup_scores::n)),
-                        rollup_scores::score_sum.eq(rollup_scores::score_sum + excluded(rollup_scores::score_sum)),
-                        rollup_scores::score_sq_sum.eq(rollup_scores::score_sq_sum + excluded(rollup_scores::score_sq_sum)),
-                    ))
-                    .execute(conn)?;
-            }
             for ((unit, month), c) in self.dossiers {
                 diesel::insert_into(dossier_rollups::table)
                     .values((
@@ -251,4 +199,134 @@ impl RollupDelta {
             QueryResult::Ok(())
         })
     }
+}
+
+/// Adds one response's counts and scores to a cell.
+fn count_into(cell: &mut CellCounts, submission: &Submission, sign: i64) {
+    for (question, level) in counted_levels(submission) {
+        cell.add(question, level, sign);
+    }
+    for (element, score) in &submission.scores {
+        cell.add_score(
+            element,
+            sign,
+            sign as f64 * score,
+            sign as f64 * score * score,
+        );
+    }
+}
+
+fn unreadable(e: super::rollup_cell::CellError) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(Box::new(e))
+}
+
+/// Adds `delta` to one stored cell: the cell is created if missing, then read, added to and
+/// written back only if nobody changed it in between (compare and swap, retried), so concurrent
+/// writers never lose counts on PostgreSQL; on SQLite the write transaction is exclusive anyway.
+fn apply_cell(conn: &mut DbConn, key: &CellKey, delta: &CellCounts) -> QueryResult<()> {
+    use rollup_cells as c;
+    db_run!(conn: {
+        let target = c::table.find((&key.unit_id, &key.form_code, key.form_version, key.month, &key.channel, &key.respondent_type));
+        diesel::insert_into(c::table)
+            .values((
+                c::unit_id.eq(&key.unit_id), c::form_code.eq(&key.form_code), c::form_version.eq(key.form_version),
+                c::month.eq(key.month), c::channel.eq(&key.channel), c::respondent_type.eq(&key.respondent_type),
+                c::responses.eq(0), c::counts.eq(CellCounts::default().encode()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        loop {
+            let stored: Vec<u8> = target.select(c::counts).first(conn)?;
+            let mut cell = CellCounts::decode(&stored).map_err(unreadable)?;
+            cell.merge(delta);
+            let swapped = diesel::update(target.filter(c::counts.eq(&stored)))
+                .set((c::responses.eq(cell.count(RESPONSES_COUNTER, 0)), c::counts.eq(cell.encode())))
+                .execute(conn)?;
+            if swapped == 1 {
+                break;
+            }
+        }
+        QueryResult::Ok(())
+    })
+}
+
+/// As [`apply_cell`], for a procedure cell.
+fn apply_procedure_cell(
+    conn: &mut DbConn,
+    key: &ProcedureCellKey,
+    delta: &CellCounts,
+) -> QueryResult<()> {
+    use rollup_procedure_cells as c;
+    db_run!(conn: {
+        let target = c::table.find((&key.unit_id, &key.form_code, key.form_version, key.month, &key.procedure_id));
+        diesel::insert_into(c::table)
+            .values((
+                c::unit_id.eq(&key.unit_id), c::form_code.eq(&key.form_code), c::form_version.eq(key.form_version),
+                c::month.eq(key.month), c::procedure_id.eq(&key.procedure_id),
+                c::responses.eq(0), c::counts.eq(CellCounts::default().encode()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        loop {
+            let stored: Vec<u8> = target.select(c::counts).first(conn)?;
+            let mut cell = CellCounts::decode(&stored).map_err(unreadable)?;
+            cell.merge(delta);
+            let swapped = diesel::update(target.filter(c::counts.eq(&stored)))
+                .set((c::responses.eq(cell.count(RESPONSES_COUNTER, 0)), c::counts.eq(cell.encode())))
+                .execute(conn)?;
+            if swapped == 1 {
+                break;
+            }
+        }
+        QueryResult::Ok(())
+    })
+}
+
+/// Every stored rollup cell with its counts, optionally of one unit (for checks and tools).
+pub fn stored_cells(
+    conn: &mut DbConn,
+    unit_id: Option<&str>,
+) -> QueryResult<Vec<(CellKey, CellCounts)>> {
+    type Row = (String, String, i64, NaiveDate, String, String, Vec<u8>);
+    let rows: Vec<Row> = db_run!(conn: {
+        let mut q = rollup_cells::table.into_boxed();
+        if let Some(unit) = unit_id {
+            q = q.filter(rollup_cells::unit_id.eq(unit.to_string()));
+        }
+        q.select((
+            rollup_cells::unit_id, rollup_cells::form_code, rollup_cells::form_version, rollup_cells::month,
+            rollup_cells::channel, rollup_cells::respondent_type, rollup_cells::counts,
+        ))
+        .load(conn)
+    })?;
+    rows.into_iter()
+        .map(
+            |(unit_id, form_code, form_version, month, channel, respondent_type, counts)| {
+                let cell = CellCounts::decode(&counts).map_err(unreadable)?;
+                let key = CellKey {
+                    unit_id,
+                    form_code,
+                    form_version,
+                    month,
+                    channel,
+                    respondent_type,
+                };
+                Ok((key, cell))
+            },
+        )
+        .collect()
+}
+
+/// The sum of one count over stored cells that `keep` accepts.
+pub fn stored_count(
+    conn: &mut DbConn,
+    keep: impl Fn(&CellKey) -> bool,
+    question: &str,
+    level: i64,
+) -> QueryResult<i64> {
+    Ok(stored_cells(conn, None)?
+        .iter()
+        .filter(|(key, _)| keep(key))
+        .map(|(_, cell)| cell.count(question, level))
+        .sum())
 }

@@ -13,11 +13,10 @@ use super::layout::html_response;
 use super::staff::staff_page;
 use crate::accounts::Role;
 use crate::db::DbConn;
-use crate::db::schema::{dossier_rollups, rollups_monthly};
+use crate::db::schema::{dossier_rollups, rollup_cells};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
-use crate::survey::rollup::RESPONSES_COUNTER;
 use crate::units::{self, Unit};
 
 /// The units a results reader may see: everything for admins, the subtree for agencies.
@@ -40,9 +39,8 @@ fn counts(conn: &mut DbConn, unit_id: &str) -> AppResult<(i64, i64)> {
             .filter(dossier_rollups::unit_id.eq(unit_id))
             .select(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>("CAST(SUM(dossiers) AS BIGINT)"))
             .first::<Option<i64>>(conn)?;
-        let answered: Option<i64> = rollups_monthly::table
-            .filter(rollups_monthly::unit_id.eq(unit_id))
-            .filter(rollups_monthly::question_code.eq(RESPONSES_COUNTER))
+        let answered: Option<i64> = rollup_cells::table
+            .filter(rollup_cells::unit_id.eq(unit_id))
             .select(sum_n())
             .first::<Option<i64>>(conn)
             .or_else(|_| Ok::<_, diesel::result::Error>(None))?;
@@ -119,11 +117,10 @@ pub async fn unit(
             let unit = units::find(conn, &id)?.ok_or_else(not_found)?;
             let (dossiers, _) = counts(conn, &id)?;
             let by_channel: Vec<(String, String, i64)> = db_run!(conn: {
-                rollups_monthly::table
-                    .filter(rollups_monthly::unit_id.eq(&id))
-                    .filter(rollups_monthly::question_code.eq(RESPONSES_COUNTER))
-                    .group_by((rollups_monthly::form_code, rollups_monthly::channel))
-                    .select((rollups_monthly::form_code, rollups_monthly::channel, sum_n()))
+                rollup_cells::table
+                    .filter(rollup_cells::unit_id.eq(&id))
+                    .group_by((rollup_cells::form_code, rollup_cells::channel))
+                    .select((rollup_cells::form_code, rollup_cells::channel, sum_n()))
                     .load::<(String, String, Option<i64>)>(conn)
             })?
             .into_iter()
@@ -155,5 +152,5 @@ pub async fn unit(
 /// `SUM(rollups.n)` as BIGINT on both backends (PostgreSQL's SUM of BIGINT is NUMERIC).
 fn sum_n() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>
 {
-    diesel::dsl::sql("CAST(SUM(rollups_monthly.n) AS BIGINT)")
+    diesel::dsl::sql("CAST(SUM(rollup_cells.responses) AS BIGINT)")
 }

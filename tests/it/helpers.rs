@@ -33,7 +33,7 @@ impl Backend {
 }
 
 /// Keeps a test's database alive and removes it afterwards.
-enum TestDb {
+pub enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, schema: String },
 }
@@ -67,7 +67,7 @@ pub fn forms_dir() -> PathBuf {
 }
 
 /// A fresh, empty database URL for `backend` (and what removes it later).
-fn fresh_database(backend: &Backend) -> (String, TestDb) {
+pub fn fresh_database(backend: &Backend) -> (String, TestDb) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -8,6 +8,7 @@ mod api;
 mod browser;
 mod browser_paper;
 mod browser_staff;
+mod crash;
 mod forms;
 mod integrity;
 mod lifecycle;

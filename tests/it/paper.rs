@@ -283,7 +283,7 @@ mod keying {
     use diesel::prelude::*;
     use sipas::accounts::Role;
     use sipas::audit::Actor;
-    use sipas::db::schema::{responses, rollups_monthly as rollups};
+    use sipas::db::schema::responses;
     use sipas::db_run;
     use sipas::paper::custody::{self, BatchRequest, Custody};
     use sipas::paper::entry::{self, EntryError, Saved, Typing};
@@ -502,11 +502,15 @@ mod keying {
         assert_eq!(provenance["batch"], batch.code.as_str());
         assert_eq!(provenance["collector"], "Nguyễn Văn Bưu");
         assert!(provenance["typists"].as_array().unwrap().len() >= 2);
-        let paper_rollup: Vec<i64> = db_run!(conn: {
-            rollups::table.filter(rollups::channel.eq("paper")).filter(rollups::question_code.eq("_responses")).filter(rollups::unit_id.eq(unit_id(&app, "STP"))).select(rollups::n).load(conn)
-        })
+        let stp = unit_id(&app, "STP");
+        let paper_rollup = sipas::survey::rollup::stored_count(
+            conn,
+            |k| k.channel == "paper" && k.unit_id == stp,
+            "_responses",
+            0,
+        )
         .unwrap();
-        assert!(paper_rollup.iter().sum::<i64>() >= 2);
+        assert!(paper_rollup >= 2);
         let custody = custody::custody(conn, &batch.id).unwrap();
         assert_eq!((custody.keyed, custody.verified), (3, 2));
         let stats = entry::typist_stats(conn, Some(&post.id)).unwrap();
@@ -684,18 +688,13 @@ mod importing {
         // An administrator corrects a verified form: rollups move, the audit log keeps old → new.
         let level_count = |conn: &mut sipas::db::DbConn, level: i64| -> i64 {
             let sxd = unit_id(&app, "SXD");
-            db_run!(conn: {
-                sipas::db::schema::rollups_monthly::table
-                    .filter(sipas::db::schema::rollups_monthly::unit_id.eq(&sxd))
-                    .filter(sipas::db::schema::rollups_monthly::channel.eq("paper"))
-                    .filter(sipas::db::schema::rollups_monthly::question_code.eq("A1"))
-                    .filter(sipas::db::schema::rollups_monthly::level.eq(level))
-                    .select(sipas::db::schema::rollups_monthly::n)
-                    .load::<i64>(conn)
-            })
+            sipas::survey::rollup::stored_count(
+                conn,
+                |k| k.unit_id == sxd && k.channel == "paper",
+                "A1",
+                level,
+            )
             .unwrap()
-            .into_iter()
-            .sum()
         };
         let conn = &mut app.conn();
         let (fives, twos) = (level_count(conn, 5), level_count(conn, 2));
@@ -762,19 +761,14 @@ mod importing {
         );
         // The typist undoes their last form: the response leaves the index again.
         let paper_responses = |conn: &mut sipas::db::DbConn| -> i64 {
-            use sipas::db::schema::rollups_monthly as rollups;
             let sxd = unit_id(&app, "SXD");
-            db_run!(conn: {
-                rollups::table
-                    .filter(rollups::channel.eq("paper"))
-                    .filter(rollups::question_code.eq("_responses"))
-                    .filter(rollups::unit_id.eq(&sxd))
-                    .select(rollups::n)
-                    .load::<i64>(conn)
-            })
+            sipas::survey::rollup::stored_count(
+                conn,
+                |k| k.unit_id == sxd && k.channel == "paper",
+                "_responses",
+                0,
+            )
             .unwrap()
-            .into_iter()
-            .sum()
         };
         let before = paper_responses(&mut app.conn());
         let undone = collector

@@ -1,8 +1,11 @@
 -- Compact storage for ten million responses and more:
 -- * answers move into one JSON object on the response row (one insert per response, not ~30);
--- * daily rollups go: at the density of a real province they held about as many rows as the raw
---   answers. Reports read monthly rollups, and the partial months at the edges of a custom
---   range from the responses of those days only;
+-- * rollups become one row per cell (unit, form version, local month, channel, respondent type;
+--   and unit, form version, month, procedure) holding every count of the cell in one compact
+--   value: a row per (cell, question, level) made them larger than the raw answers once a
+--   province has hundreds of units. There are no daily rollups: the partial months at the edges
+--   of a custom range are counted from the responses of those days only. The new cells are
+--   filled from the stored responses at the next start (local months need the UTC offset);
 -- * dossier counts of the Decision 766 rate get monthly rollups, so rankings never scan dossiers.
 --   They are filled from the stored dossiers at the next start (the local month needs the
 --   province's UTC offset, a setting the migration cannot see).
@@ -24,7 +27,33 @@ WHERE a.response_id = responses.id;
 
 DROP TABLE answers;
 DROP TABLE rollups;
-DELETE FROM rollup_scores WHERE grain = 'day';
+DROP TABLE rollups_monthly;
+DROP TABLE rollups_procedure;
+DROP TABLE rollup_scores;
+
+CREATE TABLE rollup_cells (
+    unit_id TEXT NOT NULL REFERENCES units(id),
+    form_code TEXT NOT NULL,
+    form_version BIGINT NOT NULL,
+    month DATE NOT NULL,
+    channel TEXT NOT NULL,
+    respondent_type TEXT NOT NULL,
+    responses BIGINT NOT NULL,
+    counts BYTEA NOT NULL,
+    PRIMARY KEY (unit_id, form_code, form_version, month, channel, respondent_type)
+);
+CREATE INDEX rollup_cells_form_month_idx ON rollup_cells(form_code, month);
+
+CREATE TABLE rollup_procedure_cells (
+    unit_id TEXT NOT NULL REFERENCES units(id),
+    form_code TEXT NOT NULL,
+    form_version BIGINT NOT NULL,
+    month DATE NOT NULL,
+    procedure_id TEXT NOT NULL,
+    responses BIGINT NOT NULL,
+    counts BYTEA NOT NULL,
+    PRIMARY KEY (unit_id, form_code, form_version, month, procedure_id)
+);
 
 CREATE TABLE dossier_rollups (
     unit_id TEXT NOT NULL REFERENCES units(id),
