@@ -77,6 +77,9 @@ fn summary(mut times: Vec<Duration>) -> (f64, f64, f64) {
 
 fn print_row(what: &str, times: Vec<Duration>) -> f64 {
     let n = times.len();
+    if n == 0 {
+        return 0.0;
+    }
     let (p50, p90, max) = summary(times);
     println!("{what:<52} n={n:<4} p50 {p50:>9.2} ms  p90 {p90:>9.2} ms  max {max:>9.2} ms");
     p50
@@ -177,6 +180,19 @@ fn main() -> anyhow::Result<()> {
         "dashboard figures, one unit-year (rollups)",
         dashboard_times,
     );
+    // Its two parts, to see where the time goes.
+    let (mut report_times, mut suggestion_times) = (Vec::new(), Vec::new());
+    for unit in &picked {
+        let started = Instant::now();
+        sipas::report::unit_report(conn, &forms, &opts, unit, &args.period, &slice)?;
+        report_times.push(started.elapsed());
+        let scope = sipas::report::source::scope(conn, &unit.id)?;
+        let started = Instant::now();
+        sipas::report::recent_suggestions(conn, &forms, &scope, &args.period, 8, opts.utc_offset)?;
+        suggestion_times.push(started.elapsed());
+    }
+    print_row("  of which: figures (unit_report)", report_times);
+    print_row("  of which: recent suggestions", suggestion_times);
     println!(
         "  (SIPAS responses behind each dashboard: {} on average)",
         answered / (args.rounds * picked.len()).max(1) as u64
@@ -205,12 +221,14 @@ fn main() -> anyhow::Result<()> {
         "baseline: GROUP BY over raw answers, one unit-year",
         baseline_times,
     );
-    let started = Instant::now();
-    baseline(conn, None, from, until)?;
-    print_row(
-        "baseline: GROUP BY over raw answers, whole province",
-        vec![started.elapsed()],
-    );
+    if args.baseline_units > 0 {
+        let started = Instant::now();
+        baseline(conn, None, from, until)?;
+        print_row(
+            "baseline: GROUP BY over raw answers, whole province",
+            vec![started.elapsed()],
+        );
+    }
     println!(
         "ratio baseline ÷ dashboard (p50, one unit-year): {:.0}×",
         baseline_p50 / dashboard_p50.max(1e-9)

@@ -114,7 +114,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    rollup_cells (unit_id, form_code, form_version, month, channel, respondent_type) {
+    rollup_cells (unit_id, form_code, month, form_version, channel, respondent_type) {
         unit_id -> Text,
         form_code -> Text,
         form_version -> BigInt,
@@ -127,7 +127,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    rollup_procedure_cells (unit_id, form_code, form_version, month, procedure_id) {
+    rollup_procedure_cells (unit_id, form_code, month, procedure_id, form_version) {
         unit_id -> Text,
         form_code -> Text,
         form_version -> BigInt,

@@ -10,13 +10,17 @@ use crate::forms::scoring::{INDEX_CODE, is_satisfied, is_valid_level};
 use crate::forms::{Form, QuestionType};
 use crate::survey::rollup::RESPONSES_COUNTER;
 
+/// A map keyed by short codes that reports fill millions of times: a fast, non-cryptographic
+/// hash (codes come from form definitions, not from users).
+pub type CodeMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 /// Summed rollups of one form for some units, period and slice.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
     /// question code → answers by level (index = level).
-    pub counts: HashMap<String, Vec<u64>>,
+    pub counts: CodeMap<Vec<u64>>,
     /// element code (or `_index`) → (respondents, score sum, score² sum).
-    pub scores: HashMap<String, (u64, f64, f64)>,
+    pub scores: CodeMap<(u64, f64, f64)>,
 }
 
 impl Tally {
@@ -47,34 +51,47 @@ impl Tally {
         e.2 += sq;
     }
 
+    /// Adds counts by level of one question.
+    fn add_levels(&mut self, question: &str, levels: impl ExactSizeIterator<Item = u64>) {
+        let counts = match self.counts.get_mut(question) {
+            Some(counts) => counts,
+            None => self.counts.entry(question.to_string()).or_default(),
+        };
+        if counts.len() < levels.len() {
+            counts.resize(levels.len(), 0);
+        }
+        for (total, n) in counts.iter_mut().zip(levels) {
+            *total += n;
+        }
+    }
+
     pub fn merge(&mut self, other: &Tally) {
         for (q, counts) in &other.counts {
-            for (level, n) in counts.iter().enumerate() {
-                if *n > 0 {
-                    self.add_count(q, level as i64, *n);
-                }
-            }
+            self.add_levels(q, counts.iter().copied());
         }
         for (e, (n, s, sq)) in &other.scores {
             self.add_score(e, *n, *s, *sq);
         }
     }
 
-    /// Adds a stored rollup cell (negative counts, which only a damaged cell could hold, are
-    /// left out).
-    pub fn add_cell(&mut self, cell: &crate::survey::rollup_cell::CellCounts) {
-        for (q, counts) in &cell.levels {
-            for (level, n) in counts.iter().enumerate() {
-                if *n > 0 {
-                    self.add_count(q, level as i64, *n as u64);
-                }
+    /// Adds a stored rollup cell as read from the database (negative counts, which only a
+    /// damaged cell could hold, are left out).
+    pub fn add_stored_cell(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<(), crate::survey::rollup_cell::CellError> {
+        let mut scores = Vec::new();
+        crate::survey::rollup_cell::visit(
+            bytes,
+            |q, counts| self.add_levels(q, counts.iter().map(|n| (*n).max(0) as u64)),
+            |e, n, sum, sq| scores.push((e.to_string(), n, sum, sq)),
+        )?;
+        for (e, n, sum, sq) in scores {
+            if n > 0 {
+                self.add_score(&e, n as u64, sum, sq);
             }
         }
-        for (e, (n, sum, sq)) in &cell.scores {
-            if *n > 0 {
-                self.add_score(e, *n as u64, *sum, *sq);
-            }
-        }
+        Ok(())
     }
 
     pub fn responses(&self) -> u64 {

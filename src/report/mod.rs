@@ -421,23 +421,33 @@ pub fn ranking(
     let tallies = source::load(conn, forms, &form.code, None, period, opts.utc_offset)?;
     let dossiers = source::dossier_counts(conn, None, period, opts.utc_offset)?;
     let mut rows = Vec::new();
+    let tree = source::UnitTree::load(conn)?;
+    // Each unit's cells summed once (all channels, counter, independent), so a candidate adds
+    // one sum per unit of its scope.
+    let mut by_unit: HashMap<&str, [Tally; 3]> = HashMap::new();
+    for (key, cell) in &tallies.0 {
+        let sums = by_unit.entry(key.unit_id.as_str()).or_default();
+        sums[0].merge(cell);
+        if COUNTER_CHANNELS.contains(&key.channel.as_str()) {
+            sums[1].merge(cell);
+        } else if INDEPENDENT_CHANNELS.contains(&key.channel.as_str()) {
+            sums[2].merge(cell);
+        }
+    }
     for unit in candidates {
-        let scope: std::collections::HashSet<String> =
-            source::scope(conn, &unit.id)?.into_iter().collect();
-        let tally = tallies.total(|k| scope.contains(&k.unit_id));
+        let scope = tree.scope(&unit.id);
+        let [mut tally, mut counter, mut independent] =
+            [Tally::default(), Tally::default(), Tally::default()];
+        for sums in scope.iter().filter_map(|id| by_unit.get(id.as_str())) {
+            tally.merge(&sums[0]);
+            counter.merge(&sums[1]);
+            independent.merge(&sums[2]);
+        }
         let figures = compute(&form, &tally, opts.min_n);
-        let group = |channels: &[&str]| {
-            compute(
-                &form,
-                &tallies.total(|k| {
-                    scope.contains(&k.unit_id) && channels.contains(&k.channel.as_str())
-                }),
-                opts.min_n,
-            )
-            .index
-        };
-        let (gap, _, gap_significant) =
-            compare(&group(COUNTER_CHANNELS), &group(INDEPENDENT_CHANNELS));
+        let (gap, _, gap_significant) = compare(
+            &compute(&form, &counter, opts.min_n).index,
+            &compute(&form, &independent, opts.min_n).index,
+        );
         let mut counts = DossierCounts::default();
         for id in &scope {
             if let Some(c) = dossiers.get(id) {

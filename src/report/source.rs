@@ -17,7 +17,6 @@ use crate::db::schema::{
 use crate::db_run;
 use crate::forms::FormRegistry;
 use crate::survey::rollup::counted_levels;
-use crate::survey::rollup_cell::CellCounts;
 use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 
 /// The cell a tally belongs to.
@@ -49,27 +48,47 @@ impl Tallies {
 pub const COUNTER_CHANNELS: &[&str] = &["qr", "link", "kiosk"];
 pub const INDEPENDENT_CHANNELS: &[&str] = &["paper", "phone", "interview"];
 
-/// The units a report of `unit_id` covers: itself, everything below it, and every unit merged
-/// into any of those (so history before a merger stays in the successor's figures).
-pub fn scope(conn: &mut DbConn, unit_id: &str) -> QueryResult<Vec<String>> {
-    let all: Vec<(String, Option<String>, Option<String>)> = db_run!(conn: { units::table.select((units::id, units::parent_id, units::merged_into_id)).load(conn) })?;
-    let mut covered: HashSet<String> = HashSet::from([unit_id.to_string()]);
-    loop {
-        let before = covered.len();
-        for (id, parent, merged) in &all {
-            let joined = parent.as_ref().is_some_and(|p| covered.contains(p))
-                || merged.as_ref().is_some_and(|m| covered.contains(m));
-            if joined {
-                covered.insert(id.clone());
+/// Which units sit below (or were merged into) each unit, loaded once so that many scopes
+/// cost one query.
+pub struct UnitTree {
+    below: HashMap<String, Vec<String>>,
+}
+
+impl UnitTree {
+    pub fn load(conn: &mut DbConn) -> QueryResult<Self> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = db_run!(conn: {
+            units::table.select((units::id, units::parent_id, units::merged_into_id)).load(conn)
+        })?;
+        let mut below: HashMap<String, Vec<String>> = HashMap::new();
+        for (id, parent, merged) in rows {
+            for up in [parent, merged].into_iter().flatten() {
+                below.entry(up).or_default().push(id.clone());
             }
         }
-        if covered.len() == before {
-            break;
-        }
+        Ok(Self { below })
     }
-    let mut out: Vec<String> = covered.into_iter().collect();
-    out.sort();
-    Ok(out)
+
+    /// The units a report of `unit_id` covers: itself, everything below it, and every unit
+    /// merged into any of those (so history before a merger stays in the successor's figures).
+    pub fn scope(&self, unit_id: &str) -> Vec<String> {
+        let mut covered: HashSet<&str> = HashSet::from([unit_id]);
+        let mut queue = vec![unit_id];
+        while let Some(next) = queue.pop() {
+            for child in self.below.get(next).into_iter().flatten() {
+                if covered.insert(child) {
+                    queue.push(child);
+                }
+            }
+        }
+        let mut out: Vec<String> = covered.into_iter().map(str::to_string).collect();
+        out.sort();
+        out
+    }
+}
+
+/// The units a report of `unit_id` covers (see [`UnitTree::scope`]).
+pub fn scope(conn: &mut DbConn, unit_id: &str) -> QueryResult<Vec<String>> {
+    Ok(UnitTree::load(conn)?.scope(unit_id))
 }
 
 /// Loads tallies of `form_code` for `unit_ids` (all units when `None`) over `period`: whole
@@ -156,14 +175,17 @@ fn load_months(
     })?;
     let mut tallies = Tallies::default();
     for (unit_id, channel, respondent_type, counts) in rows {
-        let cell = CellCounts::decode(&counts)
-            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
         let key = CellKey {
             unit_id,
             channel,
             respondent_type,
         };
-        tallies.0.entry(key).or_default().add_cell(&cell);
+        tallies
+            .0
+            .entry(key)
+            .or_default()
+            .add_stored_cell(&counts)
+            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
     }
     Ok(tallies)
 }
@@ -232,9 +254,9 @@ pub fn load_procedure(
     })?;
     let mut tally = Tally::default();
     for counts in rows {
-        let cell = CellCounts::decode(&counts)
+        tally
+            .add_stored_cell(&counts)
             .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-        tally.add_cell(&cell);
     }
     Ok(tally)
 }

@@ -226,7 +226,7 @@ fn unreadable(e: super::rollup_cell::CellError) -> diesel::result::Error {
 fn apply_cell(conn: &mut DbConn, key: &CellKey, delta: &CellCounts) -> QueryResult<()> {
     use rollup_cells as c;
     db_run!(conn: {
-        let target = c::table.find((&key.unit_id, &key.form_code, key.form_version, key.month, &key.channel, &key.respondent_type));
+        let target = c::table.find((&key.unit_id, &key.form_code, key.month, key.form_version, &key.channel, &key.respondent_type));
         diesel::insert_into(c::table)
             .values((
                 c::unit_id.eq(&key.unit_id), c::form_code.eq(&key.form_code), c::form_version.eq(key.form_version),
@@ -258,7 +258,7 @@ fn apply_procedure_cell(
 ) -> QueryResult<()> {
     use rollup_procedure_cells as c;
     db_run!(conn: {
-        let target = c::table.find((&key.unit_id, &key.form_code, key.form_version, key.month, &key.procedure_id));
+        let target = c::table.find((&key.unit_id, &key.form_code, key.month, &key.procedure_id, key.form_version));
         diesel::insert_into(c::table)
             .values((
                 c::unit_id.eq(&key.unit_id), c::form_code.eq(&key.form_code), c::form_version.eq(key.form_version),

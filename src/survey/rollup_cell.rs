@@ -103,37 +103,55 @@ impl CellCounts {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, CellError> {
-        let mut r = Reader { bytes, at: 0 };
-        if r.byte()? != FORMAT {
-            return Err(CellError("unknown format"));
-        }
         let mut cell = CellCounts::default();
-        let questions = r.varint()? as usize;
-        cell.levels.reserve(questions.min(1024));
-        for _ in 0..questions {
-            let code = r.text()?;
-            let levels = r.varint()? as usize;
-            if levels > 4096 {
-                return Err(CellError("too many levels"));
-            }
-            let mut counts = Vec::with_capacity(levels);
-            for _ in 0..levels {
-                counts.push(unzigzag(r.varint()?));
-            }
-            cell.levels.insert(code, counts);
-        }
-        let elements = r.varint()? as usize;
-        for _ in 0..elements {
-            let code = r.text()?;
-            let n = unzigzag(r.varint()?);
-            let (sum, sq) = (r.f64()?, r.f64()?);
-            cell.scores.insert(code, (n, sum, sq));
-        }
-        if r.at != bytes.len() {
-            return Err(CellError("trailing bytes"));
-        }
+        visit(
+            bytes,
+            |code, counts| {
+                cell.levels.insert(code.to_string(), counts.to_vec());
+            },
+            |code, n, sum, sq| {
+                cell.scores.insert(code.to_string(), (n, sum, sq));
+            },
+        )?;
         Ok(cell)
     }
+}
+
+/// Reads a stored cell without building it: each question's counts by level, then each
+/// element's score moments. Reports add thousands of cells, so they read them this way,
+/// allocation-free.
+pub fn visit(
+    bytes: &[u8],
+    mut question: impl FnMut(&str, &[i64]),
+    mut element: impl FnMut(&str, i64, f64, f64),
+) -> Result<(), CellError> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.byte()? != FORMAT {
+        return Err(CellError("unknown format"));
+    }
+    let mut counts: Vec<i64> = Vec::with_capacity(16);
+    for _ in 0..r.varint()? {
+        let code = r.text()?;
+        let levels = r.varint()? as usize;
+        if levels > 4096 {
+            return Err(CellError("too many levels"));
+        }
+        counts.clear();
+        for _ in 0..levels {
+            counts.push(unzigzag(r.varint()?));
+        }
+        question(code, &counts);
+    }
+    for _ in 0..r.varint()? {
+        let code = r.text()?;
+        let n = unzigzag(r.varint()?);
+        let (sum, sq) = (r.f64()?, r.f64()?);
+        element(code, n, sum, sq);
+    }
+    if r.at != bytes.len() {
+        return Err(CellError("trailing bytes"));
+    }
+    Ok(())
 }
 
 fn zigzag(n: i64) -> u64 {
@@ -162,7 +180,7 @@ struct Reader<'a> {
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, CellError> {
         let b = *self.bytes.get(self.at).ok_or(CellError("truncated"))?;
         self.at += 1;
@@ -181,7 +199,7 @@ impl Reader<'_> {
         Err(CellError("varint too long"))
     }
 
-    fn take(&mut self, len: usize) -> Result<&[u8], CellError> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], CellError> {
         let end = self
             .at
             .checked_add(len)
@@ -192,9 +210,9 @@ impl Reader<'_> {
         Ok(slice)
     }
 
-    fn text(&mut self) -> Result<String, CellError> {
+    fn text(&mut self) -> Result<&'a str, CellError> {
         let len = self.varint()? as usize;
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| CellError("bad text"))
+        std::str::from_utf8(self.take(len)?).map_err(|_| CellError("bad text"))
     }
 
     fn f64(&mut self) -> Result<f64, CellError> {

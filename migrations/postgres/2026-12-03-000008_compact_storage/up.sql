@@ -40,8 +40,10 @@ CREATE TABLE rollup_cells (
     respondent_type TEXT NOT NULL,
     responses BIGINT NOT NULL,
     counts BYTEA NOT NULL,
-    PRIMARY KEY (unit_id, form_code, form_version, month, channel, respondent_type)
+    -- Month before version: a unit's report is one range of this key.
+    PRIMARY KEY (unit_id, form_code, month, form_version, channel, respondent_type)
 );
+-- The province ranking reads one period of every unit.
 CREATE INDEX rollup_cells_form_month_idx ON rollup_cells(form_code, month);
 
 CREATE TABLE rollup_procedure_cells (
@@ -52,7 +54,7 @@ CREATE TABLE rollup_procedure_cells (
     procedure_id TEXT NOT NULL,
     responses BIGINT NOT NULL,
     counts BYTEA NOT NULL,
-    PRIMARY KEY (unit_id, form_code, form_version, month, procedure_id)
+    PRIMARY KEY (unit_id, form_code, month, procedure_id, form_version)
 );
 
 CREATE TABLE dossier_rollups (
