@@ -67,6 +67,7 @@ fn submission(form: &Form, valid: ValidAnswers, i: usize) -> Submission {
         answers: valid.answers,
         dossier_rating: None,
         transaction_id: Some(format!("transaction-{i}")),
+        screening: None,
     }
 }
 

@@ -58,6 +58,21 @@ pub struct Settings {
     pub mail_retry_base_seconds: i64,
     /// How often the sender looks for due mail.
     pub mail_poll_millis: u64,
+    /// Per-response signals that hold a counter response out of the index until reviewed
+    /// (comma-separated: same_device, same_network, fast_issue, short_answering, straight_line,
+    /// burst; empty holds nothing). Signals a real citizen can trip alone are left out by default.
+    pub hold_rules: String,
+    /// A response completed this soon after its link was issued is "fast": a citizen first has
+    /// to get the receipt, scan the code and read the questions.
+    pub integrity_fast_seconds: i64,
+    /// Answering faster than this many seconds per answered question is implausibly short.
+    pub integrity_seconds_per_question: f64,
+    /// This many submissions from one network address within `integrity_burst_minutes` make a
+    /// burst (set above what a busy centre's shared address produces).
+    pub integrity_burst_count: i64,
+    pub integrity_burst_minutes: i64,
+    /// Working days an agency has to act on a case opened by a bad rating.
+    pub case_deadline_days: i64,
 }
 
 impl Default for Settings {
@@ -86,6 +101,12 @@ impl Default for Settings {
             mail_max_attempts: 8,
             mail_retry_base_seconds: 60,
             mail_poll_millis: 2000,
+            hold_rules: "same_device,fast_issue".into(),
+            integrity_fast_seconds: 90,
+            integrity_seconds_per_question: 2.0,
+            integrity_burst_count: 5,
+            integrity_burst_minutes: 10,
+            case_deadline_days: 15,
         }
     }
 }
@@ -115,6 +136,15 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAIL_MAX_ATTEMPTS", "mail_max_attempts"),
     ("SIPAS_MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"),
     ("SIPAS_MAIL_POLL_MILLIS", "mail_poll_millis"),
+    ("SIPAS_HOLD_RULES", "hold_rules"),
+    ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
+    (
+        "SIPAS_INTEGRITY_SECONDS_PER_QUESTION",
+        "integrity_seconds_per_question",
+    ),
+    ("SIPAS_INTEGRITY_BURST_COUNT", "integrity_burst_count"),
+    ("SIPAS_INTEGRITY_BURST_MINUTES", "integrity_burst_minutes"),
+    ("SIPAS_CASE_DEADLINE_DAYS", "case_deadline_days"),
 ];
 
 impl Settings {
@@ -177,6 +207,14 @@ impl Settings {
                 "mail_max_attempts" => self.mail_max_attempts = number(name, &value)?,
                 "mail_retry_base_seconds" => self.mail_retry_base_seconds = number(name, &value)?,
                 "mail_poll_millis" => self.mail_poll_millis = number(name, &value)?,
+                "hold_rules" => self.hold_rules = value,
+                "integrity_fast_seconds" => self.integrity_fast_seconds = number(name, &value)?,
+                "integrity_seconds_per_question" => {
+                    self.integrity_seconds_per_question = number(name, &value)?
+                }
+                "integrity_burst_count" => self.integrity_burst_count = number(name, &value)?,
+                "integrity_burst_minutes" => self.integrity_burst_minutes = number(name, &value)?,
+                "case_deadline_days" => self.case_deadline_days = number(name, &value)?,
                 _ => {}
             }
         }
@@ -226,6 +264,17 @@ impl Settings {
         }
         if self.max_batch == 0 || self.pool_size == 0 {
             bail!("max_batch and pool_size must be at least 1");
+        }
+        crate::integrity::HoldRules::parse(&self.hold_rules)?;
+        if self.integrity_fast_seconds < 0
+            || self.integrity_seconds_per_question < 0.0
+            || self.integrity_burst_count < 2
+            || self.integrity_burst_minutes < 1
+            || !(1..=365).contains(&self.case_deadline_days)
+        {
+            bail!(
+                "integrity settings: fast seconds and seconds per question ≥ 0, burst count ≥ 2, burst minutes ≥ 1, case_deadline_days 1–365"
+            );
         }
         if let Some(secret) = &self.secret
             && secret.len() < 32

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod forms;
 pub mod i18n;
+pub mod integrity;
 pub mod mail;
 pub mod paper;
 pub mod periods;

@@ -53,6 +53,11 @@ enum Command {
         /// Add synthetic communes until this many units are active (e.g. 500 for benchmarks).
         #[arg(long, default_value_t = 0)]
         units: usize,
+        /// Build a province of simulated units, some inflating their counter results (proxy
+        /// filling, watched answering, selective QR codes, bursts), and print how many the
+        /// integrity signals flag.
+        #[arg(long)]
+        simulate_gaming: bool,
     },
     /// Survey-form files.
     Forms {
@@ -296,6 +301,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             days,
             units,
+            simulate_gaming,
         } => {
             let (pool, forms, secret) = sipas::prepare(&settings)?;
             let info = demo::load(&mut pool.get()?, &secret)?;
@@ -320,6 +326,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     made.transactions,
                     started.elapsed().as_secs_f64()
                 );
+            }
+            if simulate_gaming {
+                let policy = sipas::integrity::IntegrityPolicy::from_settings(&settings);
+                let mut conn = pool.get()?;
+                let sim = sipas::integrity::simulate::build(
+                    &mut conn,
+                    &forms,
+                    &secret,
+                    &policy,
+                    seed,
+                    40,
+                    20,
+                    sipas::db::now(),
+                )?;
+                let assessed = sipas::integrity::units::assess(
+                    &mut conn,
+                    &forms,
+                    &settings.report_options()?,
+                    &policy,
+                    &sim.period,
+                )?;
+                let d = sipas::integrity::simulate::measure(&sim, &assessed);
+                println!(
+                    "Mô phỏng / Simulation {}: {} responses; gaming units flagged {}/{} ({:.0} %), honest units flagged {}/{} ({:.0} %)",
+                    sim.period.label(),
+                    sim.responses,
+                    d.gaming_flagged,
+                    d.gaming,
+                    d.gaming_rate() * 100.0,
+                    d.honest_flagged,
+                    d.honest,
+                    d.honest_rate() * 100.0
+                );
+                println!("See /admin/integrity?period={}", sim.period.label());
             }
             println!(
                 "Demo province loaded: {} units, {} procedures.",
@@ -577,6 +617,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 channel,
                 respondent_type,
                 procedure_id: None,
+                include_held: false,
             };
             let report = sipas::report::unit_report(
                 &mut conn,

@@ -46,7 +46,7 @@ fn level(rng: &mut StdRng, kind: QuestionType, quality: f64) -> i64 {
     }
 }
 
-fn answers_for(rng: &mut StdRng, form: &Form, quality: f64) -> Vec<AnswerValue> {
+pub(crate) fn answers_for(rng: &mut StdRng, form: &Form, quality: f64) -> Vec<AnswerValue> {
     let mut out = Vec::new();
     for q in form.questions() {
         let value = |value_int, value_text: Option<String>, levels| AnswerValue {
@@ -265,6 +265,7 @@ pub fn generate(
             answers,
             dossier_rating: None,
             transaction_id: None,
+            screening: None,
         };
         month.push((dossier, submission));
         done.responses += 1;

@@ -89,6 +89,8 @@ diesel::table! {
         issued_at -> Timestamp,
         expires_at -> Timestamp,
         spent_at -> Nullable<Timestamp>,
+        issuer_network -> Nullable<Text>,
+        issuer_device -> Nullable<Text>,
     }
 }
 
@@ -107,6 +109,7 @@ diesel::table! {
         submitted_at -> Timestamp,
         provenance -> Nullable<Text>,
         answers -> Text,
+        status -> Text,
     }
 }
 
@@ -333,6 +336,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    response_signals (response_id) {
+        response_id -> Text,
+        unit_id -> Text,
+        channel -> Text,
+        submitted_at -> Timestamp,
+        seconds_from_issue -> Nullable<BigInt>,
+        seconds_answering -> Nullable<BigInt>,
+        questions_answered -> BigInt,
+        straight_line -> Bool,
+        same_device -> Bool,
+        same_network -> Bool,
+        network_hash -> Nullable<Text>,
+        burst -> Bool,
+        signals -> Text,
+        review -> Nullable<Text>,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        review_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    rating_cases (id) {
+        id -> Text,
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        overall_level -> BigInt,
+        answers -> Text,
+        comment -> Nullable<Text>,
+        opened_at -> Timestamp,
+        due_on -> Date,
+        status -> Text,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_actions (id) {
+        id -> Text,
+        case_id -> Text,
+        at -> Timestamp,
+        actor_name -> Text,
+        note -> Text,
+        closes -> Bool,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     units,
@@ -360,4 +412,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     paper_forms,
     paper_entries,
     paper_imports,
+    response_signals,
+    rating_cases,
+    case_actions,
 );

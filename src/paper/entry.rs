@@ -408,6 +408,7 @@ fn finalize(
         answers: valid.answers.clone(),
         dossier_rating: None,
         transaction_id: None,
+        screening: None,
     };
     let outcome = store_batch(conn, &[submission], utc_offset)?;
     if outcome != [SubmitOutcome::Stored] {

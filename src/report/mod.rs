@@ -43,6 +43,8 @@ pub struct Slice {
     pub respondent_type: Option<String>,
     /// A procedure id (whole-month periods only).
     pub procedure_id: Option<String>,
+    /// Also count responses held for review (to see what accepting them would change).
+    pub include_held: bool,
 }
 
 impl Slice {
@@ -175,6 +177,37 @@ fn compare(a: &Figure, b: &Figure) -> (Option<f64>, Option<f64>, bool) {
     }
 }
 
+/// Counter channels against the independent collector over the cells `keep` accepts, with the
+/// same significance test as the unit report (used by the integrity signals).
+pub fn counter_independent_gap(
+    form: &Form,
+    tallies: &Tallies,
+    keep: impl Fn(&CellKey) -> bool,
+    min_n: u64,
+) -> ChannelGap {
+    let group = |channels: &[&str]| {
+        compute(
+            form,
+            &tallies.total(|k| keep(k) && channels.contains(&k.channel.as_str())),
+            min_n,
+        )
+        .index
+    };
+    let (counter, independent) = (group(COUNTER_CHANNELS), group(INDEPENDENT_CHANNELS));
+    let (difference, p_value, significant) = compare(&counter, &independent);
+    ChannelGap {
+        counter,
+        independent,
+        difference,
+        p_value,
+        significant,
+    }
+}
+
+pub fn sipas_form(forms: &FormRegistry) -> Option<Arc<Form>> {
+    form_of_kind(forms, FormKind::Sipas)
+}
+
 fn bad_slice(field: &str, vi: &str, en: &str) -> AppError {
     AppError::field(field, Msg::new(vi, en))
 }
@@ -230,13 +263,14 @@ pub fn unit_report(
     let transaction_form = form_of_kind(forms, FormKind::Transaction);
     let figures_for =
         |conn: &mut DbConn, form: &Form, period: &Period| -> AppResult<(Tallies, Tally)> {
-            let tallies = source::load(
+            let tallies = source::load_with_held(
                 conn,
                 forms,
                 &form.code,
                 Some(&scope),
                 period,
                 opts.utc_offset,
+                slice.include_held,
             )?;
             let tally = match &slice.procedure_id {
                 Some(p) => source::load_procedure(conn, &form.code, &scope, period, p)?,
@@ -493,6 +527,7 @@ pub fn raw_tally(
         responses::table
             .filter(responses::form_code.eq(form_code))
             .filter(responses::unit_id.eq_any(unit_ids))
+            .filter(responses::status.eq("counted"))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
             .select(responses::answers)
@@ -542,6 +577,7 @@ pub fn recent_suggestions(
         let page: Vec<(String, chrono::NaiveDateTime, String)> = db_run!(conn: {
             let mut q = responses::table
                 .filter(responses::unit_id.eq_any(unit_ids))
+                .filter(responses::status.eq("counted"))
                 .filter(responses::submitted_at.ge(from))
                 .filter(responses::submitted_at.lt(until))
                 .into_boxed();

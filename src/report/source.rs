@@ -102,6 +102,20 @@ pub fn load(
     period: &Period,
     utc_offset: FixedOffset,
 ) -> QueryResult<Tallies> {
+    load_with_held(conn, forms, form_code, unit_ids, period, utc_offset, false)
+}
+
+/// As [`load`]; with `include_held`, responses held for review are counted too (from the
+/// responses themselves, as the edge days are: held ones are few).
+pub fn load_with_held(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    form_code: &str,
+    unit_ids: Option<&[String]>,
+    period: &Period,
+    utc_offset: FixedOffset,
+    include_held: bool,
+) -> QueryResult<Tallies> {
     let (whole, edges) = period.split_months();
     let mut tallies = match whole {
         Some(months) => load_months(conn, form_code, unit_ids, &months)?,
@@ -115,6 +129,19 @@ pub fn load(
             unit_ids,
             &edge,
             utc_offset,
+            "counted",
+            &mut tallies,
+        )?;
+    }
+    if include_held {
+        count_responses(
+            conn,
+            forms,
+            form_code,
+            unit_ids,
+            period,
+            utc_offset,
+            "held",
             &mut tallies,
         )?;
     }
@@ -163,7 +190,9 @@ fn load_months(
     Ok(tallies)
 }
 
-/// Counts the responses of some days exactly as the rollups would have counted them.
+/// Counts the responses of some days (with the given review status) exactly as the rollups
+/// would have counted them.
+#[allow(clippy::too_many_arguments)]
 fn count_responses(
     conn: &mut DbConn,
     forms: &FormRegistry,
@@ -171,6 +200,7 @@ fn count_responses(
     unit_ids: Option<&[String]>,
     days: &Period,
     utc_offset: FixedOffset,
+    status: &str,
     tallies: &mut Tallies,
 ) -> QueryResult<()> {
     let ids = unit_filter(conn, unit_ids)?;
@@ -179,6 +209,7 @@ fn count_responses(
         responses::table
             .filter(responses::form_code.eq(form_code))
             .filter(responses::unit_id.eq_any(&ids))
+            .filter(responses::status.eq(status))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
             .select(STORED_COLUMNS)

@@ -174,6 +174,7 @@ impl StoredResponse {
             answers,
             dossier_rating: None,
             transaction_id: None,
+            screening: None,
         })
     }
 }

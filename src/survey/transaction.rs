@@ -414,6 +414,12 @@ impl NewDossier {
         Ok(())
     }
 
+    /// The stored hash of the survey token, and when it was issued (for the integrity record
+    /// of who registered the dossier).
+    pub fn token_issue(&self) -> (String, NaiveDateTime) {
+        (self.token.hash(), self.now)
+    }
+
     /// The survey of this dossier, once written.
     pub fn issued(&self) -> IssuedSurvey {
         IssuedSurvey {

@@ -53,6 +53,15 @@ pub struct Submission {
     pub scores: Vec<(String, f64)>,
     /// The dossier answered about, so its pending mail stops (never stored on the response).
     pub transaction_id: Option<String>,
+    /// Integrity signals of an e-survey answer (see `crate::integrity`); stored with it.
+    pub screening: Option<crate::integrity::Screening>,
+}
+
+impl Submission {
+    /// Whether the response enters the rollups now; a held one waits for review.
+    pub fn counts_now(&self) -> bool {
+        !self.screening.as_ref().is_some_and(|s| s.held)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,7 +280,7 @@ fn count(
     rated: Option<RatedDossier>,
     utc_offset: FixedOffset,
 ) {
-    if outcome == SubmitOutcome::Stored {
+    if outcome == SubmitOutcome::Stored && submission.counts_now() {
         delta.add(submission, utc_offset);
     }
     if let Some(rated) = rated {
@@ -297,7 +306,7 @@ pub fn store_batch(
         for submission in batch {
             // Each submission in its own savepoint: one failure never spoils the batch.
             let (outcome, rated) = conn.write_transaction(|conn| store_one(conn, submission))?;
-            if outcome == SubmitOutcome::Stored {
+            if outcome == SubmitOutcome::Stored && submission.counts_now() {
                 delta.add(submission, utc_offset);
             }
             if let Some(rated) = rated {
@@ -414,6 +423,14 @@ fn store_one(
         QueryResult::Ok(())
     })?;
     insert_responses(conn, &[submission])?;
+    if let Some(screening) = &submission.screening {
+        crate::integrity::store(
+            conn,
+            &submission.response,
+            &submission.response.form_code,
+            screening,
+        )?;
+    }
     let outcome = db_run!(conn: {
         let mut rated = None;
         if let Some((transaction_id, rating)) = &submission.dossier_rating {

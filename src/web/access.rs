@@ -167,6 +167,12 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/reports/ranking", Access::Admin),
     rule("GET", "/reports/ranking/export.csv", Access::Admin),
     rule("GET", "/api/v1/reports/ranking", Access::Admin),
+    rule("GET", "/admin/integrity", Access::Admin),
+    rule("GET", "/admin/integrity/units/{id}", Access::Admin),
+    rule("POST", "/admin/integrity/responses/{id}", Access::Admin),
+    rule("GET", "/cases", Access::Results),
+    rule("GET", "/cases/{id}", Access::Results),
+    rule("POST", "/cases/{id}", Access::Results),
 ];
 
 pub fn rule_for(method: &Method, pattern: &str) -> Option<&'static Rule> {

@@ -78,9 +78,21 @@ pub async fn create_transaction(
         Registration::New(dossier) => {
             let dossier: Arc<NewDossier> = Arc::from(dossier);
             let writing = dossier.clone();
+            // Who registered it, as keyed hashes only: answers later sent from the same
+            // machine or network are an integrity signal.
+            let (token_hash, issued_at) = dossier.token_issue();
+            let issuer = crate::integrity::fingerprint(
+                &state.secret,
+                issued_at.date(),
+                &super::access::client_address(&req, state.settings.trust_proxy),
+                &crate::integrity::user_agent(&req),
+            );
             let inserted = state
                 .writer
-                .run(move |conn, delta| writing.insert(conn, delta))
+                .run(move |conn, delta| {
+                    writing.insert(conn, delta)?;
+                    crate::integrity::record_issuer(conn, &token_hash, &issuer)
+                })
                 .await?;
             match inserted {
                 Ok(()) => dossier.issued(),

@@ -143,6 +143,7 @@ pub async fn show(
 
 pub async fn submit(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
@@ -201,7 +202,26 @@ pub async fn submit(
         (FormKind::Transaction, Some(id), Some(level)) => Some((id.clone(), level)),
         _ => None,
     };
-    let submission = Submission {
+    // Integrity screening: where and how fast it was answered (keyed hashes, never addresses).
+    let policy = crate::integrity::IntegrityPolicy::from_settings(&state.settings);
+    let context = {
+        let (secret, policy) = (state.secret.clone(), policy.clone());
+        let (hash, issued_at) = (survey.token_hash.clone(), survey.issued_at);
+        let address = super::access::client_address(&req, state.settings.trust_proxy);
+        let agent = crate::integrity::user_agent(&req);
+        state
+            .with_conn(move |conn| {
+                Ok(crate::integrity::submit_context(
+                    conn, &secret, &policy, &hash, issued_at, now, &address, &agent,
+                )?)
+            })
+            .await
+    };
+    let context = match context {
+        Ok(context) => context,
+        Err(e) => return error_page(lang, &e),
+    };
+    let mut submission = Submission {
         token_hash: Some(survey.token_hash.clone()),
         response: NewResponse {
             id: uuid::Uuid::now_v7().to_string(),
@@ -221,7 +241,15 @@ pub async fn submit(
         answers: valid.answers,
         dossier_rating,
         transaction_id: survey.transaction_id.clone(),
+        screening: None,
     };
+    submission.screening = Some(crate::integrity::screen(
+        &survey.form,
+        &submission.response,
+        &submission.answers,
+        &context,
+        &policy,
+    ));
     match state.writer.submit(submission).await {
         Ok(SubmitOutcome::Stored) => {
             let title = lang.pick("Cảm ơn Ông/Bà đã đánh giá!", "Thank you for your feedback!");

@@ -69,6 +69,7 @@ fn next_page(c: &mut Cursor) -> anyhow::Result<Option<String>> {
     let rows: Vec<Row> = db_run!(conn: {
         let mut q = responses::table
             .filter(responses::form_code.eq(&form))
+            .filter(responses::status.eq("counted"))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
             .into_boxed();

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod export;
 pub mod health;
 pub mod home;
+pub mod integrity;
 pub mod layout;
 pub mod openapi;
 pub mod paper;
@@ -232,7 +233,16 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/api/v1/reports/units/{id}").route(get().to(reports::unit_json)))
     .service(web::resource("/reports/ranking").route(get().to(reports::ranking_page)))
     .service(web::resource("/reports/ranking/export.csv").route(get().to(reports::ranking_csv)))
-    .service(web::resource("/api/v1/reports/ranking").route(get().to(reports::ranking_json)));
+    .service(web::resource("/api/v1/reports/ranking").route(get().to(reports::ranking_json)))
+    .service(web::resource("/admin/integrity").route(get().to(integrity::panel)))
+    .service(web::resource("/admin/integrity/units/{id}").route(get().to(integrity::unit)))
+    .service(web::resource("/admin/integrity/responses/{id}").route(post().to(integrity::decide)))
+    .service(web::resource("/cases").route(get().to(integrity::cases_list)))
+    .service(
+        web::resource("/cases/{id}")
+            .route(get().to(integrity::case_page))
+            .route(post().to(integrity::case_action)),
+    );
 }
 
 /// GET routes answer HEAD too: link checkers and some QR scanners probe with HEAD first.

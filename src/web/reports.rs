@@ -27,6 +27,8 @@ pub struct ReportQuery {
     respondent_type: Option<String>,
     procedure: Option<String>,
     kind: Option<String>,
+    /// `include`: also count responses held for review.
+    held: Option<String>,
 }
 
 fn current_year(state: &AppState) -> String {
@@ -101,6 +103,7 @@ async fn load_report(
                 channel: empty_to_none(&q.channel),
                 respondent_type: empty_to_none(&q.respondent_type),
                 procedure_id,
+                include_held: q.held.as_deref() == Some("include"),
             };
             let (report, suggestions) =
                 report::dashboard(conn, &forms, &opts, &unit, &period, &slice)?;
@@ -150,6 +153,11 @@ fn filter_form(
             select #procedure name="procedure" {
                 option value="" { (lang.pick("Tất cả", "All")) }
                 @for p in procedures { option value=(p.code) selected[chosen(&q.procedure, &p.code)] { (p.code) } }
+            }
+            label for="held" { (lang.pick("Phiếu chờ xem xét", "Responses held for review")) }
+            select #held name="held" {
+                option value="" { (lang.pick("Không tính", "Left out")) }
+                option value="include" selected[chosen(&q.held, "include")] { (lang.pick("Tính cả", "Counted in")) }
             }
             button type="submit" { (lang.pick("Xem", "Show")) }
         }

@@ -29,8 +29,19 @@ pub fn staff_page(lang: Lang, user: &CurrentUser, path: &str, title: &str, body:
             ("/admin/outbox", lang.pick("Thư mời", "E-mails")),
             ("/admin/audit", lang.pick("Nhật ký", "Audit log")),
             ("/reports/ranking", lang.pick("Xếp hạng", "Ranking")),
+            ("/admin/integrity", lang.pick("Độ tin cậy", "Integrity")),
+            (
+                "/cases",
+                lang.pick("Phản hồi chưa hài lòng", "Bad-rating cases"),
+            ),
         ],
-        Role::Agency => vec![("/agency", lang.pick("Đơn vị của tôi", "My units"))],
+        Role::Agency => vec![
+            ("/agency", lang.pick("Đơn vị của tôi", "My units")),
+            (
+                "/cases",
+                lang.pick("Phản hồi chưa hài lòng", "Bad-rating cases"),
+            ),
+        ],
         Role::Collector => vec![
             (
                 "/collector",

@@ -365,6 +365,7 @@ fn store_edge_responses(app: &TestApp, form: &Form, unit: &str, period: &Period)
             answers,
             dossier_rating: None,
             transaction_id: None,
+            screening: None,
         }
     })
     .collect();

@@ -41,8 +41,15 @@ pub async fn overview(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let (counts, chain) = state
-        .with_conn(|conn| {
+    let today = crate::survey::rollup::local_day(
+        crate::db::now(),
+        state
+            .settings
+            .utc_offset_value()
+            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
+    );
+    let (counts, chain, overdue) = state
+        .with_conn(move |conn| {
             let counts: [i64; 5] = db_run!(conn: {
                 QueryResult::Ok([
                     units_table::table.count().get_result(conn)?,
@@ -52,7 +59,8 @@ pub async fn overview(
                     responses::table.count().get_result(conn)?,
                 ])
             })?;
-            Ok((counts, crate::audit::verify(conn)?))
+            let overdue = crate::integrity::cases::overdue_count(conn, today)?;
+            Ok((counts, crate::audit::verify(conn)?, overdue))
         })
         .await?;
     let labels = [
@@ -72,6 +80,10 @@ pub async fn overview(
         table {
             @for ((label, href), n) in labels.iter().zip(counts) {
                 tr { th { a href=(href) { (label) } } td { (n) } }
+            }
+            tr #overdue-cases {
+                th { a href="/cases" { (lang.pick("Phản hồi chưa hài lòng quá hạn xử lý", "Overdue bad-rating cases")) } }
+                td { @if overdue > 0 { strong.err { (overdue) } } @else { (overdue) } }
             }
             tr {
                 th { a href="/admin/audit" { (lang.pick("Nhật ký thay đổi", "Audit log")) } }

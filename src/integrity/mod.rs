@@ -1,0 +1,454 @@
+//! Trustworthy results (issue #8): signals that a counter inflates its e-survey results, the
+//! quarantine that keeps suspect responses out of the index until someone has looked at them,
+//! and cases that make sure bad ratings are followed up.
+//!
+//! Every e-survey submission is *screened* before it is queued for the writer: the facts behind
+//! each signal (time since the link was issued, answering time, straight-lining, whether it came
+//! from the device or network of the counter that registered the dossier, bursts from one
+//! address) travel with the submission, and the writer stores them in the same transaction as
+//! the response ([`store`]). A held response is stored but not added to the rollups.
+//!
+//! Network addresses are never stored: only an HMAC under the server secret, keyed with the day,
+//! so equal addresses can be compared on the day they matter but a person cannot be followed
+//! across days.
+
+pub mod cases;
+pub mod review;
+pub mod simulate;
+pub mod units;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::{response_signals, responses, survey_tokens};
+use crate::db_run;
+use crate::forms::answers::AnswerValue;
+use crate::forms::{Form, QuestionType};
+use crate::i18n::Lang;
+use crate::secret::ServerSecret;
+use crate::survey::writer::NewResponse;
+
+/// A per-response signal. Codes are what `SIPAS_HOLD_RULES` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Signal {
+    SameDevice,
+    SameNetwork,
+    FastIssue,
+    ShortAnswering,
+    StraightLine,
+    Burst,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 6] = [
+        Signal::SameDevice,
+        Signal::SameNetwork,
+        Signal::FastIssue,
+        Signal::ShortAnswering,
+        Signal::StraightLine,
+        Signal::Burst,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Signal::SameDevice => "same_device",
+            Signal::SameNetwork => "same_network",
+            Signal::FastIssue => "fast_issue",
+            Signal::ShortAnswering => "short_answering",
+            Signal::StraightLine => "straight_line",
+            Signal::Burst => "burst",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code.trim())
+    }
+
+    pub fn title(self, lang: Lang) -> &'static str {
+        match self {
+            Signal::SameDevice => lang.pick("Cùng thiết bị với quầy", "Same device as the counter"),
+            Signal::SameNetwork => lang.pick("Cùng mạng với quầy", "Same network as the counter"),
+            Signal::FastIssue => lang.pick(
+                "Trả lời ngay khi vừa cấp phiếu",
+                "Answered right after issue",
+            ),
+            Signal::ShortAnswering => {
+                lang.pick("Thời gian trả lời quá ngắn", "Implausibly short answering")
+            }
+            Signal::StraightLine => {
+                lang.pick("Chọn một mức cho mọi câu", "Same level for every item")
+            }
+            Signal::Burst => lang.pick("Gửi dồn dập từ một địa chỉ", "Burst from one address"),
+        }
+    }
+
+    /// What the signal means, in plain words, for the panel.
+    pub fn explanation(self, lang: Lang) -> &'static str {
+        match self {
+            Signal::SameDevice => lang.pick(
+                "Phiếu được gửi từ chính máy (cùng địa chỉ mạng và trình duyệt) đã đăng ký hồ sơ ở quầy: có thể cán bộ tự điền thay người dân.",
+                "The answer came from the very machine (same network address and browser) that registered the dossier at the counter: an official may have filled it in for the citizen.",
+            ),
+            Signal::SameNetwork => lang.pick(
+                "Phiếu được gửi từ cùng mạng với quầy đã đăng ký hồ sơ: người dân có thể trả lời dưới sự theo dõi của cán bộ.",
+                "The answer came from the network of the counter that registered the dossier: the citizen may have answered while being watched.",
+            ),
+            Signal::FastIssue => lang.pick(
+                "Phiếu được hoàn thành chỉ vài giây sau khi cấp: người dân thật cần thời gian nhận phiếu hẹn, quét mã và đọc câu hỏi.",
+                "The survey was completed seconds after the link was issued: a real citizen needs time to get the receipt, scan the code and read the questions.",
+            ),
+            Signal::ShortAnswering => lang.pick(
+                "Thời gian từ lúc mở phiếu đến lúc gửi quá ngắn so với số câu đã trả lời (hoặc phiếu không được mở từ trang khảo sát).",
+                "The time between opening and submitting is too short for the number of answers (or the survey page was never opened).",
+            ),
+            Signal::StraightLine => lang.pick(
+                "Mọi câu đánh giá đều được chọn cùng một mức: dấu hiệu điền cho xong hoặc được hướng dẫn chọn sẵn.",
+                "Every rated item got the same level: a sign of ticking through, or of being told what to choose.",
+            ),
+            Signal::Burst => lang.pick(
+                "Nhiều phiếu được gửi liên tiếp từ cùng một địa chỉ mạng trong vài phút.",
+                "Many answers were sent one after another from the same network address within minutes.",
+            ),
+        }
+    }
+}
+
+/// The signals that hold a response out of the index (`SIPAS_HOLD_RULES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldRules(pub Vec<Signal>);
+
+impl HoldRules {
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let mut out = Vec::new();
+        for code in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let signal = Signal::parse(code).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "SIPAS_HOLD_RULES: unknown signal `{code}` (known: {})",
+                    Signal::ALL.map(Signal::code).join(", ")
+                )
+            })?;
+            if !out.contains(&signal) {
+                out.push(signal);
+            }
+        }
+        Ok(Self(out))
+    }
+}
+
+/// Thresholds and rules of the screening, from the settings.
+#[derive(Debug, Clone)]
+pub struct IntegrityPolicy {
+    pub fast_seconds: i64,
+    pub seconds_per_question: f64,
+    pub burst_count: i64,
+    pub burst_minutes: i64,
+    pub hold: HoldRules,
+    pub case_deadline_days: i64,
+    pub utc_offset: chrono::FixedOffset,
+}
+
+impl IntegrityPolicy {
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        Self {
+            fast_seconds: s.integrity_fast_seconds,
+            seconds_per_question: s.integrity_seconds_per_question,
+            burst_count: s.integrity_burst_count,
+            burst_minutes: s.integrity_burst_minutes,
+            // Checked at start (`Settings::check`).
+            hold: HoldRules::parse(&s.hold_rules).unwrap_or_default(),
+            case_deadline_days: s.case_deadline_days,
+            utc_offset: s
+                .utc_offset_value()
+                .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
+        }
+    }
+}
+
+/// Keyed hashes of a client on one day: of its network address, and of the address with the
+/// user agent (a device). Hex of the first 128 bits of HMAC-SHA256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub network: String,
+    pub device: String,
+}
+
+pub fn fingerprint(
+    secret: &ServerSecret,
+    day: NaiveDate,
+    address: &str,
+    user_agent: &str,
+) -> Fingerprint {
+    let short = |mac: [u8; 32]| crate::forms::definition::hex(&mac[..16]);
+    Fingerprint {
+        network: short(secret.mac("integrity-network", &format!("{day}|{address}"))),
+        device: short(secret.mac("integrity-device", &format!("{day}|{address}|{user_agent}"))),
+    }
+}
+
+/// The user agent of a request (empty when absent or not text).
+pub fn user_agent(req: &actix_web::HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(512)
+        .collect()
+}
+
+/// Records who registered a dossier (keyed hashes only), in the registration's transaction.
+pub fn record_issuer(conn: &mut DbConn, token_hash: &str, issuer: &Fingerprint) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::update(survey_tokens::table.find(token_hash))
+            .set((survey_tokens::issuer_network.eq(&issuer.network), survey_tokens::issuer_device.eq(&issuer.device)))
+            .execute(conn)
+    })?;
+    Ok(())
+}
+
+/// Where a submission came from, compared with where its link was issued.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitContext {
+    pub same_device: bool,
+    pub same_network: bool,
+    /// Keyed by the day of submission, for bursts.
+    pub network_hash: Option<String>,
+    /// Submissions from the same network address within the burst window, before this one.
+    pub recent_from_network: i64,
+}
+
+/// Reads what the screening of a submission needs: the issuer's hashes (keyed with the day the
+/// link was issued) and the recent submissions from the same address.
+#[allow(clippy::too_many_arguments)]
+pub fn submit_context(
+    conn: &mut DbConn,
+    secret: &ServerSecret,
+    policy: &IntegrityPolicy,
+    token_hash: &str,
+    issued_at: NaiveDateTime,
+    now: NaiveDateTime,
+    address: &str,
+    user_agent: &str,
+) -> QueryResult<SubmitContext> {
+    let issuer: Option<(Option<String>, Option<String>)> = db_run!(conn: {
+        survey_tokens::table.find(token_hash)
+            .select((survey_tokens::issuer_network, survey_tokens::issuer_device))
+            .first(conn)
+            .optional()
+    })?;
+    let (issuer_network, issuer_device) = issuer.unwrap_or((None, None));
+    let at_issue = fingerprint(secret, issued_at.date(), address, user_agent);
+    let today = fingerprint(secret, now.date(), address, user_agent);
+    let since = now - chrono::Duration::minutes(policy.burst_minutes);
+    let recent: i64 = db_run!(conn: {
+        response_signals::table
+            .filter(response_signals::network_hash.eq(&today.network))
+            .filter(response_signals::submitted_at.ge(since))
+            .count()
+            .get_result(conn)
+    })?;
+    Ok(SubmitContext {
+        same_device: issuer_device.as_deref() == Some(at_issue.device.as_str()),
+        same_network: issuer_network.as_deref() == Some(at_issue.network.as_str()),
+        network_hash: Some(today.network),
+        recent_from_network: recent,
+    })
+}
+
+/// The facts behind the signals of one response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseFacts {
+    pub seconds_from_issue: Option<i64>,
+    pub seconds_answering: Option<i64>,
+    pub questions_answered: i64,
+    pub straight_line: bool,
+    pub same_device: bool,
+    pub same_network: bool,
+    pub network_hash: Option<String>,
+    pub burst: bool,
+}
+
+/// A case to open for a bad overall rating: answers and comment only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCase {
+    pub overall_level: i64,
+    pub answers: String,
+    pub comment: Option<String>,
+    pub due_on: NaiveDate,
+}
+
+/// What the screening decided for one submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screening {
+    pub facts: ResponseFacts,
+    pub signals: Vec<Signal>,
+    pub held: bool,
+    pub case: Option<NewCase>,
+}
+
+/// Fewer rated items than this cannot show straight-lining (the short dossier form has four).
+const STRAIGHT_LINE_MIN_ITEMS: usize = 5;
+
+/// Screens one submission: which signals it shows, whether the rules hold it, and whether its
+/// overall rating opens a case.
+pub fn screen(
+    form: &Form,
+    response: &NewResponse,
+    answers: &[AnswerValue],
+    ctx: &SubmitContext,
+    policy: &IntegrityPolicy,
+) -> Screening {
+    let seconds = |from: Option<NaiveDateTime>| {
+        from.map(|t| (response.submitted_at - t).num_seconds().max(0))
+    };
+    let seconds_from_issue = seconds(response.issued_at);
+    let seconds_answering = seconds(response.opened_at);
+    let questions_answered = answers.len() as i64;
+    let levels: Vec<i64> = answers
+        .iter()
+        .filter(|a| {
+            form.question(&a.question_code)
+                .is_some_and(|q| matches!(q.kind, QuestionType::Scale5 | QuestionType::Scale3))
+        })
+        .filter_map(|a| a.value_int.filter(|l| *l > 0))
+        .collect();
+    let straight_line =
+        levels.len() >= STRAIGHT_LINE_MIN_ITEMS && levels.iter().all(|l| *l == levels[0]);
+    let facts = ResponseFacts {
+        seconds_from_issue,
+        seconds_answering,
+        questions_answered,
+        straight_line,
+        same_device: ctx.same_device,
+        same_network: ctx.same_network,
+        network_hash: ctx.network_hash.clone(),
+        burst: ctx.recent_from_network + 1 >= policy.burst_count,
+    };
+    let signals = signals_of(&facts, policy);
+    let held = signals.iter().any(|s| policy.hold.0.contains(s));
+    Screening {
+        case: case_for(form, response, answers, policy),
+        facts,
+        signals,
+        held,
+    }
+}
+
+/// The signals the facts show under `policy`'s thresholds.
+pub fn signals_of(facts: &ResponseFacts, policy: &IntegrityPolicy) -> Vec<Signal> {
+    let mut out = Vec::new();
+    if facts.same_device {
+        out.push(Signal::SameDevice);
+    }
+    if facts.same_network {
+        out.push(Signal::SameNetwork);
+    }
+    if facts
+        .seconds_from_issue
+        .is_some_and(|s| s < policy.fast_seconds)
+    {
+        out.push(Signal::FastIssue);
+    }
+    let short = match facts.seconds_answering {
+        Some(s) => (s as f64) < policy.seconds_per_question * facts.questions_answered as f64,
+        None => true,
+    };
+    if short {
+        out.push(Signal::ShortAnswering);
+    }
+    if facts.straight_line {
+        out.push(Signal::StraightLine);
+    }
+    if facts.burst {
+        out.push(Signal::Burst);
+    }
+    out
+}
+
+/// "Không hài lòng" or "Rất không hài lòng" on the overall question opens a case.
+fn case_for(
+    form: &Form,
+    response: &NewResponse,
+    answers: &[AnswerValue],
+    policy: &IntegrityPolicy,
+) -> Option<NewCase> {
+    let overall = form.question_with_role(crate::forms::QuestionRole::Overall)?;
+    let level = answers
+        .iter()
+        .find(|a| a.question_code == overall.code)?
+        .value_int?;
+    let bad = match overall.kind {
+        QuestionType::Scale5 => level == 1 || level == 2,
+        QuestionType::Scale3 => level == 1,
+        _ => false,
+    };
+    if !bad {
+        return None;
+    }
+    let comment = answers
+        .iter()
+        .filter(|a| {
+            form.question(&a.question_code)
+                .is_some_and(|q| q.kind == QuestionType::Text)
+        })
+        .filter_map(|a| a.value_text.clone())
+        .collect::<Vec<_>>();
+    let rated: Vec<AnswerValue> = answers
+        .iter()
+        .filter(|a| {
+            form.question(&a.question_code)
+                .is_some_and(|q| q.kind != QuestionType::Text)
+        })
+        .cloned()
+        .collect();
+    let today = crate::survey::rollup::local_day(response.submitted_at, policy.utc_offset);
+    Some(NewCase {
+        overall_level: level,
+        answers: crate::survey::stored::encode(&rated),
+        comment: (!comment.is_empty()).then(|| comment.join("\n")),
+        due_on: cases::add_working_days(today, policy.case_deadline_days),
+    })
+}
+
+/// Writer hook: stores the screening of a just-inserted response (its signals, its hold, its
+/// case) in the same transaction. Returns whether the response is held (not to be counted).
+pub fn store(
+    conn: &mut DbConn,
+    response: &NewResponse,
+    form_code: &str,
+    screening: &Screening,
+) -> QueryResult<bool> {
+    let f = &screening.facts;
+    let codes: Vec<&str> = screening.signals.iter().map(|s| s.code()).collect();
+    db_run!(conn: {
+        diesel::insert_into(response_signals::table)
+            .values((
+                response_signals::response_id.eq(&response.id),
+                response_signals::unit_id.eq(&response.unit_id),
+                response_signals::channel.eq(&response.channel),
+                response_signals::submitted_at.eq(response.submitted_at),
+                response_signals::seconds_from_issue.eq(f.seconds_from_issue),
+                response_signals::seconds_answering.eq(f.seconds_answering),
+                response_signals::questions_answered.eq(f.questions_answered),
+                response_signals::straight_line.eq(f.straight_line),
+                response_signals::same_device.eq(f.same_device),
+                response_signals::same_network.eq(f.same_network),
+                response_signals::network_hash.eq(&f.network_hash),
+                response_signals::burst.eq(f.burst),
+                response_signals::signals.eq(codes.join(",")),
+                response_signals::review.eq(screening.held.then_some("held")),
+            ))
+            .execute(conn)?;
+        if screening.held {
+            diesel::update(responses::table.find(&response.id))
+                .set(responses::status.eq("held"))
+                .execute(conn)?;
+        }
+        QueryResult::Ok(())
+    })?;
+    if let Some(case) = &screening.case {
+        cases::open(conn, response, form_code, case)?;
+    }
+    Ok(screening.held)
+}

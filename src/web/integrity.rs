@@ -1,0 +1,511 @@
+//! The integrity panel for the province (`/admin/integrity`): units ranked by the evidence of
+//! inflated counter results, the numbers behind every flag, the trend, and the review of held
+//! responses; and the cases opened by bad ratings (`/cases`), which agencies follow up.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::AppState;
+use super::access::{CurrentUser, page_lang};
+use super::admin::done;
+use super::layout::html_response;
+use super::staff::{csrf_field, staff_page};
+use crate::accounts::Role;
+use crate::error::{AppError, AppResult};
+use crate::i18n::{Lang, Msg};
+use crate::integrity::units::{UnitIntegrity, assess, flag_explanation, flag_title};
+use crate::integrity::{IntegrityPolicy, Signal, cases, review};
+use crate::report::period::Period;
+
+#[derive(Deserialize)]
+pub struct PanelQuery {
+    period: Option<String>,
+}
+
+fn offset(state: &AppState) -> chrono::FixedOffset {
+    state
+        .settings
+        .utc_offset_value()
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"))
+}
+
+/// The period asked for, by default the current local month.
+fn period_of(state: &AppState, q: &PanelQuery) -> AppResult<Period> {
+    let today = crate::survey::rollup::local_day(crate::db::now(), offset(state));
+    let text = q
+        .period
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| today.format("%Y-%m").to_string());
+    Period::parse(&text).ok_or_else(|| {
+        AppError::field(
+            "period",
+            Msg::new(
+                "Kỳ có dạng 2026, 2026-Q3, 2026-07 hoặc 2026-01-15..2026-03-31.",
+                "The period looks like 2026, 2026-Q3, 2026-07 or 2026-01-15..2026-03-31.",
+            ),
+        )
+    })
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1} %", v * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn p_text(p: Option<f64>) -> String {
+    match p {
+        Some(p) if p < 0.0001 => "< 0.0001".into(),
+        Some(p) => format!("{p:.4}"),
+        None => "—".into(),
+    }
+}
+
+fn unit_name(u: &crate::report::UnitRef, lang: Lang) -> &str {
+    match lang {
+        Lang::Vi => &u.name_vi,
+        Lang::En => &u.name_en,
+    }
+}
+
+fn period_form(lang: Lang, action: &str, period: &Period) -> Markup {
+    html! {
+        form.filters method="get" action=(action) {
+            label for="period" { (lang.pick("Kỳ", "Period")) }
+            input #period name="period" value=(period.label());
+            button type="submit" { (lang.pick("Xem", "Show")) }
+        }
+    }
+}
+
+/// `GET /admin/integrity`: units most at risk first.
+pub async fn panel(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    q: web::Query<PanelQuery>,
+) -> AppResult<HttpResponse> {
+    let lang = page_lang(&req);
+    let period = period_of(&state, &q)?;
+    let (forms, opts) = (state.forms.clone(), state.settings.report_options()?);
+    let policy = IntegrityPolicy::from_settings(&state.settings);
+    let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
+    let p = period;
+    let (assessed, held, overdue) = state
+        .with_conn(move |conn| {
+            Ok((
+                assess(conn, &forms, &opts, &policy, &p)?,
+                review::held(conn, None, 10_000)?.len(),
+                cases::overdue_count(conn, today)?,
+            ))
+        })
+        .await?;
+    let flagged = assessed.iter().filter(|u| u.flagged).count();
+    let body = html! {
+        p { (lang.pick(
+            "Các dấu hiệu cho thấy kết quả khảo sát tại quầy có thể bị làm đẹp. Mỗi dấu hiệu được kiểm định thống kê (mức 1 %) so với mức một đơn vị phục vụ trung thực vẫn có, nên dao động ngẫu nhiên không bị gắn cờ. Đơn vị được xếp theo mức bằng chứng (tổng −log₁₀ p của các dấu hiệu bị gắn cờ).",
+            "Signs that counter survey results may be inflated. Each signal is tested (at 1 %) against what honest service still produces, so chance variation is not flagged. Units are ranked by evidence (the sum of −log₁₀ p of their flagged signals).")) }
+        (period_form(lang, "/admin/integrity", &period))
+        p #integrity-summary {
+            (lang.pick("Đơn vị bị gắn cờ: ", "Units flagged: ")) strong { (flagged) } " / " (assessed.len())
+            " · " (lang.pick("Phiếu chờ xem xét: ", "Responses held for review: ")) strong { (held) }
+            " · " a href="/cases" { (lang.pick("Phản hồi quá hạn xử lý: ", "Overdue cases: ")) strong { (overdue) } }
+        }
+        table #integrity-units {
+            thead { tr {
+                th { "#" } th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Bằng chứng", "Evidence")) }
+                th { (lang.pick("Dấu hiệu", "Signals")) } th { (lang.pick("Phiếu tại quầy", "Counter answers")) }
+                th { (lang.pick("Chờ xem xét", "Held")) } th { (lang.pick("Phiếu / hồ sơ", "Answers / dossier")) }
+                th { (lang.pick("Chênh lệch quầy – giấy", "Counter – paper gap")) }
+            } }
+            tbody { @for (i, u) in assessed.iter().enumerate() { tr class=[u.flagged.then_some("flagged")] {
+                td { (i + 1) }
+                td { a href=(format!("/admin/integrity/units/{}?period={}", u.unit.id, period.label())) { (u.unit.code) " " (unit_name(&u.unit, lang)) } }
+                td { (format!("{:.1}", u.evidence)) }
+                td { @for f in u.flags() { span.flag title=(flag_explanation(f, lang)) { (flag_title(f, lang)) } " " } }
+                td { (u.screened) }
+                td { (u.held) }
+                td { (pct(u.issue.rate)) }
+                td { (gap_text(u)) }
+            } } }
+        }
+        h2 { (lang.pick("Các dấu hiệu", "The signals")) }
+        dl {
+            @for s in Signal::ALL { dt { (s.title(lang)) } dd { (s.explanation(lang)) } }
+            @for f in ["issue_rate", "gap"] { dt { (flag_title(f, lang)) } dd { (flag_explanation(f, lang)) } }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(
+            lang,
+            &user,
+            "/admin/integrity",
+            lang.pick("Độ tin cậy kết quả", "Trustworthy results"),
+            body,
+        ),
+    ))
+}
+
+fn gap_text(u: &UnitIntegrity) -> String {
+    match u
+        .gap
+        .as_ref()
+        .and_then(|g| g.difference.map(|d| (d, g.p_value)))
+    {
+        Some((d, p)) => format!("{d:+.1} (p = {})", p_text(p)),
+        None => "—".into(),
+    }
+}
+
+/// `GET /admin/integrity/units/{id}`: the numbers behind each flag, the trend, held responses.
+pub async fn unit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<String>,
+    q: web::Query<PanelQuery>,
+) -> AppResult<HttpResponse> {
+    let lang = page_lang(&req);
+    let period = period_of(&state, &q)?;
+    let unit_id = path.into_inner();
+    let (forms, opts) = (state.forms.clone(), state.settings.report_options()?);
+    let policy = IntegrityPolicy::from_settings(&state.settings);
+    let p = period;
+    let id = unit_id.clone();
+    let (unit, current, trend, held) = state
+        .with_conn(move |conn| {
+            let unit = crate::units::find(conn, &id)?.ok_or_else(|| {
+                AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."))
+            })?;
+            let current = assess(conn, &forms, &opts, &policy, &p)?
+                .into_iter()
+                .find(|u| u.unit.id == id);
+            // Six months up to the period's end: evidence per month.
+            let mut trend = Vec::new();
+            let last = p.to;
+            for back in (0..6).rev() {
+                let Some(month) = last
+                    .with_day0(0)
+                    .and_then(|m| m.checked_sub_months(chrono::Months::new(back)))
+                else {
+                    continue;
+                };
+                let Some(mp) = Period::parse(&month.format("%Y-%m").to_string()) else {
+                    continue;
+                };
+                let found = assess(conn, &forms, &opts, &policy, &mp)?
+                    .into_iter()
+                    .find(|u| u.unit.id == id);
+                trend.push((mp.label(), found));
+            }
+            let held = review::held(conn, Some(std::slice::from_ref(&id)), 200)?;
+            Ok((unit, current, trend, held))
+        })
+        .await?;
+    let back = format!("/admin/integrity/units/{unit_id}?period={}", period.label());
+    let body = html! {
+        p { a href=(format!("/admin/integrity?period={}", period.label())) { "← " (lang.pick("Tất cả đơn vị", "All units")) } }
+        (period_form(lang, &format!("/admin/integrity/units/{unit_id}"), &period))
+        @match &current {
+            None => { p { (lang.pick("Không có phiếu tại quầy hay hồ sơ trong kỳ này.", "No counter answers or dossiers in this period.")) } }
+            Some(u) => {
+                p #unit-verdict {
+                    @if u.flagged { strong.err { (lang.pick("Bị gắn cờ", "Flagged")) } } @else { (lang.pick("Không bị gắn cờ", "Not flagged")) }
+                    " · " (lang.pick("Bằng chứng: ", "Evidence: ")) (format!("{:.1}", u.evidence))
+                }
+                table #unit-signals {
+                    thead { tr {
+                        th { (lang.pick("Dấu hiệu", "Signal")) } th { (lang.pick("Số phiếu", "Answers")) } th { (lang.pick("Tỷ lệ", "Share")) }
+                        th { (lang.pick("Mức chấp nhận", "Tolerated")) } th { "p" } th { (lang.pick("Cờ", "Flag")) } th { (lang.pick("Ý nghĩa", "Meaning")) }
+                    } }
+                    tbody {
+                        @for s in &u.shares { tr class=[s.flagged.then_some("flagged")] {
+                            td { (flag_title(s.signal, lang)) } td { (s.count) " / " (s.n) } td { (pct(s.share())) }
+                            td { (pct(Some(s.baseline))) } td { (p_text(s.p_value)) }
+                            td { @if s.flagged { "⚑" } } td { (flag_explanation(s.signal, lang)) }
+                        } }
+                        tr class=[u.issue.flagged.then_some("flagged")] {
+                            td { (flag_title("issue_rate", lang)) }
+                            td { (u.issue.answers) " / " (u.issue.dossiers) }
+                            td { (pct(u.issue.rate)) }
+                            td { (lang.pick("≥ ½ trung vị tỉnh ", "≥ ½ province median ")) "(" (pct(u.issue.province_median)) ")" }
+                            td { (p_text(u.issue.p_value)) } td { @if u.issue.flagged { "⚑" } }
+                            td { (flag_explanation("issue_rate", lang)) }
+                        }
+                        tr class=[u.gap_flagged.then_some("flagged")] {
+                            td { (flag_title("gap", lang)) }
+                            td { @if let Some(g) = &u.gap { (g.counter.n) " / " (g.independent.n) } }
+                            td { @if let Some(g) = &u.gap {
+                                (g.counter.value.map(|v| format!("{v:.1}")).unwrap_or("—".into())) " – "
+                                (g.independent.value.map(|v| format!("{v:.1}")).unwrap_or("—".into()))
+                            } }
+                            td { "0" } td { (p_text(u.gap.as_ref().and_then(|g| g.p_value))) } td { @if u.gap_flagged { "⚑" } }
+                            td { (flag_explanation("gap", lang)) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (lang.pick("Diễn biến 6 tháng", "Six-month trend")) }
+        table #unit-trend {
+            thead { tr { th { (lang.pick("Tháng", "Month")) } th { (lang.pick("Bằng chứng", "Evidence")) } th { (lang.pick("Dấu hiệu", "Signals")) } } }
+            tbody { @for (label, u) in &trend { tr {
+                td { (label) }
+                td { (u.as_ref().map(|u| format!("{:.1}", u.evidence)).unwrap_or("—".into())) }
+                td { @if let Some(u) = u { @for f in u.flags() { (flag_title(f, lang)) "; " } } }
+            } } }
+        }
+        h2 { (lang.pick("Phiếu chờ xem xét", "Responses held for review")) }
+        @if held.is_empty() { p { (lang.pick("Không có phiếu nào đang chờ.", "No response is waiting.")) } }
+        @else {
+            table #held-responses {
+                thead { tr {
+                    th { (lang.pick("Gửi lúc", "Submitted")) } th { (lang.pick("Kênh", "Channel")) }
+                    th { (lang.pick("Giây từ khi cấp", "Seconds after issue")) } th { (lang.pick("Giây trả lời", "Seconds answering")) }
+                    th { (lang.pick("Dấu hiệu", "Signals")) } th { (lang.pick("Quyết định", "Decision")) }
+                } }
+                tbody { @for h in &held { tr {
+                    td { (h.submitted_at.format("%Y-%m-%d %H:%M")) } td { (h.channel) }
+                    td { (h.seconds_from_issue.map(|s| s.to_string()).unwrap_or_default()) }
+                    td { (h.seconds_answering.map(|s| s.to_string()).unwrap_or_default()) }
+                    td { @for s in h.signals.split(',').filter(|s| !s.is_empty()) { (flag_title(s, lang)) "; " } }
+                    td {
+                        form.inline method="post" action=(format!("/admin/integrity/responses/{}", h.response_id)) {
+                            (csrf_field(&user))
+                            input type="hidden" name="back" value=(back);
+                            button type="submit" name="decision" value="accept" { (lang.pick("Chấp nhận", "Accept")) }
+                        }
+                        form.inline method="post" action=(format!("/admin/integrity/responses/{}", h.response_id)) {
+                            (csrf_field(&user))
+                            input type="hidden" name="back" value=(back);
+                            input name="reason" required placeholder=(lang.pick("Lý do loại", "Reason to reject")) aria-label=(lang.pick("Lý do loại", "Reason to reject"));
+                            button type="submit" name="decision" value="reject" { (lang.pick("Loại", "Reject")) }
+                        }
+                    }
+                } } }
+            }
+        }
+    };
+    let title = format!("{} — {}", lang.pick("Độ tin cậy", "Integrity"), unit.code);
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(lang, &user, "/admin/integrity", &title, body),
+    ))
+}
+
+use chrono::Datelike;
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    decision: String,
+    reason: Option<String>,
+    back: Option<String>,
+}
+
+/// `POST /admin/integrity/responses/{id}`: accept or reject a held response.
+pub async fn decide(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<DecisionForm>,
+) -> AppResult<HttpResponse> {
+    let decision = match form.decision.as_str() {
+        "accept" => review::Decision::Accept,
+        "reject" => review::Decision::Reject {
+            reason: form.reason.clone().unwrap_or_default(),
+        },
+        _ => {
+            return Err(AppError::field(
+                "decision",
+                Msg::new("Quyết định không hợp lệ.", "Unknown decision."),
+            ));
+        }
+    };
+    let (forms, actor, offset) = (state.forms.clone(), user.0.user.actor(), offset(&state));
+    let id = path.into_inner();
+    state
+        .with_conn(move |conn| review::decide(conn, &forms, &actor, &id, &decision, offset))
+        .await?;
+    // Only our own pages are redirected to.
+    let back = form
+        .back
+        .clone()
+        .filter(|b| b.starts_with("/admin/integrity"))
+        .unwrap_or_else(|| "/admin/integrity".into());
+    Ok(done(&back, "saved"))
+}
+
+/// The units whose cases the user may see: everything for administrators, the agency's
+/// subtree for agencies.
+fn case_scope(conn: &mut crate::db::DbConn, user: &CurrentUser) -> AppResult<Vec<String>> {
+    let u = &user.0.user;
+    match (u.role(), &u.unit_id) {
+        (Role::Admin, _) => Ok(crate::units::list(conn)?
+            .into_iter()
+            .map(|u| u.id)
+            .collect()),
+        (Role::Agency, Some(unit)) => Ok(crate::report::source::scope(conn, unit)?),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// `GET /cases`: cases of the user's units, open ones first by deadline.
+pub async fn cases_list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+) -> AppResult<HttpResponse> {
+    let lang = page_lang(&req);
+    let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
+    let viewer = user.clone();
+    let (list, names) = state
+        .with_conn(move |conn| {
+            let scope = case_scope(conn, &viewer)?;
+            let names: std::collections::HashMap<String, (String, String)> =
+                crate::units::list(conn)?
+                    .into_iter()
+                    .map(|u| (u.id, (u.code, u.name_vi)))
+                    .collect();
+            Ok((cases::list(conn, &scope, false)?, names))
+        })
+        .await?;
+    let body = html! {
+        p { (lang.pick(
+            "Mỗi phiếu đánh giá chung \"Không hài lòng\" hoặc \"Rất không hài lòng\" mở một trường hợp để cơ quan xem xét và ghi lại việc đã làm trước hạn (tính theo ngày làm việc). Chỉ có câu trả lời và góp ý, không có thông tin về người trả lời.",
+            "Every overall rating of \"Dissatisfied\" or \"Very dissatisfied\" opens a case for the agency to look into and record what it did before the deadline (in working days). Only the answers and the comment are kept, nothing about who answered.")) }
+        table #cases {
+            thead { tr {
+                th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Ngày", "Day")) } th { (lang.pick("Mức", "Level")) }
+                th { (lang.pick("Hạn", "Due")) } th { (lang.pick("Trạng thái", "Status")) } th {}
+            } }
+            tbody { @for c in &list { tr class=[c.overdue(today).then_some("flagged")] {
+                td { (names.get(&c.unit_id).map(|n| format!("{} {}", n.0, n.1)).unwrap_or_default()) }
+                td { (c.opened_at.format("%Y-%m-%d")) } td { (c.overall_level) }
+                td { (c.due_on) }
+                td { @if c.overdue(today) { strong.err { (lang.pick("Quá hạn", "Overdue")) } }
+                     @else if c.status == "open" { (lang.pick("Đang xử lý", "Open")) }
+                     @else { (lang.pick("Đã đóng", "Closed")) } }
+                td { a href=(format!("/cases/{}", c.id)) { (lang.pick("Xem", "Open")) } }
+            } } }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(
+            lang,
+            &user,
+            "/cases",
+            lang.pick("Phản hồi chưa hài lòng", "Bad-rating cases"),
+            body,
+        ),
+    ))
+}
+
+async fn load_case(
+    state: &AppState,
+    user: &CurrentUser,
+    id: String,
+) -> AppResult<(
+    cases::Case,
+    Vec<cases::Action>,
+    Option<std::sync::Arc<crate::forms::Form>>,
+)> {
+    let viewer = user.clone();
+    let forms = state.forms.clone();
+    state
+        .with_conn(move |conn| {
+            let not_found =
+                || AppError::NotFound(Msg::new("Không có trường hợp này.", "No such case."));
+            let case = cases::find(conn, &id)?.ok_or_else(not_found)?;
+            if !viewer.0.user.can_read_unit(conn, &case.unit_id)? {
+                return Err(not_found());
+            }
+            let actions = cases::actions(conn, &case.id)?;
+            let form = forms.get(&case.form_code, case.form_version);
+            Ok((case, actions, form))
+        })
+        .await
+}
+
+/// `GET /cases/{id}`: the answers and comment of one case, what was done, and the action form.
+pub async fn case_page(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    user: CurrentUser,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let lang = page_lang(&req);
+    let (case, actions, form) = load_case(&state, &user, path.into_inner()).await?;
+    let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
+    let answers = crate::survey::stored::decode(&case.answers).unwrap_or_default();
+    let label = |code: &str| {
+        form.as_ref()
+            .and_then(|f| f.question(code).map(|q| q.text.get(lang).to_string()))
+            .unwrap_or_else(|| code.to_string())
+    };
+    let body = html! {
+        p { a href="/cases" { "← " (lang.pick("Tất cả trường hợp", "All cases")) } }
+        p #case-status {
+            (lang.pick("Hạn xử lý: ", "Due: ")) strong { (case.due_on) } " · "
+            @if case.overdue(today) { strong.err { (lang.pick("Quá hạn", "Overdue")) } }
+            @else if case.status == "open" { (lang.pick("Đang xử lý", "Open")) }
+            @else { (lang.pick("Đã đóng", "Closed")) }
+        }
+        @if let Some(c) = &case.comment { h2 { (lang.pick("Góp ý của người dân", "The citizen's comment")) } blockquote #case-comment { (c) } }
+        h2 { (lang.pick("Câu trả lời", "Answers")) }
+        table #case-answers { tbody { @for (code, n, t) in &answers { tr {
+            td { (label(code)) } td { (t.clone().or(n.map(|n| n.to_string())).unwrap_or_default()) }
+        } } } }
+        h2 { (lang.pick("Việc đã làm", "Actions taken")) }
+        ol #case-actions { @for a in &actions { li {
+            (a.at.format("%Y-%m-%d %H:%M")) " — " (a.actor_name) ": " (a.note)
+            @if a.closes { " " strong { (lang.pick("(đóng)", "(closed)")) } }
+        } } }
+        @if case.status == "open" {
+            form #case-action method="post" action=(format!("/cases/{}", case.id)) {
+                (csrf_field(&user))
+                label for="note" { (lang.pick("Việc đã làm", "What was done")) }
+                textarea #note name="note" required maxlength="2000" {}
+                label { input type="checkbox" name="close" value="1"; " " (lang.pick("Đóng trường hợp", "Close the case")) }
+                button type="submit" { (lang.pick("Ghi lại", "Record")) }
+            }
+        }
+    };
+    Ok(html_response(
+        StatusCode::OK,
+        staff_page(
+            lang,
+            &user,
+            "/cases",
+            lang.pick("Trường hợp chưa hài lòng", "Bad-rating case"),
+            body,
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    note: String,
+    close: Option<String>,
+}
+
+/// `POST /cases/{id}`: records an action (and closes the case when asked). Audited.
+pub async fn case_action(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<String>,
+    form: web::Form<ActionForm>,
+) -> AppResult<HttpResponse> {
+    let (case, _, _) = load_case(&state, &user, path.into_inner()).await?;
+    let actor = user.0.user.actor();
+    let close = form.close.is_some();
+    let note = form.note.clone();
+    let id = case.id.clone();
+    state
+        .with_conn(move |conn| cases::record_action(conn, &actor, &case, &note, close))
+        .await?;
+    Ok(done(&format!("/cases/{id}"), "saved"))
+}
