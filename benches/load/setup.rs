@@ -239,7 +239,7 @@ impl Server {
             .env("SIPAS_SURVEY_RATE_PER_MINUTE", "1000000000")
             // The load comes from this machine, as the counter did: the default hold rules would
             // keep every answer out of the rollups and measure a cheaper path than real traffic.
-            .env("SIPAS_HOLD_RULES", "")
+            .env("SIPAS_HOLD_RULES", "none")
             .env("RUST_LOG", options.log_level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

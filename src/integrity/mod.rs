@@ -119,8 +119,12 @@ impl Signal {
 pub struct HoldRules(pub Vec<Signal>);
 
 impl HoldRules {
+    /// A comma-separated list of signal codes; `none` (or nothing) holds nothing.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let mut out = Vec::new();
+        if text.trim().eq_ignore_ascii_case("none") {
+            return Ok(Self(out));
+        }
         for code in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
             let signal = Signal::parse(code).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -451,4 +455,26 @@ pub fn store(
         cases::open(conn, response, form_code, case)?;
     }
     Ok(screening.held)
+}
+
+#[cfg(test)]
+mod hold_rule_tests {
+    use super::*;
+
+    #[test]
+    fn none_holds_nothing_and_unknown_codes_are_refused() {
+        assert!(HoldRules::parse("none").unwrap().0.is_empty());
+        assert!(HoldRules::parse(" NONE ").unwrap().0.is_empty());
+        assert_eq!(
+            HoldRules::parse("same_device, same_device,fast_issue")
+                .unwrap()
+                .0
+                .len(),
+            2
+        );
+        let err = HoldRules::parse("same_device,typo")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("typo"), "{err}");
+    }
 }

@@ -401,7 +401,11 @@ async fn set_up_an_agency(app: &TestApp, browser: &Browser) {
             vec![],
         )
         .await;
-    assert_eq!(links, json!(["/agency", "/cases", "/account"]), "no admin links");
+    assert_eq!(
+        links,
+        json!(["/agency", "/cases", "/account"]),
+        "no admin links"
+    );
 
     // Another department's page does not exist for it.
     let stp = unit_id(app, "STP");

@@ -82,7 +82,7 @@ impl ServerProcess {
             .env("SIPAS_SURVEY_RATE_PER_MINUTE", "1000000000")
             // Every client here is this machine, which the default hold rules would hold out of
             // the rollups; this test counts them in.
-            .env("SIPAS_HOLD_RULES", "")
+            .env("SIPAS_HOLD_RULES", "none")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
