@@ -220,6 +220,28 @@ fn unreadable(e: super::rollup_cell::CellError) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(Box::new(e))
 }
 
+/// The compare-and-swap loop shared by both cell tables (`$c`: the table's module, `$target`:
+/// the row): read, add `$delta`, write back only if the value is still the one read.
+macro_rules! swap_in_delta {
+    ($conn:ident, $c:ident, $target:ident, $delta:ident) => {{
+        loop {
+            let stored: Vec<u8> = $target.select($c::counts).first($conn)?;
+            let mut cell = CellCounts::decode(&stored).map_err(unreadable)?;
+            cell.merge($delta);
+            let swapped = diesel::update($target.filter($c::counts.eq(&stored)))
+                .set((
+                    $c::responses.eq(cell.count(RESPONSES_COUNTER, 0)),
+                    $c::counts.eq(cell.encode()),
+                ))
+                .execute($conn)?;
+            if swapped == 1 {
+                break;
+            }
+        }
+        QueryResult::Ok(())
+    }};
+}
+
 /// Adds `delta` to one stored cell: the cell is created if missing, then read, added to and
 /// written back only if nobody changed it in between (compare and swap, retried), so concurrent
 /// writers never lose counts on PostgreSQL; on SQLite the write transaction is exclusive anyway.
@@ -235,18 +257,7 @@ fn apply_cell(conn: &mut DbConn, key: &CellKey, delta: &CellCounts) -> QueryResu
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;
-        loop {
-            let stored: Vec<u8> = target.select(c::counts).first(conn)?;
-            let mut cell = CellCounts::decode(&stored).map_err(unreadable)?;
-            cell.merge(delta);
-            let swapped = diesel::update(target.filter(c::counts.eq(&stored)))
-                .set((c::responses.eq(cell.count(RESPONSES_COUNTER, 0)), c::counts.eq(cell.encode())))
-                .execute(conn)?;
-            if swapped == 1 {
-                break;
-            }
-        }
-        QueryResult::Ok(())
+        swap_in_delta!(conn, c, target, delta)
     })
 }
 
@@ -267,18 +278,7 @@ fn apply_procedure_cell(
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;
-        loop {
-            let stored: Vec<u8> = target.select(c::counts).first(conn)?;
-            let mut cell = CellCounts::decode(&stored).map_err(unreadable)?;
-            cell.merge(delta);
-            let swapped = diesel::update(target.filter(c::counts.eq(&stored)))
-                .set((c::responses.eq(cell.count(RESPONSES_COUNTER, 0)), c::counts.eq(cell.encode())))
-                .execute(conn)?;
-            if swapped == 1 {
-                break;
-            }
-        }
-        QueryResult::Ok(())
+        swap_in_delta!(conn, c, target, delta)
     })
 }
 
