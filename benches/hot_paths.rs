@@ -131,6 +131,25 @@ fn qr_codes(c: &mut Criterion) {
     group.bench_function("png scale 8", |b| {
         b.iter(|| black_box(qr::png(black_box(&text), 8).expect("encodes")))
     });
+    group.bench_function("encode only", |b| {
+        b.iter(|| black_box(qr::Matrix::encode(black_box(&text)).expect("encodes")))
+    });
+    // Baseline: the `qrcode` crate's own mask selection and SVG renderer (what sipas used first).
+    group.bench_function("svg, qrcode crate baseline", |b| {
+        b.iter(|| {
+            let code = qrcode::QrCode::with_error_correction_level(
+                black_box(text.as_bytes()),
+                qrcode::EcLevel::Q,
+            )
+            .expect("encodes");
+            black_box(
+                code.render::<qrcode::render::svg::Color>()
+                    .min_dimensions(240, 240)
+                    .quiet_zone(true)
+                    .build(),
+            )
+        })
+    });
     group.finish();
 }
 
