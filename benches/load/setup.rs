@@ -184,8 +184,12 @@ pub fn stored_counts(database_url: &str) -> anyhow::Result<(i64, i64)> {
 
 /// Where the release binary is: cargo names it for benchmarks (`CARGO_BIN_EXE_sipas`, built by
 /// `cargo bench` with the bench profile, i.e. release settings); otherwise the release build
-/// under the target folder.
+/// under the target folder. `SIPAS_LOAD_SERVER=path` runs another build instead (an older
+/// release, to compare two versions on the same machine in one sitting).
 pub fn server_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SIPAS_LOAD_SERVER").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
     if let Some(path) = option_env!("CARGO_BIN_EXE_sipas") {
         return Ok(PathBuf::from(path));
     }
