@@ -482,7 +482,7 @@ pub async fn case_page(
         } } } }
         h2 { (lang.pick("Việc đã làm", "Actions taken")) }
         ol #case-actions { @for a in &actions { li {
-            (a.at.format("%Y-%m-%d %H:%M")) " — " (a.actor_name) ": " (a.note)
+            (local_time(&state, a.at)) " — " (a.actor_name) ": " (a.note)
             @if a.closes { " " strong { (lang.pick("(đóng)", "(closed)")) } }
         } } }
         @if case.status == "open" {

@@ -269,7 +269,7 @@ async fn scenario(app: &TestApp, browser: &Browser) {
     assert!(text_of(browser, "#case-status").await.contains("Đã đóng"));
     let actions = text_of(browser, "#case-actions").await;
     assert!(
-        actions.contains("Cán bộ stp-agency") && actions.contains("(đóng)"),
+        actions.contains("stp-agency: Đã hướng dẫn") && actions.contains("(đóng)"),
         "{actions}"
     );
     assert_eq!(

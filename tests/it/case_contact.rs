@@ -187,6 +187,10 @@ async fn opted_in_bad_rating_puts_the_contact_on_its_case_only(app: TestApp) {
         db_run!(conn: { responses::table.select(responses::answers).load(conn) }).unwrap()
     };
     assert!(answers.iter().all(|a| !a.contains("0912345678")));
+    assert!(
+        stored_anywhere(&app, "0912345678"),
+        "the database search finds what is stored"
+    );
 
     // The agency handling it and the province see it on the case's page.
     create_user(
