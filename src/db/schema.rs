@@ -371,6 +371,8 @@ diesel::table! {
         due_on -> Date,
         status -> Text,
         closed_at -> Nullable<Timestamp>,
+        contact -> Nullable<Text>,
+        contact_consented_at -> Nullable<Timestamp>,
     }
 }
 

@@ -1,12 +1,17 @@
 //! Cases opened by bad overall ratings: the agency sees what was answered and commented (never
 //! the token, dossier or contact), records what it did, and closes the case before its deadline
 //! in working days; overdue cases show in the province overview.
+//!
+//! The one exception to "never the contact": a citizen who ticks "contact me" on the survey and
+//! whose answer opens a case. Their phone or e-mail is kept on the case only (never on the
+//! response), shown only on the case's own page, and erased when the case is closed. When the
+//! answer opens no case, the contact is dropped before anything is written.
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Weekday};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::NewCase;
+use super::{NewCase, Screening};
 use crate::audit;
 use crate::db::DbConn;
 use crate::db::schema::{case_actions, rating_cases};
@@ -27,6 +32,124 @@ pub fn add_working_days(from: NaiveDate, days: i64) -> NaiveDate {
         }
     }
     day
+}
+
+/// A phone number or e-mail address a citizen gave to be contacted about their answer: checked
+/// and normalised. Its `Debug` output is redacted so that it never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Contact(String);
+
+impl std::fmt::Debug for Contact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Contact(<redacted>)")
+    }
+}
+
+/// Why a contact given with "contact me" ticked is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactProblem {
+    Missing,
+    Invalid,
+}
+
+impl ContactProblem {
+    pub fn message(self) -> Msg {
+        match self {
+            Self::Missing => Msg::new(
+                "Ông/Bà đã chọn đồng ý để cơ quan liên hệ lại: vui lòng nhập số điện thoại hoặc địa chỉ thư điện tử (hoặc bỏ chọn).",
+                "You chose to be contacted: please enter a phone number or e-mail address (or untick the box).",
+            ),
+            Self::Invalid => Msg::new(
+                "Số điện thoại hoặc địa chỉ thư điện tử không hợp lệ. Ví dụ: 0912 345 678 hoặc ten@example.vn.",
+                "This is not a valid phone number or e-mail address. For example: 0912 345 678 or name@example.vn.",
+            ),
+        }
+    }
+}
+
+/// Longest e-mail address (RFC 5321 path limit).
+const MAX_EMAIL: usize = 254;
+
+impl Contact {
+    /// A phone number (9 to 15 digits; spaces, dots, dashes, brackets and a leading `+`
+    /// allowed, stored as digits) or an e-mail address (stored with its domain in lower case).
+    pub fn parse(text: &str) -> Result<Self, ContactProblem> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(ContactProblem::Missing);
+        }
+        if text.contains('@') {
+            return email(text).map(Self).ok_or(ContactProblem::Invalid);
+        }
+        phone(text).map(Self).ok_or(ContactProblem::Invalid)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn phone(text: &str) -> Option<String> {
+    let (plus, rest) = match text.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", text),
+    };
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')'))
+    {
+        return None;
+    }
+    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
+    (9..=15)
+        .contains(&digits.len())
+        .then(|| format!("{plus}{digits}"))
+}
+
+fn email(text: &str) -> Option<String> {
+    if text.len() > MAX_EMAIL {
+        return None;
+    }
+    let (local, domain) = text.split_once('@')?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
+    (local_ok && domain_ok).then(|| format!("{local}@{}", domain.to_lowercase()))
+}
+
+/// The citizen's contact and when they agreed to be contacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseContact {
+    pub contact: Contact,
+    pub consented_at: NaiveDateTime,
+}
+
+/// Gives the case a submission opens the contact of a citizen who asked to be contacted.
+/// Without a case the contact is dropped here: nothing of it is written anywhere.
+pub fn attach_contact(screening: &mut Screening, contact: Option<Contact>, at: NaiveDateTime) {
+    if let (Some(case), Some(contact)) = (screening.case.as_mut(), contact) {
+        case.contact = Some(CaseContact {
+            contact,
+            consented_at: at,
+        });
+    }
 }
 
 /// Opens a case in the response's transaction.
@@ -50,6 +173,8 @@ pub fn open(
                 rating_cases::opened_at.eq(response.submitted_at.date().and_hms_opt(0, 0, 0).unwrap_or(response.submitted_at)),
                 rating_cases::due_on.eq(case.due_on),
                 rating_cases::status.eq("open"),
+                rating_cases::contact.eq(case.contact.as_ref().map(|c| c.contact.as_str())),
+                rating_cases::contact_consented_at.eq(case.contact.as_ref().map(|c| c.consented_at)),
             ))
             .execute(conn)
     })?;
@@ -70,6 +195,9 @@ pub struct Case {
     pub due_on: NaiveDate,
     pub status: String,
     pub closed_at: Option<NaiveDateTime>,
+    /// Only when the citizen asked to be contacted; erased when the case is closed.
+    pub contact: Option<String>,
+    pub contact_consented_at: Option<NaiveDateTime>,
 }
 
 impl Case {
@@ -124,7 +252,8 @@ pub fn overdue_count(conn: &mut DbConn, today: NaiveDate) -> QueryResult<i64> {
     })
 }
 
-/// Records what the agency did; `close` ends the case. Audited.
+/// Records what the agency did; `close` ends the case (a note saying why is required) and
+/// erases the citizen's contact, which was kept only to follow the case up. Audited.
 pub fn record_action(
     conn: &mut DbConn,
     actor: &audit::Actor,
@@ -163,7 +292,11 @@ pub fn record_action(
                 .execute(conn)?;
             if close {
                 diesel::update(rating_cases::table.find(&case.id).filter(rating_cases::status.eq("open")))
-                    .set((rating_cases::status.eq("closed"), rating_cases::closed_at.eq(Some(now))))
+                    .set((
+                        rating_cases::status.eq("closed"),
+                        rating_cases::closed_at.eq(Some(now)),
+                        rating_cases::contact.eq(None::<String>),
+                    ))
                     .execute(conn)?;
             }
             QueryResult::Ok(())
@@ -184,6 +317,43 @@ pub fn record_action(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contacts_are_checked_and_normalised() {
+        let ok = |t: &str| Contact::parse(t).map(|c| c.as_str().to_string());
+        assert_eq!(ok("0912 345 678").as_deref(), Ok("0912345678"));
+        assert_eq!(ok(" +84 (912) 345-678 ").as_deref(), Ok("+84912345678"));
+        assert_eq!(
+            ok("Ten.Nguoi@Example.VN").as_deref(),
+            Ok("Ten.Nguoi@example.vn")
+        );
+        assert_eq!(ok("   "), Err(ContactProblem::Missing));
+        for bad in [
+            "abc",
+            "12345",
+            "0912 345 678 9999 99",
+            "09x2345678",
+            "ten@",
+            "@example.vn",
+            "ten@example",
+            "ten@@example.vn",
+            "ten nguoi@example.vn",
+            "ten@exa mple.vn",
+            "ten@example.v1",
+            "<script>@x.vn",
+            "++84912345678",
+        ] {
+            assert_eq!(Contact::parse(bad), Err(ContactProblem::Invalid), "{bad}");
+        }
+        assert_eq!(
+            Contact::parse(&format!("{}@example.vn", "a".repeat(250))),
+            Err(ContactProblem::Invalid)
+        );
+        assert_eq!(
+            format!("{:?}", Contact::parse("0912345678").unwrap()),
+            "Contact(<redacted>)"
+        );
+    }
 
     #[test]
     fn working_days_skip_weekends() {

@@ -277,13 +277,15 @@ pub struct ResponseFacts {
     pub burst: bool,
 }
 
-/// A case to open for a bad overall rating: answers and comment only.
+/// A case to open for a bad overall rating: answers and comment only, and the contact of a
+/// citizen who asked to be contacted ([`cases::attach_contact`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewCase {
     pub overall_level: i64,
     pub answers: String,
     pub comment: Option<String>,
     pub due_on: NaiveDate,
+    pub contact: Option<cases::CaseContact>,
 }
 
 /// What the screening decided for one submission.
@@ -416,6 +418,7 @@ fn case_for(
         answers: crate::survey::stored::encode(&rated),
         comment: (!comment.is_empty()).then(|| comment.join("\n")),
         due_on: cases::add_working_days(today, policy.case_deadline_days),
+        contact: None,
     })
 }
 

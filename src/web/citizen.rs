@@ -130,6 +130,7 @@ pub async fn show(
                 via,
                 opened: &opened,
                 survey: &survey,
+                contact_problem: None,
             };
             html_response(
                 StatusCode::OK,
@@ -173,9 +174,13 @@ pub async fn submit(
         Err(e) => return error_page(lang, &e),
     };
     let signed_opened = field("opened").unwrap_or_default().to_string();
-    let valid = match answers::validate(&survey.form, &pairs) {
-        Ok(valid) => valid,
-        Err(problems) => {
+    let (valid, contact) = match (
+        answers::validate(&survey.form, &pairs),
+        super::integrity::contact_choice(&pairs),
+    ) {
+        (Ok(valid), Ok(contact)) => (valid, contact),
+        (checked, contact) => {
+            let problems = checked.err().unwrap_or_default();
             let mut given: HashMap<String, Vec<String>> = HashMap::new();
             for (k, v) in &pairs {
                 given.entry(k.clone()).or_default().push(v.clone());
@@ -186,6 +191,7 @@ pub async fn submit(
                 via,
                 opened: &signed_opened,
                 survey: &survey,
+                contact_problem: contact.err(),
             };
             return html_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -243,13 +249,16 @@ pub async fn submit(
         transaction_id: survey.transaction_id.clone(),
         screening: None,
     };
-    submission.screening = Some(crate::integrity::screen(
+    let mut screening = crate::integrity::screen(
         &survey.form,
         &submission.response,
         &submission.answers,
         &context,
         &policy,
-    ));
+    );
+    // Kept on the case only, and only if the answer opens one.
+    crate::integrity::cases::attach_contact(&mut screening, contact, now);
+    submission.screening = Some(screening);
     match state.writer.submit(submission).await {
         Ok(SubmitOutcome::Stored) => {
             let title = lang.pick("Cảm ơn Ông/Bà đã đánh giá!", "Thank you for your feedback!");
@@ -271,6 +280,7 @@ struct SurveyView<'a> {
     via: &'a str,
     opened: &'a str,
     survey: &'a OpenSurvey,
+    contact_problem: Option<crate::integrity::cases::ContactProblem>,
 }
 
 impl SurveyView<'_> {
@@ -292,10 +302,10 @@ impl SurveyView<'_> {
                 @if let Some(p) = procedure { br; (p) }
             }
             @if let Some(intro) = &form.intro { p { (intro.get(lang)) } }
-            @if !problems.is_empty() {
+            @if !problems.is_empty() || self.contact_problem.is_some() {
                 div.alert role="alert" {
                     (lang.pick("Vui lòng kiểm tra lại ", "Please check "))
-                    strong { (problems.len()) }
+                    strong { (problems.len() + usize::from(self.contact_problem.is_some())) }
                     (lang.pick(" câu hỏi được đánh dấu bên dưới.", " marked question(s) below."))
                 }
             }
@@ -308,6 +318,9 @@ impl SurveyView<'_> {
                     @for q in &section.questions {
                         (self.question(q, given.get(&q.code).map(Vec::as_slice).unwrap_or(&[]), problems))
                     }
+                }
+                @if form.question_with_role(crate::forms::QuestionRole::Overall).is_some() {
+                    (super::integrity::contact_fieldset(lang, given, self.contact_problem))
                 }
                 button type="submit" { (lang.pick("Gửi đánh giá", "Submit")) }
             }

@@ -15,6 +15,7 @@ use super::staff::{csrf_field, staff_page};
 use crate::accounts::Role;
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
+use crate::integrity::cases::{Contact, ContactProblem};
 use crate::integrity::units::{UnitIntegrity, assess, flag_explanation, flag_title};
 use crate::integrity::{IntegrityPolicy, Signal, cases, review};
 use crate::report::period::Period;
@@ -48,6 +49,11 @@ fn period_of(state: &AppState, q: &PanelQuery) -> AppResult<Period> {
             ),
         )
     })
+}
+
+/// A stored UTC time as the province's local time.
+fn local_time(state: &AppState, at: chrono::NaiveDateTime) -> String {
+    (at + offset(state)).format("%Y-%m-%d %H:%M").to_string()
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -374,12 +380,13 @@ pub async fn cases_list(
         .await?;
     let body = html! {
         p { (lang.pick(
-            "Mỗi phiếu đánh giá chung \"Không hài lòng\" hoặc \"Rất không hài lòng\" mở một trường hợp để cơ quan xem xét và ghi lại việc đã làm trước hạn (tính theo ngày làm việc). Chỉ có câu trả lời và góp ý, không có thông tin về người trả lời.",
-            "Every overall rating of \"Dissatisfied\" or \"Very dissatisfied\" opens a case for the agency to look into and record what it did before the deadline (in working days). Only the answers and the comment are kept, nothing about who answered.")) }
+            "Mỗi phiếu đánh giá chung \"Không hài lòng\" hoặc \"Rất không hài lòng\" mở một trường hợp để cơ quan xem xét và ghi lại việc đã làm trước hạn (tính theo ngày làm việc). Chỉ có câu trả lời và góp ý, không có thông tin về người trả lời, trừ khi người trả lời chủ động đề nghị được liên hệ lại.",
+            "Every overall rating of \"Dissatisfied\" or \"Very dissatisfied\" opens a case for the agency to look into and record what it did before the deadline (in working days). Only the answers and the comment are kept, nothing about who answered, unless they asked to be contacted.")) }
         table #cases {
             thead { tr {
                 th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Ngày", "Day")) } th { (lang.pick("Mức", "Level")) }
-                th { (lang.pick("Hạn", "Due")) } th { (lang.pick("Trạng thái", "Status")) } th {}
+                th { (lang.pick("Hạn", "Due")) } th { (lang.pick("Trạng thái", "Status")) }
+                th { (lang.pick("Xin liên hệ lại", "Asks to be contacted")) } th {}
             } }
             tbody { @for c in &list { tr class=[c.overdue(today).then_some("flagged")] {
                 td { (names.get(&c.unit_id).map(|n| format!("{} {}", n.0, n.1)).unwrap_or_default()) }
@@ -388,6 +395,8 @@ pub async fn cases_list(
                 td { @if c.overdue(today) { strong.err { (lang.pick("Quá hạn", "Overdue")) } }
                      @else if c.status == "open" { (lang.pick("Đang xử lý", "Open")) }
                      @else { (lang.pick("Đã đóng", "Closed")) } }
+                // Whether to call, never whom: the contact itself is on the case's page only.
+                td { @if c.contact.is_some() { (lang.pick("Có", "Yes")) } }
                 td { a href=(format!("/cases/{}", c.id)) { (lang.pick("Xem", "Open")) } }
             } } }
         }
@@ -455,13 +464,25 @@ pub async fn case_page(
             @else { (lang.pick("Đã đóng", "Closed")) }
         }
         @if let Some(c) = &case.comment { h2 { (lang.pick("Góp ý của người dân", "The citizen's comment")) } blockquote #case-comment { (c) } }
+        @if let Some(at) = case.contact_consented_at {
+            h2 { (lang.pick("Người dân đề nghị được liên hệ lại", "The citizen asks to be contacted")) }
+            @if let Some(contact) = &case.contact {
+                p #case-contact { strong { (contact) } }
+                p.muted { (lang.pick("Đồng ý lúc ", "Agreed at ")) (local_time(&state, at)) ". "
+                    (lang.pick(
+                        "Chỉ dùng để liên hệ về ý kiến này; không ghi vào nội dung việc đã làm. Thông tin bị xóa khi đóng trường hợp.",
+                        "Use it only to get in touch about this answer; do not copy it into the notes. It is deleted when the case is closed.")) }
+            } @else {
+                p #case-contact.muted { (lang.pick("Thông tin liên hệ đã được xóa khi đóng trường hợp.", "The contact was deleted when the case was closed.")) }
+            }
+        }
         h2 { (lang.pick("Câu trả lời", "Answers")) }
         table #case-answers { tbody { @for (code, n, t) in &answers { tr {
             td { (label(code)) } td { (t.clone().or(n.map(|n| n.to_string())).unwrap_or_default()) }
         } } } }
         h2 { (lang.pick("Việc đã làm", "Actions taken")) }
         ol #case-actions { @for a in &actions { li {
-            (a.at.format("%Y-%m-%d %H:%M")) " — " (a.actor_name) ": " (a.note)
+            (local_time(&state, a.at)) " — " (a.actor_name) ": " (a.note)
             @if a.closes { " " strong { (lang.pick("(đóng)", "(closed)")) } }
         } } }
         @if case.status == "open" {
@@ -469,7 +490,7 @@ pub async fn case_page(
                 (csrf_field(&user))
                 label for="note" { (lang.pick("Việc đã làm", "What was done")) }
                 textarea #note name="note" required maxlength="2000" {}
-                label { input type="checkbox" name="close" value="1"; " " (lang.pick("Đóng trường hợp", "Close the case")) }
+                label { input #close type="checkbox" name="close" value="1"; " " (lang.pick("Đóng trường hợp (ghi rõ kết quả xử lý)", "Close the case (say how it was resolved)")) }
                 button type="submit" { (lang.pick("Ghi lại", "Record")) }
             }
         }
@@ -508,4 +529,53 @@ pub async fn case_action(
         .with_conn(move |conn| cases::record_action(conn, &actor, &case, &note, close))
         .await?;
     Ok(done(&format!("/cases/{id}"), "saved"))
+}
+
+/// The survey form's "contact me" checkbox.
+const CONTACT_OK: &str = "contact_ok";
+/// The survey form's phone or e-mail field.
+const CONTACT: &str = "contact";
+
+/// The citizen's "contact me" choice from a survey post: `None` unless the box is ticked (the
+/// field is then ignored, even if filled in); ticked with an empty or invalid contact is an
+/// error to show next to the field.
+pub(super) fn contact_choice(
+    pairs: &[(String, String)],
+) -> Result<Option<Contact>, ContactProblem> {
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if value(CONTACT_OK).is_none_or(|v| v.is_empty()) {
+        return Ok(None);
+    }
+    Contact::parse(value(CONTACT).unwrap_or_default()).map(Some)
+}
+
+/// The optional "contact me" part of the survey form: a plain checkbox and text field (no
+/// script), unticked by default, saying when the contact is kept and when it is dropped.
+pub(super) fn contact_fieldset(
+    lang: Lang,
+    given: &std::collections::HashMap<String, Vec<String>>,
+    problem: Option<ContactProblem>,
+) -> Markup {
+    let first = |name: &str| given.get(name).and_then(|v| v.first()).map(String::as_str);
+    let ticked = first(CONTACT_OK).is_some_and(|v| !v.is_empty());
+    html! {
+        fieldset #q-contact class=[problem.map(|_| "bad")] aria-describedby=[problem.map(|_| "err-contact")] {
+            legend { (lang.pick("Liên hệ lại (không bắt buộc)", "Being contacted (optional)")) }
+            p.hint { (lang.pick(
+                "Số điện thoại hoặc thư điện tử chỉ được lưu, cùng ý kiến này, khi Ông/Bà đánh giá chung \"Không hài lòng\" hoặc \"Rất không hài lòng\"; chỉ cán bộ xử lý ý kiến được xem và thông tin bị xóa khi xử lý xong. Trong các trường hợp khác, thông tin này bị bỏ đi, không được lưu.",
+                "Your phone or e-mail is kept, with this answer, only if your overall rating is \"Dissatisfied\" or \"Very dissatisfied\"; only the staff handling it can see it, and it is deleted once they are done. Otherwise it is discarded, not stored.")) }
+            @if let Some(p) = problem { p.err #err-contact { (p.message().get(lang)) } }
+            div.opts { label {
+                input type="checkbox" name=(CONTACT_OK) value="1" checked[ticked];
+                (lang.pick("Tôi đồng ý để cơ quan liên hệ lại với tôi về ý kiến này", "I agree that the agency may contact me about this answer"))
+            } }
+            label for="contact" { (lang.pick("Số điện thoại hoặc thư điện tử", "Phone number or e-mail")) }
+            input #contact type="text" name=(CONTACT) maxlength="254" value=(first(CONTACT).unwrap_or_default());
+        }
+    }
 }

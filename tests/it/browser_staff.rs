@@ -59,7 +59,7 @@ async fn dashboard_and_ranking_show_the_api_figures() {
 // ---------------------------------------------------------------- helpers
 
 /// The path of the page the browser shows.
-async fn path(browser: &Browser) -> String {
+pub(crate) async fn path(browser: &Browser) -> String {
     browser
         .client
         .current_url()
@@ -69,7 +69,7 @@ async fn path(browser: &Browser) -> String {
 }
 
 /// Waits until the browser shows a fully loaded page at `expected` (a path).
-async fn wait_for_path(browser: &Browser, expected: &str) {
+pub(crate) async fn wait_for_path(browser: &Browser, expected: &str) {
     let start = Instant::now();
     loop {
         let ready = browser.js("return document.readyState", vec![]).await;
@@ -94,7 +94,7 @@ async fn wait_for_path(browser: &Browser, expected: &str) {
     }
 }
 
-async fn body_text(browser: &Browser) -> String {
+pub(crate) async fn body_text(browser: &Browser) -> String {
     browser
         .js(
             "return document.body ? document.body.innerText : ''",
@@ -107,7 +107,7 @@ async fn body_text(browser: &Browser) -> String {
 }
 
 /// Types `text` into the field `selector` (after clearing it), like a person would.
-async fn type_into(browser: &Browser, selector: &str, text: &str) {
+pub(crate) async fn type_into(browser: &Browser, selector: &str, text: &str) {
     let field = browser
         .client
         .find(Locator::Css(selector))
@@ -125,7 +125,7 @@ async fn type_into(browser: &Browser, selector: &str, text: &str) {
     );
 }
 
-async fn click(browser: &Browser, selector: &str) {
+pub(crate) async fn click(browser: &Browser, selector: &str) {
     browser
         .client
         .find(Locator::Css(selector))
@@ -170,7 +170,7 @@ async fn fetch_json(browser: &Browser, url: &str) -> Value {
 }
 
 /// The trimmed text of each cell of each body row of the table `selector`.
-async fn table_cells(browser: &Browser, selector: &str) -> Vec<Vec<String>> {
+pub(crate) async fn table_cells(browser: &Browser, selector: &str) -> Vec<Vec<String>> {
     let v = browser
         .js(
             "const t = document.querySelector(arguments[0]);
@@ -183,7 +183,7 @@ async fn table_cells(browser: &Browser, selector: &str) -> Vec<Vec<String>> {
     serde_json::from_value(v).unwrap_or_else(|e| panic!("table {selector} on the page: {e}"))
 }
 
-async fn text_of(browser: &Browser, selector: &str) -> String {
+pub(crate) async fn text_of(browser: &Browser, selector: &str) -> String {
     browser
         .client
         .find(Locator::Css(selector))
@@ -197,7 +197,12 @@ async fn text_of(browser: &Browser, selector: &str) -> String {
 }
 
 /// Signs in through the page's form; returns where the service sent the browser.
-async fn sign_in_on_page(app: &TestApp, browser: &Browser, username: &str, password: &str) {
+pub(crate) async fn sign_in_on_page(
+    app: &TestApp,
+    browser: &Browser,
+    username: &str,
+    password: &str,
+) {
     browser.goto(&app.url("/login")).await;
     browser.wait_for_heading("Đăng nhập").await;
     type_into(browser, "#username", username).await;

@@ -368,13 +368,16 @@ async fn the_survey_page_is_small_and_self_contained(app: TestApp) {
         "no absolute (third-party) URLs"
     );
     assert!(!html.contains("https://"));
-    // Every question is a fieldset with a legend, every option is inside its label.
+    // Every question is a fieldset with a legend, and so is the optional "contact me" choice;
+    // every option is inside its label, and the contact field has its own.
     let questions = app.state.forms.latest("sipas").unwrap().questions().count();
-    assert_eq!(html.matches("<fieldset").count(), questions);
-    assert_eq!(html.matches("<legend>").count(), questions);
+    assert_eq!(html.matches("<fieldset").count(), questions + 1);
+    assert_eq!(html.matches("<legend>").count(), questions + 1);
+    assert!(html.contains("<label for=\"contact\">"));
     assert_eq!(
         html.matches("<label").count(),
         html.matches("<input type=\"radio\"").count()
             + html.matches("<input type=\"checkbox\"").count()
+            + html.matches("<label for=").count()
     );
 }
