@@ -230,6 +230,26 @@ pub fn now() -> chrono::NaiveDateTime {
 mod tests {
     use super::*;
 
+    /// `.cargo/config.toml` builds SQLite with the query planner stability guarantee; without it
+    /// statements with a bound LIMIT are parsed again on every run (see that file).
+    #[test]
+    fn sqlite_has_a_stable_query_planner() {
+        use diesel::Connection;
+        #[derive(QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
+            .load(&mut conn)
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o.compile_options == "ENABLE_QPSG"),
+            "SQLite was built without SQLITE_ENABLE_QPSG"
+        );
+    }
+
     #[test]
     fn parses_supported_schemes() {
         assert_eq!(

@@ -222,26 +222,21 @@ pub struct SubmitContext {
     pub recent_from_network: i64,
 }
 
-/// Reads what the screening of a submission needs: the issuer's hashes (keyed with the day the
-/// link was issued) and the recent submissions from the same address.
+/// What the screening of a submission needs: the issuer's hashes (keyed with the day the link
+/// was issued, read with the token) compared with the submitter's, and the recent submissions
+/// from the same address (the one read here).
 #[allow(clippy::too_many_arguments)]
 pub fn submit_context(
     conn: &mut DbConn,
     secret: &ServerSecret,
     policy: &IntegrityPolicy,
-    token_hash: &str,
+    issuer_network: Option<&str>,
+    issuer_device: Option<&str>,
     issued_at: NaiveDateTime,
     now: NaiveDateTime,
     address: &str,
     user_agent: &str,
 ) -> QueryResult<SubmitContext> {
-    let issuer: Option<(Option<String>, Option<String>)> = db_run!(conn: {
-        survey_tokens::table.find(token_hash)
-            .select((survey_tokens::issuer_network, survey_tokens::issuer_device))
-            .first(conn)
-            .optional()
-    })?;
-    let (issuer_network, issuer_device) = issuer.unwrap_or((None, None));
     let at_issue = fingerprint(secret, issued_at.date(), address, user_agent);
     let today = fingerprint(secret, now.date(), address, user_agent);
     let since = now - chrono::Duration::minutes(policy.burst_minutes);
@@ -257,8 +252,8 @@ pub fn submit_context(
     })?;
     let recent = recent.len() as i64;
     Ok(SubmitContext {
-        same_device: issuer_device.as_deref() == Some(at_issue.device.as_str()),
-        same_network: issuer_network.as_deref() == Some(at_issue.network.as_str()),
+        same_device: issuer_device == Some(at_issue.device.as_str()),
+        same_network: issuer_network == Some(at_issue.network.as_str()),
         network_hash: Some(today.network),
         recent_from_network: recent,
     })

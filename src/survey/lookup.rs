@@ -25,6 +25,10 @@ pub struct OpenSurvey {
     pub form: Arc<Form>,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// Keyed hashes of the counter that issued the link, for the integrity screening (read
+    /// here so a submission costs one lookup).
+    pub issuer_network: Option<String>,
+    pub issuer_device: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +53,8 @@ type Row = (
     NaiveDateTime,
     NaiveDateTime,
     Option<NaiveDateTime>,
+    Option<String>,
+    Option<String>,
 );
 
 /// Reads the state of `token` at `now`.
@@ -78,6 +84,8 @@ pub fn lookup(
                 survey_tokens::issued_at,
                 survey_tokens::expires_at,
                 survey_tokens::spent_at,
+                survey_tokens::issuer_network,
+                survey_tokens::issuer_device,
             ))
             .first(conn)
             .optional()
@@ -99,6 +107,8 @@ pub fn lookup(
         issued_at,
         expires_at,
         spent_at,
+        issuer_network,
+        issuer_device,
     ) = row;
     if spent_at.is_some() {
         return Ok(TokenState::Used);
@@ -121,6 +131,8 @@ pub fn lookup(
         form,
         issued_at,
         expires_at,
+        issuer_network,
+        issuer_device,
     })))
 }
 

@@ -16,6 +16,7 @@ use crate::error::AppError;
 use crate::forms::answers::{self, AnswerProblems};
 use crate::forms::{Form, FormKind, Question, QuestionType};
 use crate::i18n::Lang;
+use crate::integrity::SubmitContext;
 use crate::survey::lookup::{OpenSurvey, TokenState, lookup};
 use crate::survey::qr;
 use crate::survey::token::{SurveyToken, sign_opened, verify_opened};
@@ -110,6 +111,49 @@ async fn token_state(
     Ok((Some(token), found))
 }
 
+/// Where a submission comes from (hashed before anything is stored).
+struct Submitter {
+    address: String,
+    agent: String,
+}
+
+/// The token's state and, when it is open, the integrity screening's context: one trip to the
+/// database for both, as every round trip to the blocking pool costs two thread switches.
+async fn submission_state(
+    state: &AppState,
+    raw: &str,
+    policy: &crate::integrity::IntegrityPolicy,
+    now: chrono::NaiveDateTime,
+    submitter: Submitter,
+) -> Result<(Option<SurveyToken>, TokenState, Option<SubmitContext>), AppError> {
+    let Some(token) = SurveyToken::parse(raw) else {
+        return Ok((None, TokenState::Unknown, None));
+    };
+    let (forms, secret, policy) = (state.forms.clone(), state.secret.clone(), policy.clone());
+    let lookup_token = token.clone();
+    let (found, context) = state
+        .with_conn(move |conn| {
+            let found = lookup(conn, &forms, &lookup_token, now)?;
+            let context = match &found {
+                TokenState::Open(survey) => Some(crate::integrity::submit_context(
+                    conn,
+                    &secret,
+                    &policy,
+                    survey.issuer_network.as_deref(),
+                    survey.issuer_device.as_deref(),
+                    survey.issued_at,
+                    now,
+                    &submitter.address,
+                    &submitter.agent,
+                )?),
+                _ => None,
+            };
+            Ok((found, context))
+        })
+        .await?;
+    Ok((Some(token), found, context))
+}
+
 pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -168,11 +212,18 @@ pub async fn submit(
     };
     let lang = Lang::from_param(field("lang"));
     let via = channel_from(field("via"));
-    let (token, survey) = match token_state(&state, &path).await {
-        Ok((Some(token), TokenState::Open(survey))) => (token, survey),
-        Ok((_, other)) => return unavailable_page(&other, lang, &path),
-        Err(e) => return error_page(lang, &e),
+    let now = crate::db::now();
+    let policy = crate::integrity::IntegrityPolicy::from_settings(&state.settings);
+    let submitter = Submitter {
+        address: super::access::client_address(&req, state.settings.trust_proxy),
+        agent: crate::integrity::user_agent(&req),
     };
+    let (token, survey, context) =
+        match submission_state(&state, &path, &policy, now, submitter).await {
+            Ok((Some(token), TokenState::Open(survey), Some(context))) => (token, survey, context),
+            Ok((_, other, _)) => return unavailable_page(&other, lang, &path),
+            Err(e) => return error_page(lang, &e),
+        };
     let signed_opened = field("opened").unwrap_or_default().to_string();
     let (valid, contact) = match (
         answers::validate(&survey.form, &pairs),
@@ -199,7 +250,6 @@ pub async fn submit(
             );
         }
     };
-    let now = crate::db::now();
     let opened_at = verify_opened(&state.secret, &survey.token_hash, &signed_opened)
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
         .map(|t| t.naive_utc())
@@ -207,25 +257,6 @@ pub async fn submit(
     let dossier_rating = match (survey.form.kind, &survey.transaction_id, valid.overall) {
         (FormKind::Transaction, Some(id), Some(level)) => Some((id.clone(), level)),
         _ => None,
-    };
-    // Integrity screening: where and how fast it was answered (keyed hashes, never addresses).
-    let policy = crate::integrity::IntegrityPolicy::from_settings(&state.settings);
-    let context = {
-        let (secret, policy) = (state.secret.clone(), policy.clone());
-        let (hash, issued_at) = (survey.token_hash.clone(), survey.issued_at);
-        let address = super::access::client_address(&req, state.settings.trust_proxy);
-        let agent = crate::integrity::user_agent(&req);
-        state
-            .with_conn(move |conn| {
-                Ok(crate::integrity::submit_context(
-                    conn, &secret, &policy, &hash, issued_at, now, &address, &agent,
-                )?)
-            })
-            .await
-    };
-    let context = match context {
-        Ok(context) => context,
-        Err(e) => return error_page(lang, &e),
     };
     let mut submission = Submission {
         token_hash: Some(survey.token_hash.clone()),
