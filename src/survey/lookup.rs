@@ -25,6 +25,9 @@ pub struct OpenSurvey {
     pub form: Arc<Form>,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// Set for a respondent group's campaign link (see `crate::groups`): answered apart from
+    /// citizens.
+    pub campaign_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +35,10 @@ pub enum TokenState {
     Open(Box<OpenSurvey>),
     Used,
     Expired,
+    /// A campaign link already answered (its page says so in campaign terms).
+    CampaignUsed,
+    /// A campaign link after the campaign's end.
+    CampaignExpired,
     Unknown,
 }
 
@@ -49,6 +56,7 @@ type Row = (
     NaiveDateTime,
     NaiveDateTime,
     Option<NaiveDateTime>,
+    Option<String>,
 );
 
 /// Reads the state of `token` at `now`.
@@ -78,6 +86,7 @@ pub fn lookup(
                 survey_tokens::issued_at,
                 survey_tokens::expires_at,
                 survey_tokens::spent_at,
+                survey_tokens::campaign_id,
             ))
             .first(conn)
             .optional()
@@ -99,12 +108,19 @@ pub fn lookup(
         issued_at,
         expires_at,
         spent_at,
+        campaign_id,
     ) = row;
     if spent_at.is_some() {
-        return Ok(TokenState::Used);
+        return Ok(match campaign_id {
+            Some(_) => TokenState::CampaignUsed,
+            None => TokenState::Used,
+        });
     }
     if expires_at <= now {
-        return Ok(TokenState::Expired);
+        return Ok(match campaign_id {
+            Some(_) => TokenState::CampaignExpired,
+            None => TokenState::Expired,
+        });
     }
     let form = forms.get(&form_code, version).ok_or_else(|| {
         anyhow::anyhow!("form {form_code} v{version} of an issued token is not loaded")
@@ -121,6 +137,7 @@ pub fn lookup(
         form,
         issued_at,
         expires_at,
+        campaign_id,
     })))
 }
 

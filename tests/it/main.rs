@@ -10,6 +10,7 @@ mod browser_paper;
 mod browser_staff;
 mod crash;
 mod forms;
+mod groups;
 mod integrity;
 mod lifecycle;
 mod mail;
