@@ -262,13 +262,14 @@ async fn campaign_links_are_single_use_and_kept_apart(app: TestApp) {
     assert_eq!(status, 200);
 
     // Stored with its group and campaign, kept out of the rollups, unscreened, no case.
-    let stored: Vec<(
+    type Stored = (
         String,
         String,
         Option<String>,
         Option<String>,
         Option<String>,
-    )> = {
+    );
+    let stored: Vec<Stored> = {
         let conn = &mut app.conn();
         db_run!(conn: {
             responses::table

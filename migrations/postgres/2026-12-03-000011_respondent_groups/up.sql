@@ -50,7 +50,11 @@ CREATE TABLE campaign_links (
 -- so the survey page knows without another query.
 ALTER TABLE survey_tokens ADD COLUMN campaign_id TEXT;
 
--- The group and campaign of a group answer (NULL for citizens' answers).
+-- Group answers get their own channel 'group' (neither counter nor independent), and carry their
+-- group and campaign (NULL for citizens' answers).
+ALTER TABLE responses DROP CONSTRAINT responses_channel_check;
+ALTER TABLE responses ADD CONSTRAINT responses_channel_check
+    CHECK (channel IN ('qr', 'link', 'kiosk', 'paper', 'phone', 'interview', 'group'));
 ALTER TABLE responses ADD COLUMN respondent_group_id TEXT;
 ALTER TABLE responses ADD COLUMN campaign_id TEXT;
 -- Partial: citizens' answers (nearly all rows) add nothing to it.

@@ -810,7 +810,9 @@ pub async fn links_print(
     let lang = page_lang(&req);
     let (campaign, links) = campaign_links(&state, path.into_inner()).await?;
     let base = state.public_base();
-    let mut pages: Vec<(i64, Vec<(groups::IssuedLink, String, String)>)> = Vec::new();
+    // Per invitee: each link with its URL and inline QR code.
+    type Sheet = (i64, Vec<(groups::IssuedLink, String, String)>);
+    let mut pages: Vec<Sheet> = Vec::new();
     for l in links {
         if q.invitee.is_some_and(|n| n != l.invitee) {
             continue;
