@@ -512,6 +512,44 @@ async fn non_admins_cannot_reach_group_pages(app: TestApp) {
     assert_eq!(count(&app, "responses"), before);
     let rows = links(&app, &admin, &campaign).await;
     assert_eq!(rows.len(), 2, "no link was issued by the agency");
+
+    // After the campaign's end its links say so, in the invitee's language.
+    {
+        use sipas::db::schema::survey_tokens;
+        let conn = &mut app.conn();
+        let past = sipas::db::now() - chrono::Duration::days(1);
+        db_run!(conn: {
+            diesel::update(survey_tokens::table.filter(survey_tokens::campaign_id.is_not_null()))
+                .set(survey_tokens::expires_at.eq(past))
+                .execute(conn)
+        })
+        .unwrap();
+    }
+    let url = link_of(&rows, 1, "STP");
+    let page = app.client.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 410);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Đợt khảo sát đã kết thúc")
+    );
+    let (status, text) = answer(&app, &url, 5).await;
+    assert_eq!(status, 410, "{text}");
+    let english = app
+        .client
+        .get(format!("{url}?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        english
+            .text()
+            .await
+            .unwrap()
+            .contains("The survey campaign has ended")
+    );
+    assert_eq!(count(&app, "responses"), before);
 }
 
 async fn campaign_form_errors_are_explained(app: TestApp) {
