@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod forms;
+pub mod groups;
 pub mod i18n;
 pub mod integrity;
 pub mod mail;

@@ -91,6 +91,7 @@ diesel::table! {
         spent_at -> Nullable<Timestamp>,
         issuer_network -> Nullable<Text>,
         issuer_device -> Nullable<Text>,
+        campaign_id -> Nullable<Text>,
     }
 }
 
@@ -110,6 +111,8 @@ diesel::table! {
         provenance -> Nullable<Text>,
         answers -> Text,
         status -> Text,
+        respondent_group_id -> Nullable<Text>,
+        campaign_id -> Nullable<Text>,
     }
 }
 
@@ -387,6 +390,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    respondent_groups (id) {
+        id -> Text,
+        code -> Text,
+        name_vi -> Text,
+        name_en -> Text,
+        description -> Text,
+        include_in_index -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    campaigns (id) {
+        id -> Text,
+        group_id -> Text,
+        name_vi -> Text,
+        name_en -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        period_id -> Nullable<Text>,
+        starts_on -> Date,
+        ends_on -> Date,
+        invitees -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    campaign_units (campaign_id, unit_id) {
+        campaign_id -> Text,
+        unit_id -> Text,
+    }
+}
+
+diesel::table! {
+    campaign_links (id) {
+        id -> Text,
+        campaign_id -> Text,
+        invitee -> BigInt,
+        unit_id -> Text,
+        token_hash -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     units,
@@ -417,4 +466,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     response_signals,
     rating_cases,
     case_actions,
+    respondent_groups,
+    campaigns,
+    campaign_units,
+    campaign_links,
 );

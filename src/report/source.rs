@@ -383,8 +383,11 @@ pub fn rebuild_missing_rollups(
         let mut after = String::new();
         loop {
             let page: Vec<StoredResponse> = db_run!(conn: {
+                // Only what the published figures count: held, rejected and apart-kept
+                // group answers stay out, as when they were stored.
                 responses::table
                     .filter(responses::id.gt(&after))
+                    .filter(responses::status.eq("counted"))
                     .order(responses::id)
                     .limit(10_000)
                     .select(STORED_COLUMNS)

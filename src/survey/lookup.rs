@@ -29,6 +29,9 @@ pub struct OpenSurvey {
     /// here so a submission costs one lookup).
     pub issuer_network: Option<String>,
     pub issuer_device: Option<String>,
+    /// Set for a respondent group's campaign link (see `crate::groups`): answered apart from
+    /// citizens.
+    pub campaign_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +39,10 @@ pub enum TokenState {
     Open(Box<OpenSurvey>),
     Used,
     Expired,
+    /// A campaign link already answered (its page says so in campaign terms).
+    CampaignUsed,
+    /// A campaign link after the campaign's end.
+    CampaignExpired,
     Unknown,
 }
 
@@ -53,6 +60,7 @@ type Row = (
     NaiveDateTime,
     NaiveDateTime,
     Option<NaiveDateTime>,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -86,6 +94,7 @@ pub fn lookup(
                 survey_tokens::spent_at,
                 survey_tokens::issuer_network,
                 survey_tokens::issuer_device,
+                survey_tokens::campaign_id,
             ))
             .first(conn)
             .optional()
@@ -109,12 +118,19 @@ pub fn lookup(
         spent_at,
         issuer_network,
         issuer_device,
+        campaign_id,
     ) = row;
     if spent_at.is_some() {
-        return Ok(TokenState::Used);
+        return Ok(match campaign_id {
+            Some(_) => TokenState::CampaignUsed,
+            None => TokenState::Used,
+        });
     }
     if expires_at <= now {
-        return Ok(TokenState::Expired);
+        return Ok(match campaign_id {
+            Some(_) => TokenState::CampaignExpired,
+            None => TokenState::Expired,
+        });
     }
     let form = forms.get(&form_code, version).ok_or_else(|| {
         anyhow::anyhow!("form {form_code} v{version} of an issued token is not loaded")
@@ -133,6 +149,7 @@ pub fn lookup(
         expires_at,
         issuer_network,
         issuer_device,
+        campaign_id,
     })))
 }
 

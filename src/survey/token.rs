@@ -19,6 +19,14 @@ impl SurveyToken {
         Self(BASE32_NOPAD.encode(&mac[..16]))
     }
 
+    /// The token of a respondent group's campaign link: recomputable from the link id (so the
+    /// links can be printed again at any time), unguessable without the secret, and never equal
+    /// to a dossier's token (another MAC label).
+    pub fn for_campaign_link(secret: &ServerSecret, link_id: &str) -> Self {
+        let mac = secret.mac("campaign-token", link_id);
+        Self(BASE32_NOPAD.encode(&mac[..16]))
+    }
+
     /// Accepts what a person or scanner may send (any case, surrounding spaces); `None` when it
     /// cannot be a token at all, which callers answer as "unknown".
     pub fn parse(input: &str) -> Option<Self> {

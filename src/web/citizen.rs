@@ -65,6 +65,22 @@ fn unavailable_page(state: &TokenState, lang: Lang, token: &str) -> HttpResponse
                 "The time to rate this transaction has ended. You can still give feedback at the one-stop counter.",
             ),
         ),
+        TokenState::CampaignUsed => (
+            StatusCode::CONFLICT,
+            lang.pick("Liên kết này đã được sử dụng", "This link has already been used"),
+            lang.pick(
+                "Mỗi liên kết mời đánh giá chỉ dùng được một lần, và đánh giá qua liên kết này đã được ghi nhận. Cảm ơn Ông/Bà.",
+                "Each invitation link can be used once, and the rating given through this link has been recorded. Thank you.",
+            ),
+        ),
+        TokenState::CampaignExpired => (
+            StatusCode::GONE,
+            lang.pick("Đợt khảo sát đã kết thúc", "The survey campaign has ended"),
+            lang.pick(
+                "Thời hạn đánh giá của đợt khảo sát này đã kết thúc.",
+                "The time to answer in this campaign has ended.",
+            ),
+        ),
         _ => (
             StatusCode::NOT_FOUND,
             lang.pick("Không tìm thấy phiếu khảo sát", "Survey not found"),
@@ -254,6 +270,9 @@ pub async fn submit(
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
         .map(|t| t.naive_utc())
         .filter(|t| *t <= now);
+    if let Some(campaign_id) = survey.campaign_id.clone() {
+        return group_answer(&state, &path, lang, &survey, valid, opened_at, campaign_id).await;
+    }
     let dossier_rating = match (survey.form.kind, &survey.transaction_id, valid.overall) {
         (FormKind::Transaction, Some(id), Some(level)) => Some((id.clone(), level)),
         _ => None,
@@ -302,6 +321,71 @@ pub async fn submit(
         Ok(SubmitOutcome::AlreadyUsed) => unavailable_page(&TokenState::Used, lang, &path),
         Ok(SubmitOutcome::Expired) => unavailable_page(&TokenState::Expired, lang, &path),
         Err(e) => error_page(lang, &AppError::Internal(e)),
+    }
+}
+
+/// Stores a respondent group's answer given through a campaign link (see `crate::groups`): no
+/// dossier, no integrity screening, kept out of the citizen index unless its group is included.
+async fn group_answer(
+    state: &AppState,
+    path: &str,
+    lang: Lang,
+    survey: &OpenSurvey,
+    valid: answers::ValidAnswers,
+    opened_at: Option<chrono::NaiveDateTime>,
+    campaign_id: String,
+) -> HttpResponse {
+    let submission = Submission {
+        token_hash: Some(survey.token_hash.clone()),
+        response: NewResponse {
+            id: uuid::Uuid::now_v7().to_string(),
+            unit_id: survey.unit_id.clone(),
+            procedure_id: None,
+            form_code: survey.form.code.clone(),
+            form_version: survey.form.version,
+            channel: crate::groups::GROUP_CHANNEL.to_string(),
+            respondent_type: valid.respondent_type.clone(),
+            language: lang.code().to_string(),
+            issued_at: Some(survey.issued_at),
+            opened_at,
+            submitted_at: crate::db::now(),
+            provenance: None,
+        },
+        scores: crate::forms::scoring::respondent_scores(&survey.form, &valid.answers),
+        answers: valid.answers,
+        dossier_rating: None,
+        transaction_id: None,
+        screening: None,
+    };
+    let offset = state
+        .settings
+        .utc_offset_value()
+        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    let stored = state
+        .writer
+        .run(move |conn, delta| {
+            crate::groups::store_answer(conn, delta, &submission, &campaign_id, offset)
+        })
+        .await;
+    match stored {
+        Ok(Ok(SubmitOutcome::Stored)) => message_page(
+            lang,
+            StatusCode::OK,
+            lang.pick("Cảm ơn Ông/Bà đã đánh giá!", "Thank you for your feedback!"),
+            lang.pick(
+                "Đánh giá của Ông/Bà đã được ghi nhận.",
+                "Your rating has been recorded.",
+            ),
+            None,
+        ),
+        Ok(Ok(SubmitOutcome::AlreadyUsed)) => {
+            unavailable_page(&TokenState::CampaignUsed, lang, path)
+        }
+        Ok(Ok(SubmitOutcome::Expired)) => {
+            unavailable_page(&TokenState::CampaignExpired, lang, path)
+        }
+        Ok(Err(e)) => error_page(lang, &AppError::from(e)),
+        Err(e) => error_page(lang, &e),
     }
 }
 

@@ -103,6 +103,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(citizen::unsubscribe)),
     );
     staff_routes(cfg);
+    admin::groups::routes(cfg);
 }
 
 /// Pages for signed-in staff; who may open each one is in `access::RULES`.

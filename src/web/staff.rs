@@ -26,6 +26,10 @@ pub fn staff_page(lang: Lang, user: &CurrentUser, path: &str, title: &str, body:
             ("/admin/forms", lang.pick("Mẫu phiếu", "Forms")),
             ("/admin/periods", lang.pick("Kỳ khảo sát", "Periods")),
             ("/admin/samples", lang.pick("Mẫu giấy", "Samples")),
+            (
+                "/admin/groups",
+                lang.pick("Nhóm người trả lời", "Respondent groups"),
+            ),
             ("/admin/outbox", lang.pick("Thư mời", "E-mails")),
             ("/admin/audit", lang.pick("Nhật ký", "Audit log")),
             ("/reports/ranking", lang.pick("Xếp hạng", "Ranking")),

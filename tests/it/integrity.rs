@@ -3,7 +3,9 @@
 //! ratings open cases with deadlines and without identity data.
 
 use diesel::prelude::*;
-use sipas::db::schema::{rating_cases, response_signals, responses};
+use sipas::db::schema::{
+    rating_cases, response_signals, responses, rollup_cells, rollup_procedure_cells,
+};
 use sipas::db_run;
 use sipas::integrity::review::{Decision, decide, held};
 use sipas::integrity::{IntegrityPolicy, simulate, units as unit_signals};
@@ -157,6 +159,26 @@ async fn held_responses_wait_for_review(app: TestApp) {
     let (n_held, value_held) = index_of(&app, true);
     assert_eq!(n_held, 2);
     assert_eq!(value_held, Some(100.0));
+    // Rollups rebuilt from the stored answers (the first start after an upgrade) leave held
+    // answers out too.
+    {
+        let c = &mut conn;
+        db_run!(c: {
+            diesel::delete(rollup_cells::table).execute(c)?;
+            diesel::delete(rollup_procedure_cells::table).execute(c)
+        })
+        .unwrap();
+    }
+    drop(conn);
+    let app = app
+        .restart(|s| {
+            s.report_min_n = 1;
+            s.hold_rules = "same_device,fast_issue".into();
+        })
+        .await;
+    let mut conn = app.conn();
+    assert_eq!(index_of(&app, false).0, 0);
+    assert_eq!(index_of(&app, true).0, 2);
     let waiting = held(&mut conn, None, 100).unwrap();
     assert_eq!(waiting.len(), 2);
     let admin = sipas::audit::Actor {

@@ -12,6 +12,7 @@ mod browser_staff;
 mod case_contact;
 mod crash;
 mod forms;
+mod groups;
 mod integrity;
 mod lifecycle;
 mod mail;

@@ -386,6 +386,8 @@ struct Ids {
     period: String,
     api_key: String,
     token: String,
+    group: String,
+    campaign: String,
 }
 
 impl Ids {
@@ -430,6 +432,7 @@ impl Ids {
             .find(|k| k.label == "matrix")
             .unwrap()
             .id;
+        let (group, campaign) = group_and_campaign(&app.state, conn);
         Self {
             unit: stp.id,
             user: target.id,
@@ -437,6 +440,8 @@ impl Ids {
             period,
             api_key,
             token,
+            group,
+            campaign,
         }
     }
 
@@ -451,6 +456,10 @@ impl Ids {
             self.unit.as_str()
         } else if pattern.starts_with("/admin/users/") {
             &self.user
+        } else if pattern.starts_with("/admin/groups/") {
+            &self.group
+        } else if pattern.starts_with("/admin/campaigns/") {
+            &self.campaign
         } else if pattern.starts_with("/admin/procedures/") {
             &self.procedure
         } else if pattern.starts_with("/admin/periods/") {
@@ -709,7 +718,60 @@ async fn authorization_matrix(app: TestApp) {
 
 // ---------------------------------------------------------------- 2. CSRF on every staff post
 
+/// A respondent group (code `DB-HDND`) and a campaign rating STP, for the group pages.
+fn group_and_campaign(
+    state: &sipas::web::AppState,
+    conn: &mut sipas::db::DbConn,
+) -> (String, String) {
+    let offset = state.settings.utc_offset_value().unwrap();
+    let group = conn
+        .write_transaction(|conn| {
+            let mut delta = sipas::survey::rollup::RollupDelta::default();
+            sipas::groups::save_group(
+                conn,
+                &state.forms,
+                &Actor::cli(),
+                None,
+                &sipas::groups::GroupInput {
+                    code: "DB-HDND".into(),
+                    name_vi: "Đại biểu HĐND".into(),
+                    name_en: "Council delegates".into(),
+                    ..Default::default()
+                },
+                &mut delta,
+                offset,
+            )
+        })
+        .unwrap();
+    let campaign = conn
+        .write_transaction(|conn| {
+            sipas::groups::create_campaign(
+                conn,
+                &state.secret,
+                &state.forms,
+                &Actor::cli(),
+                &sipas::groups::CampaignInput {
+                    group_code: "DB-HDND".into(),
+                    name_vi: "Đợt thử".into(),
+                    name_en: "Trial".into(),
+                    form_code: "sipas".into(),
+                    starts_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1),
+                    ends_on: chrono::NaiveDate::from_ymd_opt(2099, 12, 31),
+                    unit_codes: vec!["STP".into()],
+                    invitees: 1,
+                    ..Default::default()
+                },
+                sipas::db::now(),
+                offset,
+            )
+        })
+        .unwrap();
+    (group.id, campaign.id)
+}
+
 struct CsrfIds {
+    group: String,
+    campaign: String,
     unit: String,
     user: String,
     procedure: String,
@@ -726,6 +788,10 @@ impl CsrfIds {
             self.unit.as_str()
         } else if pattern.starts_with("/admin/users/") {
             &self.user
+        } else if pattern.starts_with("/admin/groups/") {
+            &self.group
+        } else if pattern.starts_with("/admin/campaigns/") {
+            &self.campaign
         } else if pattern.starts_with("/admin/procedures/") {
             &self.procedure
         } else if pattern.starts_with("/admin/periods/") {
@@ -850,6 +916,27 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
             ("status", "open"),
         ]),
         "/admin/integrity/responses/{id}" => f(&[("decision", "accept")]),
+        "/admin/groups" => f(&[
+            ("code", "CSRF-NHOM"),
+            ("name_vi", "Nhóm thử CSRF"),
+            ("name_en", "CSRF test group"),
+        ]),
+        "/admin/groups/{id}" => f(&[
+            ("code", "DB-HDND"),
+            ("name_vi", "Đại biểu HĐND (sửa)"),
+            ("name_en", "Council delegates (edited)"),
+        ]),
+        "/admin/campaigns" => f(&[
+            ("group", "DB-HDND"),
+            ("name_vi", "Đợt thử CSRF"),
+            ("name_en", "CSRF campaign"),
+            ("form", "sipas"),
+            ("starts_on", "2026-01-01"),
+            ("ends_on", "2099-12-31"),
+            ("units", "STP"),
+            ("invitees", "2"),
+        ]),
+        "/admin/campaigns/{id}/invitees" => f(&[("more", "1")]),
         "/cases/{id}" => f(&[("note", "Đã liên hệ / contacted")]),
         other => panic!("POST {other}: add a valid form body for this route to the CSRF test"),
     }
@@ -876,6 +963,8 @@ async fn csrf_is_required_on_every_staff_post(app: TestApp) {
         )
         .unwrap();
         CsrfIds {
+            group: matrix.group,
+            campaign: matrix.campaign,
             unit: unit.id,
             user: matrix.user,
             procedure: matrix.procedure,
