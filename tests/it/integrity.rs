@@ -164,10 +164,9 @@ async fn held_responses_wait_for_review(app: TestApp) {
     {
         let c = &mut conn;
         db_run!(c: {
-            diesel::delete(rollup_cells::table).execute(c)?;
-            diesel::delete(rollup_procedure_cells::table).execute(c)
-        })
-        .unwrap();
+            diesel::delete(rollup_cells::table).execute(c).unwrap();
+            diesel::delete(rollup_procedure_cells::table).execute(c).unwrap();
+        });
     }
     drop(conn);
     let app = app

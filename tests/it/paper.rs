@@ -813,11 +813,11 @@ fn decode_svg_qr(svg: &str) -> String {
         .unwrap();
     let mut grid = vec![255u8; w * h];
     for rect in d.split('M').filter(|r| !r.is_empty()) {
-        // "{left} {top}h{width}v{height}H{left}V{top}"
+        // "{left} {top}h{width}v{height}h-{width}z"
         let (left, rest) = rect.split_once(' ').unwrap();
         let (top, rest) = rest.split_once('h').unwrap();
         let (width, rest) = rest.split_once('v').unwrap();
-        let height = rest.split('H').next().unwrap();
+        let height = rest.split('h').next().unwrap();
         let n = |s: &str| s.parse::<usize>().unwrap();
         for y in n(top)..n(top) + n(height) {
             for x in n(left)..n(left) + n(width) {
