@@ -101,7 +101,7 @@ impl Matrix {
     /// (version 11, far above a survey link's 3 to 5); `None` for wider codes.
     fn penalty_by_words(&self) -> Option<u32> {
         let n = self.width;
-        if n > 64 || n < 7 {
+        if !(7..=64).contains(&n) {
             return None;
         }
         let inside = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
