@@ -202,7 +202,7 @@ pub fn forget_address_if_done(conn: &mut DbConn, transaction_id: &str) -> QueryR
     let pending: i64 = db_run!(conn: {
         outbox::table
             .filter(outbox::transaction_id.eq(transaction_id))
-            .filter(outbox::status.eq_any(["queued", "sending", "failed"]))
+            .filter(outbox::status.eq("queued").or(outbox::status.eq("sending")).or(outbox::status.eq("failed")))
             .count()
             .get_result(conn)
     })?;
@@ -218,7 +218,9 @@ pub fn forget_address_if_done(conn: &mut DbConn, transaction_id: &str) -> QueryR
 /// Stops all mail for a transaction (answered, opted out, expired) and erases the address.
 pub fn stop_all(conn: &mut DbConn, transaction_id: &str) -> QueryResult<()> {
     db_run!(conn: {
-        diesel::update(outbox::table.filter(outbox::transaction_id.eq(transaction_id)).filter(outbox::status.eq_any(["queued", "failed"])))
+        // Spelled out rather than `eq_any`, whose statements SQLite connections cannot cache:
+        // this runs for every answer.
+        diesel::update(outbox::table.filter(outbox::transaction_id.eq(transaction_id)).filter(outbox::status.eq("queued").or(outbox::status.eq("failed"))))
             .set(outbox::status.eq("cancelled"))
             .execute(conn)
     })?;

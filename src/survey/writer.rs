@@ -422,7 +422,9 @@ fn store_one(
         }
         QueryResult::Ok(())
     })?;
-    insert_responses(conn, &[submission])?;
+    // One row as a tuple, not a batch: diesel caches this statement's preparation.
+    let row = response_values(submission);
+    db_run!(conn: { diesel::insert_into(responses::table).values(row).execute(conn) })?;
     if let Some(screening) = &submission.screening {
         crate::integrity::store(
             conn,
