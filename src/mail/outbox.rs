@@ -217,14 +217,33 @@ pub fn forget_address_if_done(conn: &mut DbConn, transaction_id: &str) -> QueryR
 
 /// Stops all mail for a transaction (answered, opted out, expired) and erases the address.
 pub fn stop_all(conn: &mut DbConn, transaction_id: &str) -> QueryResult<()> {
-    db_run!(conn: {
-        // Spelled out rather than `eq_any`, whose statements SQLite connections cannot cache:
-        // this runs for every answer.
-        diesel::update(outbox::table.filter(outbox::transaction_id.eq(transaction_id)).filter(outbox::status.eq("queued").or(outbox::status.eq("failed"))))
-            .set(outbox::status.eq("cancelled"))
-            .execute(conn)
+    // Runs for every answer, and most dossiers never asked for mail: two cached reads find out
+    // whether anything is to do (diesel prepares every UPDATE afresh, so those run only then).
+    let (mail_waiting, address): (bool, Option<Option<String>>) = db_run!(conn: {
+        let waiting = diesel::select(diesel::dsl::exists(
+            outbox::table
+                .filter(outbox::transaction_id.eq(transaction_id))
+                .filter(outbox::status.eq("queued").or(outbox::status.eq("failed"))),
+        ))
+        .get_result(conn)?;
+        let address = transactions::table
+            .find(transaction_id)
+            .select(transactions::email)
+            .first(conn)
+            .optional()?;
+        QueryResult::Ok((waiting, address))
     })?;
-    forget_address_if_done(conn, transaction_id).map(|_| ())
+    if mail_waiting {
+        db_run!(conn: {
+            diesel::update(outbox::table.filter(outbox::transaction_id.eq(transaction_id)).filter(outbox::status.eq("queued").or(outbox::status.eq("failed"))))
+                .set(outbox::status.eq("cancelled"))
+                .execute(conn)
+        })?;
+    }
+    if mail_waiting || matches!(address, Some(Some(_))) {
+        forget_address_if_done(conn, transaction_id)?;
+    }
+    Ok(())
 }
 
 /// The citizen's opt-out through the link in the mail.
