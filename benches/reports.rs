@@ -16,6 +16,7 @@
 
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use sipas::config::Settings;
@@ -28,6 +29,7 @@ struct Args {
     units: usize,
     rounds: usize,
     baseline_units: usize,
+    export: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -37,6 +39,7 @@ fn parse_args() -> anyhow::Result<Args> {
         units: 50,
         rounds: 3,
         baseline_units: 5,
+        export: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -53,6 +56,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--units" => args.units = value()?.parse()?,
             "--rounds" => args.rounds = value()?.parse()?,
             "--baseline-units" => args.baseline_units = value()?.parse()?,
+            "--export" => args.export = true,
             // cargo bench passes --bench; nothing else is expected.
             "--bench" => {}
             other => anyhow::bail!(
@@ -160,6 +164,9 @@ fn main() -> anyhow::Result<()> {
         units.len(),
         args.period.label()
     );
+    if args.export {
+        return export_benchmark(conn, &forms, &args.period, &settings);
+    }
     let slice = Slice::default();
     let picked: Vec<&sipas::units::Unit> = units.iter().take(args.units).collect();
 
@@ -232,6 +239,96 @@ fn main() -> anyhow::Result<()> {
     println!(
         "ratio baseline ÷ dashboard (p50, one unit-year): {:.0}×",
         baseline_p50 / dashboard_p50.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Resident and peak resident memory of this process, in MB (Linux).
+fn memory_mb() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `--export`: the response export of the whole period, page by page as the web export
+/// streams it (`report::response_export`), then the naive way (every row loaded at once) for
+/// the memory comparison.
+fn export_benchmark(
+    conn: &mut sipas::db::DbConn,
+    forms: &sipas::forms::FormRegistry,
+    period: &Period,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    use sipas::report::response_export::ResponseExport;
+    let form = forms
+        .latest("sipas")
+        .ok_or_else(|| anyhow::anyhow!("no sipas form"))?;
+    let offset = chrono::Duration::seconds(settings.utc_offset_value()?.local_minus_utc().into());
+    let from = period.from.and_hms_opt(0, 0, 0).unwrap_or_default() - offset;
+    let until = period
+        .to
+        .succ_opt()
+        .unwrap_or(period.to)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        - offset;
+    let (rss_before, _) = memory_mb();
+    let started = Instant::now();
+    let mut export = ResponseExport::new(conn, &form, from, until)?;
+    let mut bytes = export.header().len();
+    let mut peak = rss_before;
+    let mut pages = 0;
+    while let Some(page) = export.next_page(conn)? {
+        bytes += page.len();
+        peak = peak.max(memory_mb().0);
+        pages += 1;
+        if pages % 50 == 0 {
+            println!(
+                "  {} rows after {:.2} s",
+                export.rows(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rows = export.rows();
+    println!(
+        "export (paged): {rows} rows, {:.0} MB of CSV in {seconds:.2} s = {:.0} rows/s; RSS {rss_before:.1} MB before, peak {peak:.1} MB (growth {:.1} MB)",
+        bytes as f64 / 1e6,
+        rows as f64 / seconds,
+        peak - rss_before
+    );
+    println!(
+        "RESULT export rows={rows} seconds={seconds:.2} rows_per_s={:.0} rss_growth_mb={:.1}",
+        rows as f64 / seconds,
+        peak - rss_before
+    );
+    // Baseline: what a simple export does, every row in memory before the first byte goes out.
+    use sipas::db::schema::responses;
+    let started = Instant::now();
+    let all: Vec<(String, String, NaiveDateTime, String)> = sipas::db_run!(conn: {
+        responses::table
+            .filter(responses::form_code.eq("sipas"))
+            .filter(responses::status.eq("counted"))
+            .filter(responses::submitted_at.ge(from))
+            .filter(responses::submitted_at.lt(until))
+            .order((responses::submitted_at.asc(), responses::id.asc()))
+            .select((responses::id, responses::unit_id, responses::submitted_at, responses::answers))
+            .load(conn)
+    })?;
+    let (rss_after, _) = memory_mb();
+    println!(
+        "baseline (all rows loaded at once, not yet rendered): {} rows in {:.2} s, RSS growth {:.1} MB",
+        all.len(),
+        started.elapsed().as_secs_f64(),
+        rss_after - rss_before
     );
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod charts;
 pub mod export;
 pub mod figures;
 pub mod period;
+pub mod response_export;
 pub mod source;
 pub mod stats;
 
