@@ -56,10 +56,7 @@ pub async fn responses_csv(
         async move {
             let mut export = export?;
             let result = web::block(move || {
-                let page = pool
-                    .get()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|mut conn| export.next_page(&mut conn));
+                let page = pool.get().and_then(|mut conn| export.next_page(&mut conn));
                 (export, page)
             })
             .await;
