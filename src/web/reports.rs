@@ -112,13 +112,15 @@ async fn load_report(
         .await
 }
 
-fn pct(f: &Figure) -> String {
+/// A figure as a percentage, or a dash when it is suppressed or has no data.
+pub(crate) fn pct(f: &Figure) -> String {
     f.value
         .map(|v| format!("{v:.1}%"))
         .unwrap_or_else(|| "—".into())
 }
 
-fn ci(f: &Figure) -> String {
+/// A figure's 95 % interval, empty when there is none.
+pub(crate) fn ci(f: &Figure) -> String {
     match (f.ci_low, f.ci_high) {
         (Some(lo), Some(hi)) => format!("{lo:.1}–{hi:.1}"),
         _ => String::new(),

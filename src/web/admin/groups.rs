@@ -13,10 +13,10 @@ use crate::error::{AppError, AppResult};
 use crate::groups::{self, Campaign, CampaignInput, GroupInput, RespondentGroup};
 use crate::i18n::{Lang, Msg};
 use crate::report::export::{Cell, to_csv};
-use crate::report::figures::Figure;
 use crate::web::AppState;
 use crate::web::access::{CurrentUser, page_lang};
 use crate::web::layout::{html_response, page};
+use crate::web::reports::{ci, pct};
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
 
 /// Registers the pages (access rules are in `access::RULES`, all for administrators).
@@ -575,19 +575,6 @@ pub async fn campaign_create(
                 campaigns_page(lang, &user, &state.forms, &c, &fields, Some(&e)),
             ))
         }
-    }
-}
-
-fn pct(f: &Figure) -> String {
-    f.value
-        .map(|v| format!("{v:.1}%"))
-        .unwrap_or_else(|| "—".into())
-}
-
-fn ci(f: &Figure) -> String {
-    match (f.ci_low, f.ci_high) {
-        (Some(lo), Some(hi)) => format!("{lo:.1}–{hi:.1}"),
-        _ => String::new(),
     }
 }
 
