@@ -154,12 +154,7 @@ pub struct GroupInput {
 }
 
 fn check_group(input: &GroupInput) -> AppResult<()> {
-    let code_ok = (2..=32).contains(&input.code.len())
-        && input
-            .code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !code_ok {
+    if !crate::periods::is_short_code(&input.code) {
         return Err(field(
             "code",
             "Mã nhóm dài 2–32 ký tự: chữ, số, - và _.",

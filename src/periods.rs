@@ -82,13 +82,17 @@ pub struct PeriodInput {
     pub status: String,
 }
 
-fn check(input: &PeriodInput) -> AppResult<()> {
-    let code_ok = (2..=32).contains(&input.code.len())
-        && input
-            .code
+/// A code an administrator types (survey periods, respondent groups): 2–32 ASCII letters,
+/// digits, `-` and `_`, so it reads the same in URLs, file names and spreadsheets.
+pub fn is_short_code(code: &str) -> bool {
+    (2..=32).contains(&code.len())
+        && code
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !code_ok {
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn check(input: &PeriodInput) -> AppResult<()> {
+    if !is_short_code(&input.code) {
         return Err(AppError::field(
             "code",
             Msg::new(
