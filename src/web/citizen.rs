@@ -151,17 +151,20 @@ async fn submission_state(
         .with_conn(move |conn| {
             let found = lookup(conn, &forms, &lookup_token, now)?;
             let context = match &found {
-                TokenState::Open(survey) => Some(crate::integrity::submit_context(
-                    conn,
-                    &secret,
-                    &policy,
-                    survey.issuer_network.as_deref(),
-                    survey.issuer_device.as_deref(),
-                    survey.issued_at,
-                    now,
-                    &submitter.address,
-                    &submitter.agent,
-                )?),
+                // Campaign answers are never screened (see `group_answer`): nothing to read.
+                TokenState::Open(survey) if survey.campaign_id.is_none() => {
+                    Some(crate::integrity::submit_context(
+                        conn,
+                        &secret,
+                        &policy,
+                        survey.issuer_network.as_deref(),
+                        survey.issuer_device.as_deref(),
+                        survey.issued_at,
+                        now,
+                        &submitter.address,
+                        &submitter.agent,
+                    )?)
+                }
                 _ => None,
             };
             Ok((found, context))
@@ -236,7 +239,7 @@ pub async fn submit(
     };
     let (token, survey, context) =
         match submission_state(&state, &path, &policy, now, submitter).await {
-            Ok((Some(token), TokenState::Open(survey), Some(context))) => (token, survey, context),
+            Ok((Some(token), TokenState::Open(survey), context)) => (token, survey, context),
             Ok((_, other, _)) => return unavailable_page(&other, lang, &path),
             Err(e) => return error_page(lang, &e),
         };
@@ -299,6 +302,8 @@ pub async fn submit(
         transaction_id: survey.transaction_id.clone(),
         screening: None,
     };
+    // Every open survey that is not a campaign's has its context (`submission_state`).
+    let context = context.unwrap_or_default();
     let mut screening = crate::integrity::screen(
         &survey.form,
         &submission.response,
