@@ -1,17 +1,21 @@
 //! QR codes of survey links, as SVG for screens and PNG for receipt printers.
 //!
 //! The `qrcode` crate builds the code (segments, error correction, placement) but its mask
-//! selection scores each of the eight masks with a boxed closure per module, which made a
-//! survey-link code cost ~0.9 ms. [`Matrix::encode`] keeps the crate's pipeline and replaces only
-//! that scoring with a straight pass over a plain grid, using the crate's exact penalty rules and
-//! tie-break, so the chosen mask (and so every module) is the same as `QrCode` would give; the
-//! SVG is one path of horizontal runs, a fraction of the size of a rectangle per module.
+//! selection copies and masks the whole canvas eight times and scores each copy with a boxed
+//! closure per module, which made a survey-link code cost ~0.9 ms. [`Matrix::encode`] keeps the
+//! crate's pipeline up to the placed data and replaces the mask selection: each mask's modules
+//! are a per-version template (built once, by the crate) XOR the data, a row per machine word,
+//! scored with the crate's exact penalty rules and tie-break, so the chosen mask (and so every
+//! module) is the same as `QrCode` would give. The SVG is one path of horizontal runs, a fraction
+//! of the size of a rectangle per module.
 
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 use anyhow::Context;
 use qrcode::EcLevel;
-use qrcode::canvas::{Canvas, MaskPattern};
+use qrcode::Version;
+use qrcode::canvas::{Canvas, MaskPattern, Module};
 use qrcode::types::Color;
 
 /// The text put in the QR code. When the base URL has no path, the whole URL is upper-cased
@@ -58,16 +62,56 @@ pub struct Matrix {
 impl Matrix {
     /// Level Q survives a smudged or partly torn receipt (25 % of the code may be lost).
     pub fn encode(text: &str) -> anyhow::Result<Self> {
-        let level = EcLevel::Q;
-        let bits = qrcode::bits::encode_auto(text.as_bytes(), level)
+        let bits = qrcode::bits::encode_auto(text.as_bytes(), LEVEL)
             .context("text too long for a QR code")?;
         let version = bits.version();
         let data = bits.into_bytes();
-        let (data, ec) = qrcode::ec::construct_codewords(&data, version, level)
+        let (data, ec) = qrcode::ec::construct_codewords(&data, version, LEVEL)
             .context("QR error correction")?;
-        let mut canvas = Canvas::new(version, level);
+        let mut canvas = Canvas::new(version, LEVEL);
         canvas.draw_all_functional_patterns();
         canvas.draw_data(&data, &ec);
+        let width = version.width().unsigned_abs() as usize;
+        match masked_templates(version) {
+            Some(templates) => Ok(Self::best_by_words(&canvas, width, templates)),
+            None => Self::best_by_canvas(&canvas, width),
+        }
+    }
+
+    /// Mask choice for codes up to 64 modules wide: each mask's modules are its template row
+    /// XOR the dark data modules, eight word-wide passes instead of eight canvas copies.
+    fn best_by_words(canvas: &Canvas, width: usize, templates: &MaskedTemplates) -> Self {
+        let mut data = [0u64; 64];
+        for (y, row) in data.iter_mut().enumerate().take(width) {
+            for x in 0..width {
+                // Coordinates are below 64 here, so they fit the canvas's i16.
+                if canvas.get(x as i16, y as i16) == Module::Unmasked(Color::Dark) {
+                    *row |= 1 << x;
+                }
+            }
+        }
+        let mut best = [0u64; 64];
+        let mut lowest = u32::MAX;
+        for template in templates {
+            let mut rows = [0u64; 64];
+            for ((row, template), data) in rows.iter_mut().zip(template).zip(&data).take(width) {
+                *row = template ^ data;
+            }
+            let score = penalty_of_rows(&rows[..width]);
+            if score < lowest {
+                lowest = score;
+                best = rows;
+            }
+        }
+        let dark = best[..width]
+            .iter()
+            .flat_map(|row| (0..width).map(move |x| row >> x & 1 == 1))
+            .collect();
+        Self { width, dark }
+    }
+
+    /// Mask choice for wider codes (never a survey link): the crate's canvas, masked eight times.
+    fn best_by_canvas(canvas: &Canvas, width: usize) -> anyhow::Result<Self> {
         let mut best: Option<(u32, Matrix)> = None;
         for mask in MASKS {
             let mut masked = canvas.clone();
@@ -77,7 +121,6 @@ impl Matrix {
                 .into_iter()
                 .map(|c| c == Color::Dark)
                 .collect();
-            let width = version.width().unsigned_abs() as usize;
             let candidate = Matrix { width, dark };
             let score = candidate
                 .penalty_by_words()
@@ -104,50 +147,13 @@ impl Matrix {
         if !(7..=64).contains(&n) {
             return None;
         }
-        let inside = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
         let mut rows = [0u64; 64];
-        let mut columns = [0u64; 64];
         for (y, row) in self.dark.chunks_exact(n).enumerate() {
             for (x, dark) in row.iter().enumerate() {
-                let bit = u64::from(*dark);
-                rows[y] |= bit << x;
-                columns[x] |= bit << y;
+                rows[y] |= u64::from(*dark) << x;
             }
         }
-        let (rows, columns) = (&rows[..n], &columns[..n]);
-        // Bit j of a line is module j; `same` marks j where modules j and j+1 match.
-        let pairs = inside >> 1;
-        let finder_starts = inside >> 6;
-        let mut score = 0;
-        for &line in rows.iter().chain(columns) {
-            // N1: a run of L ≥ 5 is L-1 ≥ 4 matching neighbours; with `four` marking the starts
-            // of four matches in a row, L-2 = (ones of `four` in the run) + 2.
-            let same = !(line ^ (line >> 1)) & pairs;
-            let four = same & (same >> 1) & (same >> 2) & (same >> 3);
-            score += four.count_ones() + 2 * (four & !(four << 1)).count_ones();
-            // N3: dark-light-dark-dark-dark-light-dark, outside the code counting as light.
-            let found = line
-                & !(line >> 1)
-                & (line >> 2)
-                & (line >> 3)
-                & (line >> 4)
-                & !(line >> 5)
-                & (line >> 6)
-                & finder_starts;
-            let dark_before = (line << 1) | (line << 2) | (line << 3) | (line << 4);
-            let dark_after = (line >> 7) | (line >> 8) | (line >> 9) | (line >> 10);
-            score += 40 * (found & !(dark_before & dark_after)).count_ones();
-        }
-        // N2: 2×2 blocks of one colour.
-        for pair in rows.windows(2) {
-            let (top, bottom) = (pair[0], pair[1]);
-            let vertical = !(top ^ bottom);
-            let horizontal = !(top ^ (top >> 1));
-            score += 3 * (vertical & (vertical >> 1) & horizontal & pairs).count_ones();
-        }
-        let dark: u32 = rows.iter().map(|r| r.count_ones()).sum();
-        let ratio = dark as usize * 200 / (n * n);
-        Some(score + ratio.abs_diff(100) as u32)
+        Some(penalty_of_rows(&rows[..n]))
     }
 
     /// The `qrcode` crate's penalty (ISO 18004 rules N1–N4 as that crate computes them, without
@@ -177,6 +183,90 @@ impl Matrix {
         let ratio = dark * 200 / self.dark.len();
         score + ratio.abs_diff(100) as u32
     }
+}
+
+/// The error correction level of every code: Q survives a smudged or partly torn receipt.
+const LEVEL: EcLevel = EcLevel::Q;
+
+/// For one version, each mask's modules on a code without data: the function patterns with that
+/// mask's format information, and the mask itself wherever data goes (the crate masks an empty
+/// module as a light one). A code's modules under a mask are its template XOR its dark data.
+type MaskedTemplates = [[u64; 64]; 8];
+
+/// The templates of versions up to 11 (64 modules), built once each with the crate's own canvas
+/// so that they match it exactly; `None` for wider codes.
+fn masked_templates(version: Version) -> Option<&'static MaskedTemplates> {
+    static CACHE: [OnceLock<MaskedTemplates>; 11] = [const { OnceLock::new() }; 11];
+    let Version::Normal(number) = version else {
+        return None;
+    };
+    let slot = CACHE.get(usize::try_from(number).ok()?.checked_sub(1)?)?;
+    Some(slot.get_or_init(|| {
+        let width = version.width().unsigned_abs() as usize;
+        let mut functional = Canvas::new(version, LEVEL);
+        functional.draw_all_functional_patterns();
+        let mut templates = [[0u64; 64]; 8];
+        for (rows, mask) in templates.iter_mut().zip(MASKS) {
+            let mut masked = functional.clone();
+            masked.apply_mask(mask);
+            for (i, color) in masked.into_colors().into_iter().enumerate() {
+                if color == Color::Dark {
+                    rows[i / width] |= 1 << (i % width);
+                }
+            }
+        }
+        templates
+    }))
+}
+
+/// The penalty of a code given as one word per row (bit x = module x, dark = 1), at most 64
+/// modules wide; equal to [`Matrix::penalty`].
+fn penalty_of_rows(rows: &[u64]) -> u32 {
+    let n = rows.len();
+    let inside = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let mut columns = [0u64; 64];
+    for (y, row) in rows.iter().enumerate() {
+        let mut bits = *row;
+        while bits != 0 {
+            let x = bits.trailing_zeros() as usize;
+            columns[x] |= 1 << y;
+            bits &= bits - 1;
+        }
+    }
+    let columns = &columns[..n];
+    // Bit j of a line is module j; `same` marks j where modules j and j+1 match.
+    let pairs = inside >> 1;
+    let finder_starts = inside >> 6;
+    let mut score = 0;
+    for &line in rows.iter().chain(columns) {
+        // N1: a run of L ≥ 5 is L-1 ≥ 4 matching neighbours; with `four` marking the starts of
+        // four matches in a row, L-2 = (ones of `four` in the run) + 2.
+        let same = !(line ^ (line >> 1)) & pairs;
+        let four = same & (same >> 1) & (same >> 2) & (same >> 3);
+        score += four.count_ones() + 2 * (four & !(four << 1)).count_ones();
+        // N3: dark-light-dark-dark-dark-light-dark, outside the code counting as light.
+        let found = line
+            & !(line >> 1)
+            & (line >> 2)
+            & (line >> 3)
+            & (line >> 4)
+            & !(line >> 5)
+            & (line >> 6)
+            & finder_starts;
+        let dark_before = (line << 1) | (line << 2) | (line << 3) | (line << 4);
+        let dark_after = (line >> 7) | (line >> 8) | (line >> 9) | (line >> 10);
+        score += 40 * (found & !(dark_before & dark_after)).count_ones();
+    }
+    // N2: 2×2 blocks of one colour.
+    for pair in rows.windows(2) {
+        let (top, bottom) = (pair[0], pair[1]);
+        let vertical = !(top ^ bottom);
+        let horizontal = !(top ^ (top >> 1));
+        score += 3 * (vertical & (vertical >> 1) & horizontal & pairs).count_ones();
+    }
+    let dark: u32 = rows.iter().map(|r| r.count_ones()).sum();
+    let ratio = dark as usize * 200 / (n * n);
+    score + ratio.abs_diff(100) as u32
 }
 
 /// N1: each run of five or more same-coloured modules in a line costs its length minus two.
