@@ -6,6 +6,7 @@ pub mod export;
 pub mod figures;
 pub mod period;
 pub mod response_export;
+pub mod slots;
 pub mod source;
 pub mod stats;
 
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 use self::figures::{Figure, FormFigures, Tally, compute};
 use self::period::Period;
+use self::slots::SlotSums;
 use self::source::{COUNTER_CHANNELS, CellKey, DossierCounts, INDEPENDENT_CHANNELS, Tallies};
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
@@ -385,6 +387,15 @@ pub fn unit_report(
     })
 }
 
+/// Which channels a ranking column sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ChannelGroup {
+    Counter,
+    Independent,
+    /// Channels of neither kind (respondent groups).
+    Other,
+}
+
 /// One row of a ranking.
 #[derive(Debug, Clone, Serialize)]
 pub struct RankingRow {
@@ -419,31 +430,52 @@ pub fn ranking(
                 && u.valid_to.is_none_or(|end| end >= period.to)
         })
         .collect();
-    let tallies = source::load(conn, forms, &form.code, None, period, opts.utc_offset)?;
+    // Each unit's cells summed once per channel group, so a candidate adds three sums per unit
+    // of its scope.
+    let group_of = |channel: &str| {
+        if COUNTER_CHANNELS.contains(&channel) {
+            ChannelGroup::Counter
+        } else if INDEPENDENT_CHANNELS.contains(&channel) {
+            ChannelGroup::Independent
+        } else {
+            ChannelGroup::Other
+        }
+    };
+    let by_unit = source::load_slots(
+        conn,
+        forms,
+        &form.code,
+        None,
+        period,
+        opts.utc_offset,
+        |key| {
+            let group = group_of(&key.channel);
+            Some((key.unit_id, group))
+        },
+    )?;
     let dossiers = source::dossier_counts(conn, None, period, opts.utc_offset)?;
     let mut rows = Vec::new();
     let tree = source::UnitTree::load(conn)?;
-    // Each unit's cells summed once (all channels, counter, independent), so a candidate adds
-    // one sum per unit of its scope.
-    let mut by_unit: HashMap<&str, [Tally; 3]> = HashMap::new();
-    for (key, cell) in &tallies.0 {
-        let sums = by_unit.entry(key.unit_id.as_str()).or_default();
-        sums[0].merge(cell);
-        if COUNTER_CHANNELS.contains(&key.channel.as_str()) {
-            sums[1].merge(cell);
-        } else if INDEPENDENT_CHANNELS.contains(&key.channel.as_str()) {
-            sums[2].merge(cell);
-        }
-    }
     for unit in candidates {
         let scope = tree.scope(&unit.id);
-        let [mut tally, mut counter, mut independent] =
-            [Tally::default(), Tally::default(), Tally::default()];
-        for sums in scope.iter().filter_map(|id| by_unit.get(id.as_str())) {
-            tally.merge(&sums[0]);
-            counter.merge(&sums[1]);
-            independent.merge(&sums[2]);
+        let [mut counter, mut independent, mut other] = <[SlotSums; 3]>::default();
+        for id in scope.iter() {
+            for (group, sums) in [
+                (ChannelGroup::Counter, &mut counter),
+                (ChannelGroup::Independent, &mut independent),
+                (ChannelGroup::Other, &mut other),
+            ] {
+                if let Some(unit_sums) = by_unit.sums.get(&(id.clone(), group)) {
+                    sums.merge(unit_sums);
+                }
+            }
         }
+        let mut all = counter.clone();
+        all.merge(&independent);
+        all.merge(&other);
+        let tally = by_unit.tally(&all);
+        let counter = by_unit.tally(&counter);
+        let independent = by_unit.tally(&independent);
         let figures = compute(&form, &tally, opts.min_n);
         let (gap, _, gap_significant) = compare(
             &compute(&form, &counter, opts.min_n).index,

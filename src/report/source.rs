@@ -10,6 +10,7 @@ use diesel::sql_types::BigInt;
 
 use super::figures::Tally;
 use super::period::Period;
+use super::slots::SlotTallies;
 use crate::db::DbConn;
 use crate::db::schema::{
     dossier_rollups, responses, rollup_cells, rollup_procedure_cells, transactions, units,
@@ -116,23 +117,8 @@ pub fn load_with_held(
     utc_offset: FixedOffset,
     include_held: bool,
 ) -> QueryResult<Tallies> {
-    let (whole, edges) = period.split_months();
-    let mut tallies = match whole {
-        Some(months) => load_months(conn, form_code, unit_ids, &months)?,
-        None => Tallies::default(),
-    };
-    for edge in edges {
-        count_responses(
-            conn,
-            forms,
-            form_code,
-            unit_ids,
-            &edge,
-            utc_offset,
-            "counted",
-            &mut tallies,
-        )?;
-    }
+    let slots = load_slots(conn, forms, form_code, unit_ids, period, utc_offset, Some)?;
+    let mut tallies = Tallies(slots.into_tallies());
     if include_held {
         count_responses(
             conn,
@@ -148,6 +134,36 @@ pub fn load_with_held(
     Ok(tallies)
 }
 
+/// As [`load`], as slot sums, each cell summed under the key `key_of` gives it (or left out):
+/// for readers that group thousands of cells (rankings).
+pub fn load_slots<K: Eq + std::hash::Hash>(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    form_code: &str,
+    unit_ids: Option<&[String]>,
+    period: &Period,
+    utc_offset: FixedOffset,
+    mut key_of: impl FnMut(CellKey) -> Option<K>,
+) -> QueryResult<SlotTallies<K>> {
+    let (whole, edges) = period.split_months();
+    let mut slots = SlotTallies::default();
+    if let Some(months) = whole {
+        load_months(conn, form_code, unit_ids, &months, &mut key_of, &mut slots)?;
+    }
+    for edge in edges {
+        let mut days = Tallies::default();
+        count_responses(
+            conn, forms, form_code, unit_ids, &edge, utc_offset, "counted", &mut days,
+        )?;
+        for (key, tally) in days.0 {
+            if let Some(key) = key_of(key) {
+                slots.add_tally(key, &tally);
+            }
+        }
+    }
+    Ok(slots)
+}
+
 fn unit_filter(conn: &mut DbConn, unit_ids: Option<&[String]>) -> QueryResult<Vec<String>> {
     match unit_ids {
         Some(ids) => Ok(ids.to_vec()),
@@ -155,14 +171,17 @@ fn unit_filter(conn: &mut DbConn, unit_ids: Option<&[String]>) -> QueryResult<Ve
     }
 }
 
-fn load_months(
+fn load_months<K: Eq + std::hash::Hash>(
     conn: &mut DbConn,
     form_code: &str,
     unit_ids: Option<&[String]>,
     period: &Period,
-) -> QueryResult<Tallies> {
+    key_of: &mut impl FnMut(CellKey) -> Option<K>,
+    slots: &mut SlotTallies<K>,
+) -> QueryResult<()> {
     type CellRow = (String, String, String, Vec<u8>);
-    let rows: Vec<CellRow> = db_run!(conn: {
+    let unreadable = |e| diesel::result::Error::DeserializationError(Box::new(e));
+    db_run!(conn: {
         let mut q = rollup_cells::table
             .filter(rollup_cells::form_code.eq(form_code))
             .filter(rollup_cells::month.between(period.from, period.to))
@@ -170,24 +189,17 @@ fn load_months(
         if let Some(ids) = unit_ids {
             q = q.filter(rollup_cells::unit_id.eq_any(ids));
         }
-        q.select((rollup_cells::unit_id, rollup_cells::channel, rollup_cells::respondent_type, rollup_cells::counts))
-            .load(conn)
-    })?;
-    let mut tallies = Tallies::default();
-    for (unit_id, channel, respondent_type, counts) in rows {
-        let key = CellKey {
-            unit_id,
-            channel,
-            respondent_type,
-        };
-        tallies
-            .0
-            .entry(key)
-            .or_default()
-            .add_stored_cell(&counts)
-            .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
-    }
-    Ok(tallies)
+        let rows = q
+            .select((rollup_cells::unit_id, rollup_cells::channel, rollup_cells::respondent_type, rollup_cells::counts))
+            .load_iter::<CellRow, diesel::connection::DefaultLoadingMode>(conn)?;
+        for row in rows {
+            let (unit_id, channel, respondent_type, counts) = row?;
+            if let Some(key) = key_of(CellKey { unit_id, channel, respondent_type }) {
+                slots.add_stored_cell(key, &counts).map_err(unreadable)?;
+            }
+        }
+        QueryResult::Ok(())
+    })
 }
 
 /// Counts the responses of some days (with the given review status) exactly as the rollups

@@ -125,6 +125,26 @@ pub fn visit(
     mut question: impl FnMut(&str, &[i64]),
     mut element: impl FnMut(&str, i64, f64, f64),
 ) -> Result<(), CellError> {
+    visit_raw(
+        bytes,
+        |code, counts| {
+            question(code_text(code)?, counts);
+            Ok(())
+        },
+        |code, n, sum, sq| {
+            element(code_text(code)?, n, sum, sq);
+            Ok(())
+        },
+    )
+}
+
+/// As [`visit`] with each code as its UTF-8 bytes, unchecked: for readers that compare codes
+/// with ones they know (and check the text of new ones with [`code_text`]).
+pub fn visit_raw(
+    bytes: &[u8],
+    mut question: impl FnMut(&[u8], &[i64]) -> Result<(), CellError>,
+    mut element: impl FnMut(&[u8], i64, f64, f64) -> Result<(), CellError>,
+) -> Result<(), CellError> {
     let mut r = Reader { bytes, at: 0 };
     if r.byte()? != FORMAT {
         return Err(CellError("unknown format"));
@@ -140,18 +160,23 @@ pub fn visit(
         for _ in 0..levels {
             counts.push(unzigzag(r.varint()?));
         }
-        question(code, &counts);
+        question(code, &counts)?;
     }
     for _ in 0..r.varint()? {
         let code = r.text()?;
         let n = unzigzag(r.varint()?);
         let (sum, sq) = (r.f64()?, r.f64()?);
-        element(code, n, sum, sq);
+        element(code, n, sum, sq)?;
     }
     if r.at != bytes.len() {
         return Err(CellError("trailing bytes"));
     }
     Ok(())
+}
+
+/// The text of a code read by [`visit_raw`].
+pub fn code_text(code: &[u8]) -> Result<&str, CellError> {
+    std::str::from_utf8(code).map_err(|_| CellError("bad text"))
 }
 
 fn zigzag(n: i64) -> u64 {
@@ -210,9 +235,9 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
-    fn text(&mut self) -> Result<&'a str, CellError> {
+    fn text(&mut self) -> Result<&'a [u8], CellError> {
         let len = self.varint()? as usize;
-        std::str::from_utf8(self.take(len)?).map_err(|_| CellError("bad text"))
+        self.take(len)
     }
 
     fn f64(&mut self) -> Result<f64, CellError> {
