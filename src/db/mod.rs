@@ -111,6 +111,9 @@ impl DbPool {
                 let pool = Pool::builder()
                     .max_size(max_size.max(2))
                     .connection_timeout(Duration::from_secs(30))
+                    // A connection to a local file cannot go stale: the default check ran a
+                    // `SELECT 1` on every checkout, i.e. on every request.
+                    .test_on_check_out(false)
                     .connection_customizer(Box::new(SqlitePragmas))
                     .build(manager)
                     .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
@@ -128,6 +131,15 @@ impl DbPool {
                     .map_err(|e| anyhow!("cannot connect to PostgreSQL: {e}"))?;
                 Ok(Self::Postgres(pool))
             }
+        }
+    }
+
+    /// A SQLite connection if one is idle right now, without waiting or connecting; `None` on
+    /// PostgreSQL. For reads cheap enough to run on a request's own thread.
+    pub fn try_get_sqlite(&self) -> Option<DbConn> {
+        match self {
+            Self::Sqlite(pool) => pool.try_get().map(DbConn::Sqlite),
+            Self::Postgres(_) => None,
         }
     }
 

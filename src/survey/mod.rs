@@ -5,6 +5,7 @@ pub mod lookup;
 pub mod qr;
 pub mod rollup;
 pub mod rollup_cell;
+pub mod statements;
 pub mod stored;
 pub mod token;
 pub mod transaction;

@@ -13,8 +13,9 @@ use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
 use super::rollup::{DossierChange, RollupDelta};
+use super::statements::{RateDossier, SpendToken};
 use super::stored;
-use crate::db::schema::{responses, survey_tokens, transactions};
+use crate::db::schema::{responses, survey_tokens};
 use crate::db::{DbConn, DbPool};
 use crate::db_run;
 use crate::error::AppError;
@@ -400,14 +401,7 @@ fn store_one(
     db_run!(conn: {
         let now = submission.response.submitted_at;
         if let Some(hash) = &submission.token_hash {
-            let spent = diesel::update(
-                survey_tokens::table
-                    .find(hash)
-                    .filter(survey_tokens::spent_at.is_null())
-                    .filter(survey_tokens::expires_at.gt(now)),
-            )
-            .set(survey_tokens::spent_at.eq(now))
-            .execute(conn)?;
+            let spent = SpendToken { token_hash: hash, now }.execute(conn)?;
             if spent == 0 {
                 let spent_at: Option<Option<NaiveDateTime>> = survey_tokens::table
                     .find(hash)
@@ -436,14 +430,9 @@ fn store_one(
     let outcome = db_run!(conn: {
         let mut rated = None;
         if let Some((transaction_id, rating)) = &submission.dossier_rating {
-            let updated = diesel::update(transactions::table.find(transaction_id).filter(transactions::rating.is_null()))
-                .set(transactions::rating.eq(rating))
-                .execute(conn)?;
-            if updated == 1 {
-                let (unit_id, completed_at, due_at): (String, NaiveDateTime, Option<NaiveDateTime>) = transactions::table
-                    .find(transaction_id)
-                    .select((transactions::unit_id, transactions::completed_at, transactions::due_at))
-                    .first(conn)?;
+            let dossier: Option<(String, NaiveDateTime, Option<NaiveDateTime>)> =
+                RateDossier { transaction_id, rating: *rating }.get_result(conn).optional()?;
+            if let Some((unit_id, completed_at, due_at)) = dossier {
                 rated = Some(RatedDossier {
                     unit_id,
                     completed_at,

@@ -120,7 +120,7 @@ async fn token_state(
     let forms = state.forms.clone();
     let lookup_token = token.clone();
     let found = state
-        .with_conn(move |conn| {
+        .with_quick_read(move |conn| {
             lookup(conn, &forms, &lookup_token, crate::db::now()).map_err(AppError::from)
         })
         .await?;
@@ -148,7 +148,7 @@ async fn submission_state(
     let (forms, secret, policy) = (state.forms.clone(), state.secret.clone(), policy.clone());
     let lookup_token = token.clone();
     let (found, context) = state
-        .with_conn(move |conn| {
+        .with_quick_read(move |conn| {
             let found = lookup(conn, &forms, &lookup_token, now)?;
             let context = match &found {
                 // Campaign answers are never screened (see `group_answer`): nothing to read.
@@ -538,7 +538,9 @@ async fn qr_text_for(state: &AppState, raw: &str) -> Result<String, HttpResponse
     let token = SurveyToken::parse(raw).ok_or_else(not_found)?;
     let hash = token.hash();
     let known = state
-        .with_conn(move |conn| crate::survey::lookup::exists(conn, &hash).map_err(AppError::from))
+        .with_quick_read(move |conn| {
+            crate::survey::lookup::exists(conn, &hash).map_err(AppError::from)
+        })
         .await
         .map_err(|e| error_page(Lang::Vi, &e))?;
     if !known {
