@@ -93,29 +93,35 @@ pub fn ensure_demo_key(
     Ok(key)
 }
 
-/// The active key matching `key`, if any; records its use at most once a minute.
-pub fn authenticate(conn: &mut DbConn, key: &str) -> QueryResult<Option<ApiKey>> {
+/// The active key matching `key`, if any. A read only, so that registration (the counters'
+/// hot path) needs no write before its group commit; see [`ApiKey::use_to_record`].
+pub fn find_active(conn: &mut DbConn, key: &str) -> QueryResult<Option<ApiKey>> {
     let hash = hash_key(key.trim());
-    let found: Option<ApiKey> = db_run!(conn: {
+    db_run!(conn: {
         api_keys::table
             .filter(api_keys::key_hash.eq(&hash))
             .filter(api_keys::revoked_at.is_null())
             .select(ApiKey::as_select())
             .first(conn)
             .optional()
-    })?;
-    if let Some(api_key) = &found {
-        let now = crate::db::now();
-        if api_key
-            .last_used_at
+    })
+}
+
+impl ApiKey {
+    /// Whether a use at `now` should be written down: at most once a minute per key, which is
+    /// all the "last used" column needs.
+    pub fn use_to_record(&self, now: NaiveDateTime) -> bool {
+        self.last_used_at
             .is_none_or(|t| now - t > chrono::Duration::minutes(1))
-        {
-            db_run!(conn: {
-                diesel::update(api_keys::table.find(&api_key.id)).set(api_keys::last_used_at.eq(now)).execute(conn)
-            })?;
-        }
     }
-    Ok(found)
+}
+
+/// Writes down that a key was used at `now`.
+pub fn record_use(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::update(api_keys::table.find(id)).set(api_keys::last_used_at.eq(now)).execute(conn)
+    })?;
+    Ok(())
 }
 
 /// Revokes a key by id; returns false if no active key had that id.

@@ -32,6 +32,20 @@ fn bearer_key(req: &HttpRequest) -> AppResult<String> {
     Ok(key.trim().to_string())
 }
 
+/// Writes down a key's use when the registration itself writes nothing (already registered,
+/// or refused): through the group commit, at most once a minute per key.
+async fn record_key_use(state: &AppState, key_use: Option<String>) -> AppResult<()> {
+    let Some(id) = key_use else {
+        return Ok(());
+    };
+    let now = crate::db::now();
+    state
+        .writer
+        .run(move |conn, _| api_keys::record_use(conn, &id, now))
+        .await?
+        .map_err(AppError::from)
+}
+
 /// `POST /api/v1/transactions`: registers a completed transaction and returns its survey link.
 /// 201 when created, 200 with the same survey when the (unit, dossier code) was already known.
 pub async fn create_transaction(
@@ -54,27 +68,42 @@ pub async fn create_transaction(
     let secret = state.secret.clone();
     let policy = crate::survey::transaction::IssuePolicy::from_settings(&state.settings);
     let checked_secret = secret.clone();
-    let registration = state
-        .with_conn(move |conn| {
-            let api_key = api_keys::authenticate(conn, &key)?.ok_or_else(|| {
+    let now = crate::db::now();
+    // Reads only, on the request's thread where the database allows (see `with_quick_read`).
+    let (key_use, registration) = state
+        .with_quick_read(move |conn| {
+            let api_key = api_keys::find_active(conn, &key)?.ok_or_else(|| {
                 AppError::Unauthorized(Msg::new(
                     "Khóa API không hợp lệ hoặc đã bị thu hồi.",
                     "The API key is not valid or has been revoked.",
                 ))
             })?;
-            prepare(
+            let key_use = api_key.use_to_record(now).then(|| api_key.id.clone());
+            let registration = prepare(
                 conn,
                 &forms,
                 &checked_secret,
                 &api_key.unit_id,
                 &policy,
                 &request,
-            )
+            );
+            Ok((key_use, registration))
         })
         .await?;
+    let registration = match registration {
+        Ok(registration) => registration,
+        Err(e) => {
+            record_key_use(&state, key_use).await?;
+            return Err(e);
+        }
+    };
     let issued = match registration {
-        Registration::Existing(issued) => issued,
-        // The write shares the responses' group commit: one fsync for many registrations.
+        Registration::Existing(issued) => {
+            record_key_use(&state, key_use).await?;
+            issued
+        }
+        // The write shares the responses' group commit: one fsync for many registrations,
+        // the key's "last used" time included.
         Registration::New(dossier) => {
             let dossier: Arc<NewDossier> = Arc::from(dossier);
             let writing = dossier.clone();
@@ -91,7 +120,11 @@ pub async fn create_transaction(
                 .writer
                 .run(move |conn, delta| {
                     writing.insert(conn, delta)?;
-                    crate::integrity::record_issuer(conn, &token_hash, &issuer)
+                    crate::integrity::record_issuer(conn, &token_hash, &issuer)?;
+                    match key_use {
+                        Some(id) => Ok(api_keys::record_use(conn, &id, now)?),
+                        None => Ok(()),
+                    }
                 })
                 .await?;
             match inserted {

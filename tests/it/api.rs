@@ -15,6 +15,7 @@ on_both_databases!(
     concurrent_duplicates_create_one_transaction,
     refuses_missing_unknown_and_revoked_keys,
     refuses_units_outside_the_keys_subtree,
+    records_when_a_key_was_last_used,
     names_the_bad_field,
     refuses_oversized_bodies,
     publishes_an_openapi_document,
@@ -199,6 +200,74 @@ async fn refuses_units_outside_the_keys_subtree(app: TestApp) {
     assert_eq!(error["code"], "forbidden");
     let count: i64 = db_run!(conn: { transactions::table.count().get_result(conn) }).unwrap();
     assert_eq!(count, 0, "nothing stored");
+}
+
+/// "Last used" is written with the registration's own group commit, and also when the
+/// request writes nothing (already registered, or refused after the key was accepted); at most
+/// once a minute, so the counters' hot path rarely writes it.
+async fn records_when_a_key_was_last_used(app: TestApp) {
+    let conn = &mut app.conn();
+    let stp = units::find_by_code(conn, "STP").unwrap().unwrap();
+    let key = api_keys::create(conn, &Actor::cli(), &stp.id, "counter 2").unwrap();
+    let last_used = |conn: &mut sipas::db::DbConn| {
+        api_keys::list_for_unit(conn, &stp.id)
+            .unwrap()
+            .into_iter()
+            .find(|k| k.label == "counter 2")
+            .unwrap()
+            .last_used_at
+    };
+    assert_eq!(last_used(conn), None);
+    let post = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/transactions"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    // Refused after the key was accepted: the use is still written down.
+    let mut outside = transaction_body("HS-USE-0");
+    outside["unit"] = json!("SXD");
+    assert_eq!(post(outside).await.unwrap().status(), 403);
+    let first = last_used(conn).expect("a refused request records the key's use");
+
+    // Within the minute: not written again, whatever the request.
+    assert_eq!(
+        post(transaction_body("HS-USE-1")).await.unwrap().status(),
+        201
+    );
+    assert_eq!(last_used(conn), Some(first));
+
+    // A minute later, a new registration writes it in its own commit.
+    let stale = first - chrono::Duration::minutes(2);
+    db_run!(conn: {
+        diesel::update(sipas::db::schema::api_keys::table.filter(sipas::db::schema::api_keys::label.eq("counter 2")))
+            .set(sipas::db::schema::api_keys::last_used_at.eq(stale))
+            .execute(conn)
+    })
+    .unwrap();
+    assert_eq!(
+        post(transaction_body("HS-USE-2")).await.unwrap().status(),
+        201
+    );
+    let after_new = last_used(conn).unwrap();
+    assert!(
+        after_new > stale + chrono::Duration::minutes(1),
+        "{after_new}"
+    );
+
+    // And an already registered dossier (nothing else to write) writes it too.
+    db_run!(conn: {
+        diesel::update(sipas::db::schema::api_keys::table.filter(sipas::db::schema::api_keys::label.eq("counter 2")))
+            .set(sipas::db::schema::api_keys::last_used_at.eq(stale))
+            .execute(conn)
+    })
+    .unwrap();
+    assert_eq!(
+        post(transaction_body("HS-USE-2")).await.unwrap().status(),
+        200
+    );
+    assert!(last_used(conn).unwrap() > stale + chrono::Duration::minutes(1));
 }
 
 async fn names_the_bad_field(app: TestApp) {
