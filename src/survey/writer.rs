@@ -84,13 +84,18 @@ trait BatchJob: Send {
 /// A submission waiting for its group commit.
 struct SubmitJob {
     submission: Submission,
+    /// The answers as stored, encoded by the request's thread: the single writer thread only
+    /// writes.
+    answers: String,
     outcome: Option<Result<SubmitOutcome, String>>,
-    reply: oneshot::Sender<Result<SubmitOutcome, String>>,
+    /// Carries the submission back too, so that the request's thread, not the writer, frees it.
+    reply: oneshot::Sender<(Result<SubmitOutcome, String>, Submission)>,
 }
 
 impl BatchJob for SubmitJob {
     fn write(&mut self, conn: &mut DbConn, delta: &mut RollupDelta, utc_offset: FixedOffset) {
-        let stored = conn.write_transaction(|conn| store_one(conn, &self.submission));
+        let stored =
+            conn.write_transaction(|conn| store_one(conn, &self.submission, &self.answers));
         self.outcome = Some(match stored {
             Ok((outcome, rated)) => {
                 count(delta, &self.submission, outcome, rated, utc_offset);
@@ -101,10 +106,15 @@ impl BatchJob for SubmitJob {
     }
 
     fn reply(self: Box<Self>, committed: Result<(), String>) {
-        let SubmitJob { outcome, reply, .. } = *self;
+        let SubmitJob {
+            submission,
+            outcome,
+            reply,
+            ..
+        } = *self;
         let result = committed
             .and_then(|()| outcome.unwrap_or_else(|| Err("the submission was not written".into())));
-        let _ = reply.send(result);
+        let _ = reply.send((result, submission));
     }
 }
 
@@ -239,16 +249,18 @@ impl ResponseWriter {
     /// Queues a submission and waits until it is committed (or refused).
     pub async fn submit(&self, submission: Submission) -> anyhow::Result<SubmitOutcome> {
         let (reply, answer) = oneshot::channel();
+        let answers = stored::encode(&submission.answers);
         self.enqueue(Box::new(SubmitJob {
             submission,
+            answers,
             outcome: None,
             reply,
         }))
         .await?;
-        answer
+        let (result, _freed_here) = answer
             .await
-            .map_err(|_| anyhow::anyhow!("the response writer dropped a submission"))?
-            .map_err(|e| anyhow::anyhow!("storing the response failed: {e}"))
+            .map_err(|_| anyhow::anyhow!("the response writer dropped a submission"))?;
+        result.map_err(|e| anyhow::anyhow!("storing the response failed: {e}"))
     }
 
     /// Runs `work` inside the next group commit (in its own savepoint, rolled back if it
@@ -306,7 +318,9 @@ pub fn store_batch(
         let mut outcomes = Vec::with_capacity(batch.len());
         for submission in batch {
             // Each submission in its own savepoint: one failure never spoils the batch.
-            let (outcome, rated) = conn.write_transaction(|conn| store_one(conn, submission))?;
+            let answers = stored::encode(&submission.answers);
+            let (outcome, rated) =
+                conn.write_transaction(|conn| store_one(conn, submission, &answers))?;
             if outcome == SubmitOutcome::Stored && submission.counts_now() {
                 delta.add(submission, utc_offset);
             }
@@ -331,7 +345,12 @@ pub fn store_batch(
 pub fn insert_responses(conn: &mut DbConn, batch: &[&Submission]) -> QueryResult<()> {
     // SQLite takes at most 32,766 bound values per statement: 13 columns × 1,000 rows.
     for chunk in batch.chunks(1000) {
-        let rows: Vec<ResponseValues<'_>> = chunk.iter().map(|s| response_values(s)).collect();
+        let answers: Vec<String> = chunk.iter().map(|s| stored::encode(&s.answers)).collect();
+        let rows: Vec<ResponseValues<'_>> = chunk
+            .iter()
+            .zip(&answers)
+            .map(|(s, answers)| response_values(s, answers))
+            .collect();
         db_run!(conn: { diesel::insert_into(responses::table).values(rows).execute(conn) })?;
     }
     Ok(())
@@ -350,10 +369,10 @@ type ResponseValues<'a> = (
     diesel::dsl::Eq<responses::opened_at, Option<NaiveDateTime>>,
     diesel::dsl::Eq<responses::submitted_at, NaiveDateTime>,
     diesel::dsl::Eq<responses::provenance, &'a Option<String>>,
-    diesel::dsl::Eq<responses::answers, String>,
+    diesel::dsl::Eq<responses::answers, &'a str>,
 );
 
-fn response_values(submission: &Submission) -> ResponseValues<'_> {
+fn response_values<'a>(submission: &'a Submission, answers: &'a str) -> ResponseValues<'a> {
     let r = &submission.response;
     (
         responses::id.eq(&r.id),
@@ -368,7 +387,7 @@ fn response_values(submission: &Submission) -> ResponseValues<'_> {
         responses::opened_at.eq(r.opened_at),
         responses::submitted_at.eq(r.submitted_at),
         responses::provenance.eq(&r.provenance),
-        responses::answers.eq(stored::encode(&submission.answers)),
+        responses::answers.eq(answers),
     )
 }
 
@@ -397,6 +416,7 @@ impl RatedDossier {
 fn store_one(
     conn: &mut DbConn,
     submission: &Submission,
+    answers: &str,
 ) -> QueryResult<(SubmitOutcome, Option<RatedDossier>)> {
     db_run!(conn: {
         let now = submission.response.submitted_at;
@@ -417,7 +437,7 @@ fn store_one(
         QueryResult::Ok(())
     })?;
     // One row as a tuple, not a batch: diesel caches this statement's preparation.
-    let row = response_values(submission);
+    let row = response_values(submission, answers);
     db_run!(conn: { diesel::insert_into(responses::table).values(row).execute(conn) })?;
     if let Some(screening) = &submission.screening {
         crate::integrity::store(
