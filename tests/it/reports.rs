@@ -495,6 +495,44 @@ async fn rollups_equal_a_direct_computation_from_raw_answers(app: TestApp) {
             assert_eq!(point.index.value, expected, "trend {}: index", point.month);
         }
     }
+    // The ranking sums the same cells its own way (numbered code slots, grouped by unit and
+    // channel group while read): each row must equal that unit's own report, for whole months
+    // and for a range with edge days.
+    let mut ranked_rows = 0;
+    for kind in ["department", "commune"] {
+        for period in [&year, &range] {
+            let rows = sipas::report::ranking(conn, &forms, &opts, kind, period).unwrap();
+            for row in &rows {
+                let unit = units.iter().find(|u| u.id == row.unit.id).unwrap();
+                let report = sipas::report::unit_report(
+                    conn,
+                    &forms,
+                    &opts,
+                    unit,
+                    period,
+                    &Slice::default(),
+                )
+                .unwrap();
+                let what = format!("ranking {kind} {} {}", period.label(), unit.code);
+                let index = &report.sipas.as_ref().unwrap().index;
+                assert_eq!(
+                    (row.index.n, row.index.value),
+                    (index.n, index.value),
+                    "{what}"
+                );
+                assert_eq!(row.sample, report.sample, "{what}");
+                assert_eq!(row.dossier_rate, report.dossier_rate.rate, "{what}");
+                let gap = report.gap.as_ref().unwrap();
+                assert_eq!(
+                    (row.gap, row.gap_significant),
+                    (gap.difference, gap.significant),
+                    "{what}"
+                );
+                ranked_rows += usize::from(row.index.value.is_some());
+            }
+        }
+    }
+    assert!(ranked_rows >= 8, "rankings with figures: {ranked_rows}");
     // The property is only worth something if figures were actually shown.
     assert!(
         shown > checked,
