@@ -240,12 +240,16 @@ async fn records_when_a_key_was_last_used(app: TestApp) {
 
     // A minute later, a new registration writes it in its own commit.
     let stale = first - chrono::Duration::minutes(2);
-    db_run!(conn: {
-        diesel::update(sipas::db::schema::api_keys::table.filter(sipas::db::schema::api_keys::label.eq("counter 2")))
-            .set(sipas::db::schema::api_keys::last_used_at.eq(stale))
-            .execute(conn)
-    })
-    .unwrap();
+    let make_stale = |conn: &mut sipas::db::DbConn| {
+        use sipas::db::schema::api_keys as keys;
+        db_run!(conn: {
+            diesel::update(keys::table.filter(keys::label.eq("counter 2")))
+                .set(keys::last_used_at.eq(stale))
+                .execute(conn)
+        })
+        .unwrap();
+    };
+    make_stale(conn);
     assert_eq!(
         post(transaction_body("HS-USE-2")).await.unwrap().status(),
         201
@@ -257,12 +261,7 @@ async fn records_when_a_key_was_last_used(app: TestApp) {
     );
 
     // And an already registered dossier (nothing else to write) writes it too.
-    db_run!(conn: {
-        diesel::update(sipas::db::schema::api_keys::table.filter(sipas::db::schema::api_keys::label.eq("counter 2")))
-            .set(sipas::db::schema::api_keys::last_used_at.eq(stale))
-            .execute(conn)
-    })
-    .unwrap();
+    make_stale(conn);
     assert_eq!(
         post(transaction_body("HS-USE-2")).await.unwrap().status(),
         200
