@@ -190,21 +190,6 @@ impl<K: Eq + Hash> SlotTallies<K> {
         }
     }
 
-    /// The same sums grouped by another key (several keys may share one group, a key may
-    /// belong to none).
-    pub fn regroup<G: Eq + Hash>(&self, mut group: impl FnMut(&K) -> Option<G>) -> SlotTallies<G> {
-        let mut out = SlotTallies {
-            codes: self.codes.clone(),
-            sums: HashMap::default(),
-        };
-        for (key, sums) in &self.sums {
-            if let Some(g) = group(key) {
-                out.sums.entry(g).or_default().merge(sums);
-            }
-        }
-        out
-    }
-
     /// Sums as a code-keyed [`Tally`].
     pub fn tally(&self, sums: &SlotSums) -> Tally {
         self.codes.tally(sums)
@@ -276,12 +261,15 @@ mod tests {
         expected.get_mut("odd").unwrap().merge(&extra);
         slots.add_tally("odd", &extra);
 
-        let everything = slots.regroup(|_| Some(()));
+        let mut everything = SlotSums::default();
+        for sums in slots.sums.values() {
+            everything.merge(sums);
+        }
         let mut all = Tally::default();
         for tally in expected.values() {
             all.merge(tally);
         }
-        assert_eq!(everything.tally(&everything.sums[&()]), all);
+        assert_eq!(slots.tally(&everything), all);
         assert_eq!(slots.into_tallies(), expected);
         // A code that is not UTF-8 is an error, not a panic or a wrong slot.
         let mut bad = cell(&[("A1", 4, 2)], &[]);
