@@ -270,15 +270,7 @@ fn export_benchmark(
     let form = forms
         .latest("sipas")
         .ok_or_else(|| anyhow::anyhow!("no sipas form"))?;
-    let offset = chrono::Duration::seconds(settings.utc_offset_value()?.local_minus_utc().into());
-    let from = period.from.and_hms_opt(0, 0, 0).unwrap_or_default() - offset;
-    let until = period
-        .to
-        .succ_opt()
-        .unwrap_or(period.to)
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        - offset;
+    let (from, until) = period.utc_bounds(settings.utc_offset_value()?);
     let (rss_before, _) = memory_mb();
     let started = Instant::now();
     let mut export = ResponseExport::new(conn, &form, from, until)?;

@@ -33,16 +33,7 @@ pub async fn responses_csv(
     let period = Period::parse(&period_text).ok_or_else(|| {
         AppError::field("period", Msg::new("Kỳ không hợp lệ.", "Invalid period."))
     })?;
-    let offset =
-        chrono::Duration::seconds(state.settings.utc_offset_value()?.local_minus_utc().into());
-    let from = period.from.and_hms_opt(0, 0, 0).unwrap_or_default() - offset;
-    let until = period
-        .to
-        .succ_opt()
-        .unwrap_or(period.to)
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        - offset;
+    let (from, until) = period.utc_bounds(state.settings.utc_offset_value()?);
     let export = {
         let form = form.clone();
         state

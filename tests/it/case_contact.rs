@@ -350,40 +350,27 @@ async fn invalid_contact_is_refused_and_nothing_stored(app: TestApp) {
         body.contains("name=\"contact_ok\" value=\"1\" checked"),
         "{body}"
     );
-    // Ticked but empty.
-    let (status, body) = post_answers(
-        &app,
-        &url,
-        "2",
-        Some(ContactChoice {
+    // Ticked but empty; and in English for an English page.
+    for (contact, lang, message) in [
+        (
+            "   ",
+            "vi",
+            "vui lòng nhập số điện thoại hoặc địa chỉ thư điện tử",
+        ),
+        (
+            "ten@example",
+            "en",
+            "not a valid phone number or e-mail address",
+        ),
+    ] {
+        let choice = ContactChoice {
             ticked: true,
-            contact: "   ",
-        }),
-        "vi",
-    )
-    .await;
-    assert_eq!(status, 422);
-    assert!(
-        body.contains("vui lòng nhập số điện thoại hoặc địa chỉ thư điện tử"),
-        "{body}"
-    );
-    // In English for an English page.
-    let (status, body) = post_answers(
-        &app,
-        &url,
-        "2",
-        Some(ContactChoice {
-            ticked: true,
-            contact: "ten@example",
-        }),
-        "en",
-    )
-    .await;
-    assert_eq!(status, 422);
-    assert!(
-        body.contains("not a valid phone number or e-mail address"),
-        "{body}"
-    );
+            contact,
+        };
+        let (status, body) = post_answers(&app, &url, "2", Some(choice), lang).await;
+        assert_eq!(status, 422);
+        assert!(body.contains(message), "{body}");
+    }
     assert_eq!(response_count(&app), 0, "nothing stored");
     assert!(case_contacts(&app).is_empty());
     assert!(!stored_anywhere(&app, "goi-cho-toi-nhe"));
