@@ -16,7 +16,8 @@ pub struct Settings {
     pub bind: String,
     /// Base of every link handed to citizens (survey URLs, QR codes); defaults to `http://{bind}`.
     pub public_url: Option<String>,
-    /// Folder holding the survey-form files.
+    /// Folder of extra survey-form files (new versions, a province's own forms), read next to
+    /// the forms built into the binary; empty (the default): none.
     pub forms_dir: PathBuf,
     /// How long a survey link stays usable after the transaction is registered.
     pub survey_ttl_days: i64,
@@ -73,6 +74,12 @@ pub struct Settings {
     pub integrity_burst_minutes: i64,
     /// Working days an agency has to act on a case opened by a bad rating.
     pub case_deadline_days: i64,
+    /// Bearer token that `/metrics` asks for; without it and without `metrics_bind`, `/metrics`
+    /// answers 404.
+    pub metrics_token: Option<String>,
+    /// A separate listen address that serves only `/metrics`, `/healthz` and `/readyz` (e.g.
+    /// `127.0.0.1:9187` for a local Prometheus).
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for Settings {
@@ -81,7 +88,7 @@ impl Default for Settings {
             database_url: "sqlite://data/sipas.db".into(),
             bind: "127.0.0.1:8080".into(),
             public_url: None,
-            forms_dir: PathBuf::from("survey-forms"),
+            forms_dir: PathBuf::new(),
             survey_ttl_days: 14,
             secret: None,
             default_counter_form: "transaction".into(),
@@ -107,6 +114,8 @@ impl Default for Settings {
             integrity_burst_count: 5,
             integrity_burst_minutes: 10,
             case_deadline_days: 15,
+            metrics_token: None,
+            metrics_bind: None,
         }
     }
 }
@@ -145,6 +154,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_INTEGRITY_BURST_COUNT", "integrity_burst_count"),
     ("SIPAS_INTEGRITY_BURST_MINUTES", "integrity_burst_minutes"),
     ("SIPAS_CASE_DEADLINE_DAYS", "case_deadline_days"),
+    ("SIPAS_METRICS_TOKEN", "metrics_token"),
+    ("SIPAS_METRICS_BIND", "metrics_bind"),
 ];
 
 impl Settings {
@@ -215,6 +226,8 @@ impl Settings {
                 "integrity_burst_count" => self.integrity_burst_count = number(name, &value)?,
                 "integrity_burst_minutes" => self.integrity_burst_minutes = number(name, &value)?,
                 "case_deadline_days" => self.case_deadline_days = number(name, &value)?,
+                "metrics_token" => self.metrics_token = Some(value),
+                "metrics_bind" => self.metrics_bind = Some(value),
                 _ => {}
             }
         }
@@ -275,6 +288,13 @@ impl Settings {
             bail!(
                 "integrity settings: fast seconds and seconds per question ≥ 0, burst count ≥ 2, burst minutes ≥ 1, case_deadline_days 1–365"
             );
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            bail!("SIPAS_METRICS_TOKEN must be at least 16 characters");
         }
         if let Some(secret) = &self.secret
             && secret.len() < 32

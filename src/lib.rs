@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod collector_orgs;
 pub mod config;
 pub mod db;
@@ -16,9 +17,11 @@ pub mod groups;
 pub mod i18n;
 pub mod integrity;
 pub mod mail;
+pub mod metrics;
 pub mod paper;
 pub mod periods;
 pub mod procedures;
+pub mod progress;
 pub mod report;
 pub mod secret;
 pub mod survey;
@@ -70,6 +73,7 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
 pub struct Application {
     server: Server,
     port: u16,
+    metrics_port: Option<u16>,
     writer: WriterThread,
     mail: mail::sender::MailSender,
     state: AppState,
@@ -92,6 +96,21 @@ impl Application {
         secret: ServerSecret,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
+        let metrics_listener = match &settings.metrics_bind {
+            Some(bind) => Some(
+                TcpListener::bind(bind)
+                    .with_context(|| format!("cannot listen on {bind} (SIPAS_METRICS_BIND)"))?,
+            ),
+            None => None,
+        };
+        let metrics_port = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?.port()),
+            None => None,
+        };
+        let metrics_access = aweb::Data::new(web::metrics::MetricsAccess {
+            token: settings.metrics_token.clone(),
+            port: metrics_port,
+        });
         if settings.public_url.is_none() {
             let host = settings
                 .bind
@@ -126,6 +145,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(metrics_access.clone())
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .wrap(actix_web::middleware::from_fn(web::access::enforce))
                 .wrap(web::errors::handlers())
@@ -133,15 +153,24 @@ impl Application {
                 .wrap(security_headers())
                 .wrap(actix_web::middleware::from_fn(echo_request_id))
                 .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(
+                    web::metrics::metrics_port_only,
+                ))
+                .wrap(actix_web::middleware::from_fn(metrics::track))
                 .configure(web::routes)
                 .default_service(aweb::to(web::errors::not_found))
         })
-        .listen(listener)?
+        .listen(listener)?;
+        let server = match metrics_listener {
+            Some(l) => server.listen(l)?,
+            None => server,
+        }
         .shutdown_timeout(30)
         .run();
         Ok(Self {
             server,
             port,
+            metrics_port,
             writer: writer_thread,
             mail,
             state,
@@ -150,6 +179,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Port of the separate metrics listener (`SIPAS_METRICS_BIND`), if any.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// Handle to stop the server from outside (tests, embedding).

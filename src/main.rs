@@ -122,6 +122,13 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Copy the SQLite database to a new file while the service runs (VACUUM INTO), then check
+    /// the copy (PRAGMA integrity_check). On PostgreSQL: prints the pg_dump procedure.
+    Backup {
+        /// The copy to write; an existing file is never overwritten.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,6 +284,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     {
         return Ok(check_forms(dir.as_ref().unwrap_or(&settings.forms_dir)));
     }
+    if let Command::Backup { to } = &cli.command {
+        let url = DatabaseUrl::parse(&settings.database_url)?;
+        if let DatabaseUrl::Postgres(_) = url {
+            eprintln!("{}", sipas::backup::POSTGRES_PROCEDURE);
+            return Ok(ExitCode::FAILURE);
+        }
+        let spinner = sipas::progress::spinner("VACUUM INTO");
+        let report = sipas::backup::backup(&url, to);
+        spinner.finish_and_clear();
+        println!("{}", report?);
+        return Ok(ExitCode::SUCCESS);
+    }
     init_logging(&settings);
     match cli.command {
         Command::Serve { bind, demo } => {
@@ -311,7 +330,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             if responses > 0 {
                 let started = std::time::Instant::now();
-                let made = sipas::synthetic::generate(
+                let progress = sipas::progress::bar(responses, "responses");
+                let made = sipas::synthetic::generate_with_progress(
                     &mut pool.get()?,
                     &forms,
                     responses,
@@ -319,7 +339,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     sipas::db::now(),
                     seed,
                     settings.utc_offset_value()?,
+                    &progress,
                 )?;
+                progress.finish_and_clear();
                 eprintln!(
                     "added {} synthetic responses and {} dossiers in {:.1} s",
                     made.responses,
@@ -371,7 +393,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 info.admin_username, info.admin_password
             );
         }
-        Command::Forms { .. } => unreachable!("handled above"),
+        Command::Forms { .. } | Command::Backup { .. } => unreachable!("handled above"),
         Command::Units {
             command: ListCommand::List,
         } => {
@@ -503,7 +525,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 SampleCommand::Worklist { sample } => {
-                    let rows = sipas::paper::sampling::worklist(&mut conn, &sample, None)?;
+                    let spinner = sipas::progress::spinner("reading the worklist");
+                    let rows = sipas::paper::sampling::worklist(&mut conn, &sample, None);
+                    spinner.finish_and_clear();
+                    let rows = rows?;
                     anyhow::ensure!(
                         !rows.is_empty(),
                         "no sample `{sample}` or it is empty (see `sipas sample list`)"
@@ -538,14 +563,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            match sipas::paper::import::import(
+            let rows = content.iter().filter(|b| **b == b'\n').count();
+            let spinner = sipas::progress::spinner(&format!("importing {name} (~{rows} rows)"));
+            let imported = sipas::paper::import::import(
                 &mut conn,
                 &forms,
                 &user,
                 &name,
                 &content,
                 settings.utc_offset_value()?,
-            ) {
+            );
+            spinner.finish_and_clear();
+            match imported {
                 Ok(n) => println!("imported {n} form(s)"),
                 Err(e) => {
                     let message = sipas::paper::import::describe(&e);
@@ -619,6 +648,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 procedure_id: None,
                 include_held: false,
             };
+            let spinner = sipas::progress::spinner("computing the report");
             let report = sipas::report::unit_report(
                 &mut conn,
                 &forms,
@@ -626,8 +656,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &unit,
                 &period,
                 &slice,
-            )
-            .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
+            );
+            spinner.finish_and_clear();
+            let report = report.map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
             match format.as_str() {
                 "json" => println!("{}", serde_json::to_string_pretty(&report)?),
                 "csv" => print!("{}", sipas::report::export::unit_csv(&report)),

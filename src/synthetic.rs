@@ -166,6 +166,23 @@ pub fn generate(
     seed: u64,
     utc_offset: chrono::FixedOffset,
 ) -> anyhow::Result<Generated> {
+    let hidden = indicatif::ProgressBar::hidden();
+    generate_with_progress(conn, forms, count, days, end, seed, utc_offset, &hidden)
+}
+
+/// [`generate`], advancing `progress` by one per response (and naming the month being written),
+/// so that `sipas demo --responses 10000000` shows its rate and time left.
+#[allow(clippy::too_many_arguments)]
+pub fn generate_with_progress(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    count: u64,
+    days: i64,
+    end: NaiveDateTime,
+    seed: u64,
+    utc_offset: chrono::FixedOffset,
+    progress: &indicatif::ProgressBar,
+) -> anyhow::Result<Generated> {
     let mut rng = StdRng::seed_from_u64(seed);
     let today = end.date();
     let active: Vec<units::Unit> = units::list(conn)?
@@ -201,7 +218,9 @@ pub fn generate(
         let submitted = end - Duration::seconds(back);
         let this_month = month_of(local_day(submitted, utc_offset));
         if current_month.is_some_and(|m| m != this_month) || month.len() >= MONTH_CHUNK {
+            progress.set_message("writing");
             write_month(conn, &month, utc_offset)?;
+            progress.set_message("responses");
             done.transactions += month.len() as u64;
             month.clear();
         }
@@ -269,7 +288,9 @@ pub fn generate(
         };
         month.push((dossier, submission));
         done.responses += 1;
+        progress.inc(1);
     }
+    progress.set_message("writing");
     write_month(conn, &month, utc_offset)?;
     done.transactions += month.len() as u64;
     Ok(done)

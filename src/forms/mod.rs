@@ -2,6 +2,7 @@
 
 pub mod answers;
 pub mod definition;
+pub mod embedded;
 pub mod registry;
 pub mod scoring;
 

@@ -135,9 +135,16 @@ impl FormRegistry {
     }
 }
 
-/// Reads and validates every `*.toml` in `dir`, collecting all errors; also refuses two files
-/// claiming the same code and version.
+/// The built-in forms (see [`super::embedded`]) plus every `*.toml` in `dir`, validated, with
+/// all errors collected. An empty `dir` means no folder (the default); a folder that was named
+/// must exist. Two files claiming the same code and version are refused, and so is a folder file
+/// with the code and version of a built-in form unless it is byte-for-byte the same: a version
+/// never means two different questionnaires.
 pub fn read_dir(dir: &Path) -> Result<Vec<Form>, Vec<FormError>> {
+    let mut forms = super::embedded::forms()?;
+    if dir.as_os_str().is_empty() {
+        return Ok(forms);
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| {
         vec![FormError {
             file: dir.display().to_string(),
@@ -151,25 +158,43 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Form>, Vec<FormError>> {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     paths.sort();
-    let mut forms: Vec<Form> = Vec::new();
+    let built_in = forms.len();
     let mut errors = Vec::new();
     for path in paths {
         match load_file(&path) {
             Ok(form) => {
-                if let Some(other) = forms
+                let same = forms
                     .iter()
-                    .find(|f| f.code == form.code && f.version == form.version)
-                {
-                    errors.push(FormError {
+                    .position(|f| f.code == form.code && f.version == form.version);
+                match same {
+                    None => forms.push(form),
+                    Some(i) if i < built_in && forms[i].sha256 == form.sha256 => {}
+                    Some(i) if i < built_in => {
+                        let next = forms
+                            .iter()
+                            .filter(|f| f.code == form.code)
+                            .map(|f| f.version)
+                            .max()
+                            .unwrap_or(form.version)
+                            + 1;
+                        errors.push(FormError {
+                            file: path.display().to_string(),
+                            line: None,
+                            message: format!(
+                                "form `{}` version {} differs from the built-in form with the same code and version; \
+                                 a version never changes: put the change in a new file with version = {next}",
+                                form.code, form.version
+                            ),
+                        });
+                    }
+                    Some(i) => errors.push(FormError {
                         file: path.display().to_string(),
                         line: None,
                         message: format!(
                             "form `{}` version {} is also defined by another file (same code and version as {} v{})",
-                            form.code, form.version, other.code, other.version
+                            form.code, form.version, forms[i].code, forms[i].version
                         ),
-                    });
-                } else {
-                    forms.push(form);
+                    }),
                 }
             }
             Err(e) => errors.push(e),

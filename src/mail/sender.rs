@@ -148,6 +148,7 @@ impl MailSender {
             .name("sipas-mail".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
+                    crate::metrics::mail_heartbeat(); // read by /readyz
                     let result = pool
                         .get()
                         .and_then(|mut conn| run_once(&mut conn, &policy, crate::db::now()));

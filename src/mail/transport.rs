@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lettre::transport::smtp::PoolConfig;
 use lettre::{FileTransport, Message, SmtpTransport, Transport};
 
 pub enum MailTransport {
@@ -32,6 +33,13 @@ impl MailTransport {
         let transport = SmtpTransport::from_url(url)
             .map_err(|e| anyhow::anyhow!("SIPAS_SMTP_URL is not a valid SMTP URL ({e}); use smtp://host:port or smtps://user:pass@host"))?
             .timeout(Some(Duration::from_secs(15)))
+            // Keeps connections open between messages (lettre's `pool` feature): a batch of
+            // invitations no longer pays a TCP + TLS + AUTH handshake per message.
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(4)
+                    .idle_timeout(Duration::from_secs(60)),
+            )
             .build();
         Ok(Self::Smtp(Box::new(transport)))
     }
@@ -43,7 +51,23 @@ impl MailTransport {
         }
     }
 
+    /// `smtp` or `file`: the transport label of the failure counter in `/metrics`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Smtp(_) => "smtp",
+            Self::File(..) => "file",
+        }
+    }
+
     pub fn send(&self, message: &Message) -> Result<(), SendError> {
+        let result = self.send_once(message);
+        if result.is_err() {
+            crate::metrics::mail_send_failed(self.kind());
+        }
+        result
+    }
+
+    fn send_once(&self, message: &Message) -> Result<(), SendError> {
         match self {
             Self::Smtp(t) => t.send(message).map(|_| ()).map_err(|e| {
                 if e.is_permanent() {

@@ -214,6 +214,7 @@ impl ResponseWriter {
                         }
                     }
                     let size = batch.len();
+                    let commit_started = std::time::Instant::now();
                     let committed = conn
                         .write_transaction(|conn| -> QueryResult<()> {
                             let mut delta = RollupDelta::default();
@@ -226,6 +227,7 @@ impl ResponseWriter {
                             tracing::error!(error = %e, size, "batch commit failed");
                             e.to_string()
                         });
+                    crate::metrics::writer_batch(size, commit_started.elapsed());
                     for job in batch.drain(..) {
                         job.reply(committed.clone());
                     }
@@ -237,6 +239,11 @@ impl ResponseWriter {
             },
             WriterThread { handle, queue },
         ))
+    }
+
+    /// Jobs waiting for the writer thread (for `/metrics`).
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
     }
 
     async fn enqueue(&self, job: Box<dyn BatchJob>) -> anyhow::Result<()> {

@@ -79,6 +79,9 @@ const fn rule(method: &'static str, pattern: &'static str, access: Access) -> Ru
 pub const RULES: &[Rule] = &[
     rule("GET", "/", Access::Public),
     rule("GET", "/healthz", Access::Public),
+    rule("GET", "/readyz", Access::Public),
+    // The handler asks for SIPAS_METRICS_TOKEN, or answers 404 (see web::metrics).
+    rule("GET", "/metrics", Access::Public),
     rule("GET", "/static/{file}", Access::Public),
     rule("GET", "/api/openapi.json", Access::Public),
     rule("POST", "/api/v1/transactions", Access::ApiKey),

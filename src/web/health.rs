@@ -1,9 +1,17 @@
-//! `GET /healthz`: for load balancers and monitoring; checks the database answers.
+//! `GET /healthz`: cheap liveness for load balancers (the process answers and the database
+//! does). `GET /readyz`: readiness for monitoring and orchestrators: 503 with the reasons when
+//! the response writer does not run a no-op job in time, the mail sender has stopped going
+//! round its loop, or the database does not answer.
+
+use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
+
+/// How long the writer and the database get to answer a readiness probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let backend = state.pool.backend_name();
@@ -17,5 +25,62 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             HttpResponse::ServiceUnavailable()
                 .json(json!({ "status": "unavailable", "database": backend }))
         }
+    }
+}
+
+/// The mail sender counts as stopped when its last turn is older than this: a few poll
+/// intervals, but never less than 30 s, so one slow SMTP exchange is not an alarm.
+pub fn mail_stale_after(poll: Duration) -> Duration {
+    (poll * 5).max(Duration::from_secs(30))
+}
+
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let writer = state.writer.run(|_, _| Ok::<(), diesel::result::Error>(()));
+    let writer = match actix_web::rt::time::timeout(PROBE_TIMEOUT, writer).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(format!("writer: the no-op job failed: {e}")),
+        Ok(Err(e)) => Err(format!("writer: {e}")),
+        Err(_) => Err(format!(
+            "writer: no answer within {} s",
+            PROBE_TIMEOUT.as_secs()
+        )),
+    };
+    let database = state.with_conn(|conn| crate::db::ping(conn).map_err(Into::into));
+    let database = match actix_web::rt::time::timeout(PROBE_TIMEOUT, database).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("database: {e}")),
+        Err(_) => Err(format!(
+            "database: no answer within {} s",
+            PROBE_TIMEOUT.as_secs()
+        )),
+    };
+    let limit = mail_stale_after(Duration::from_millis(state.settings.mail_poll_millis));
+    let mail = match crate::metrics::mail_heartbeat_age() {
+        Some(age) if age <= limit => Ok(()),
+        Some(age) => Err(format!(
+            "mail sender: last turn {} s ago (limit {} s)",
+            age.as_secs(),
+            limit.as_secs()
+        )),
+        None => Err("mail sender: not running".to_string()),
+    };
+    let checks = [("writer", writer), ("mail", mail), ("database", database)];
+    let problems: Vec<&str> = checks
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().err().map(String::as_str))
+        .collect();
+    let body = json!({
+        "status": if problems.is_empty() { "ready" } else { "not_ready" },
+        "checks": checks
+            .iter()
+            .map(|(name, r)| (name.to_string(), json!(r.as_ref().err().map_or("ok", String::as_str))))
+            .collect::<serde_json::Map<_, _>>(),
+        "reason": problems.join("; "),
+    });
+    if problems.is_empty() {
+        HttpResponse::Ok().json(body)
+    } else {
+        tracing::warn!(reason = %problems.join("; "), "not ready");
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod home;
 pub mod integrity;
 pub mod layout;
+pub mod metrics;
 pub mod openapi;
 pub mod paper;
 pub mod paper_entry;
@@ -96,6 +97,8 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(get_or_head().to(home::index)))
         .service(web::resource("/healthz").route(get_or_head().to(health::healthz)))
+        .service(web::resource("/readyz").route(get_or_head().to(health::readyz)))
+        .service(web::resource("/metrics").route(get_or_head().to(metrics::metrics)))
         .service(web::resource("/static/{file}").route(get_or_head().to(statics::serve)))
         .service(web::resource("/api/openapi.json").route(get_or_head().to(openapi::document)))
         .service(

@@ -122,7 +122,7 @@ fn cli_creates_api_keys_and_lists_units() {
 }
 
 fn change_title(dir: &std::path::Path) {
-    let path = dir.join("transaction-v1.toml");
+    let path = dir.join("tinh-v1.toml");
     let source = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
@@ -135,13 +135,16 @@ fn change_title(dir: &std::path::Path) {
     .unwrap();
 }
 
-/// A form version with responses can no longer change; one without responses can.
+/// A form version with responses can no longer change; one without responses can. The form is
+/// a province's own (`tinh`, from the forms folder): built-in versions never change at all.
 async fn immutability(backend: Backend) {
     let forms = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(forms_dir()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, forms.path().join(path.file_name().unwrap())).unwrap();
-    }
+    let source = std::fs::read_to_string(forms_dir().join("transaction-v1.toml")).unwrap();
+    std::fs::write(
+        forms.path().join("tinh-v1.toml"),
+        source.replacen("code = \"transaction\"", "code = \"tinh\"", 1),
+    )
+    .unwrap();
     let dir = forms.path().to_path_buf();
     let app = TestApp::spawn_with(backend, |s| s.forms_dir = dir.clone()).await;
     let mut settings = test_settings(&app.database_url);
@@ -153,34 +156,31 @@ async fn immutability(backend: Backend) {
         "no responses yet: the change is accepted"
     );
 
-    let issued = app.issue_survey("HS-IMM", None).await;
-    let fields = full_answers(&app.state.forms.latest("transaction").unwrap());
+    let issued = app.issue_survey("HS-IMM", Some("tinh")).await;
+    let fields = full_answers(&app.state.forms.latest("tinh").unwrap());
     assert_eq!(
         app.submit(issued["survey_url"].as_str().unwrap(), &fields)
             .await
             .status(),
         200
     );
-    let path = dir.join("transaction-v1.toml");
+    let path = dir.join("tinh-v1.toml");
     let source = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, source.replacen("(đã sửa)", "(sửa lần hai)", 1)).unwrap();
     let err = sipas::prepare(&settings)
         .err()
         .expect("a changed answered version is refused")
         .to_string();
-    assert!(
-        err.contains("transaction") && err.contains("version = 2"),
-        "{err}"
-    );
+    assert!(err.contains("tinh") && err.contains("version = 2"), "{err}");
 
     // A new version next to it is fine, and becomes the one issued.
     std::fs::write(&path, source).unwrap();
     let v2 = source_with_version(&std::fs::read_to_string(&path).unwrap(), 2);
-    std::fs::write(dir.join("transaction-v2.toml"), v2).unwrap();
+    std::fs::write(dir.join("tinh-v2.toml"), v2).unwrap();
     let (_, registry, _) = sipas::prepare(&settings).expect("new version loads");
-    assert_eq!(registry.latest("transaction").unwrap().version, 2);
+    assert_eq!(registry.latest("tinh").unwrap().version, 2);
     assert!(
-        registry.get("transaction", 1).is_some(),
+        registry.get("tinh", 1).is_some(),
         "old version still readable"
     );
 }

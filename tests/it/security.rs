@@ -345,7 +345,11 @@ fn intended(method: &str, pattern: &str, caller: Caller) -> Expect {
     let role = caller.role();
     let allow = |ok: bool| if ok { Expect::Allow } else { Expect::Deny };
     match pattern {
-        "/" | "/healthz" | "/static/{file}" | "/api/openapi.json" | "/login" => Expect::Allow,
+        "/" | "/healthz" | "/readyz" | "/static/{file}" | "/api/openapi.json" | "/login" => {
+            Expect::Allow
+        }
+        // No metrics token in tests: as if the route did not exist.
+        "/metrics" => Expect::Hidden,
         p if p.starts_with("/s/") || p.starts_with("/S/") => Expect::Allow,
         // Counter systems with a live key only: no caller here holds one.
         "/api/v1/transactions" => Expect::Deny,
