@@ -160,44 +160,60 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Form>, Vec<FormError>> {
     paths.sort();
     let built_in = forms.len();
     let mut errors = Vec::new();
+    let mut loaded = Vec::new();
     for path in paths {
         match load_file(&path) {
-            Ok(form) => {
-                let same = forms
-                    .iter()
-                    .position(|f| f.code == form.code && f.version == form.version);
-                match same {
-                    None => forms.push(form),
-                    Some(i) if i < built_in && forms[i].sha256 == form.sha256 => {}
-                    Some(i) if i < built_in => {
-                        let next = forms
-                            .iter()
-                            .filter(|f| f.code == form.code)
-                            .map(|f| f.version)
-                            .max()
-                            .unwrap_or(form.version)
-                            + 1;
-                        errors.push(FormError {
-                            file: path.display().to_string(),
-                            line: None,
-                            message: format!(
-                                "form `{}` version {} differs from the built-in form with the same code and version; \
-                                 a version never changes: put the change in a new file with version = {next}",
-                                form.code, form.version
-                            ),
-                        });
-                    }
-                    Some(i) => errors.push(FormError {
-                        file: path.display().to_string(),
-                        line: None,
-                        message: format!(
-                            "form `{}` version {} is also defined by another file (same code and version as {} v{})",
-                            form.code, form.version, forms[i].code, forms[i].version
-                        ),
-                    }),
-                }
-            }
+            Ok(form) => loaded.push((path, form)),
             Err(e) => errors.push(e),
+        }
+    }
+    // What "a new version" means in messages: one above every version known, in either place.
+    let next_version = |code: &str| {
+        let known = forms.iter().chain(loaded.iter().map(|(_, f)| f));
+        known
+            .filter(|f| f.code == code)
+            .map(|f| f.version)
+            .max()
+            .unwrap_or(0)
+            + 1
+    };
+    let mut conflicts = Vec::new();
+    for (path, form) in &loaded {
+        if let Some(embedded) = forms[..built_in]
+            .iter()
+            .find(|f| f.code == form.code && f.version == form.version)
+            && embedded.sha256 != form.sha256
+        {
+            conflicts.push(FormError {
+                file: path.display().to_string(),
+                line: None,
+                message: format!(
+                    "form `{}` version {} differs from the built-in form with the same code and version; \
+                     a version never changes: put the change in a new file with version = {}",
+                    form.code,
+                    form.version,
+                    next_version(&form.code)
+                ),
+            });
+        }
+    }
+    errors.extend(conflicts);
+    for (path, form) in loaded {
+        let same = forms
+            .iter()
+            .position(|f| f.code == form.code && f.version == form.version);
+        match same {
+            None => forms.push(form),
+            // Identical to a built-in form (e.g. a copy of survey-forms/), or reported above.
+            Some(i) if i < built_in => {}
+            Some(i) => errors.push(FormError {
+                file: path.display().to_string(),
+                line: None,
+                message: format!(
+                    "form `{}` version {} is also defined by another file (same code and version as {} v{})",
+                    form.code, form.version, forms[i].code, forms[i].version
+                ),
+            }),
         }
     }
     if errors.is_empty() {
