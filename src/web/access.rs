@@ -598,3 +598,83 @@ pub fn urlencode(s: &str) -> String {
         .map(|e| e[2..].to_string())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn proxies() -> TrustedProxies {
+        "10.0.0.0/8".parse().unwrap()
+    }
+
+    fn from(peer: &str) -> TestRequest {
+        TestRequest::default().peer_addr(peer.parse().unwrap())
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_proxies() {
+        let p = proxies();
+        let spoof = from("203.0.113.1:5000")
+            .insert_header(("X-Forwarded-For", "1.2.3.4"))
+            .insert_header(("Forwarded", "for=1.2.3.4"))
+            .to_http_request();
+        assert_eq!(client_ip(&spoof, &p), ip("203.0.113.1"));
+        // Several header lines make one list; the last entry not a proxy is the client.
+        let proxied = from("10.0.0.2:5000")
+            .append_header(("X-Forwarded-For", "1.2.3.4, 198.51.100.2"))
+            .append_header(("X-Forwarded-For", "198.51.100.9, 10.1.1.1"))
+            .insert_header(("Forwarded", "for=5.6.7.8"))
+            .to_http_request();
+        assert_eq!(client_ip(&proxied, &p), ip("198.51.100.9"));
+        let rfc = from("10.0.0.2:5000")
+            .insert_header(("Forwarded", "for=1.2.3.4, for=\"[2001:db8::7]:80\""))
+            .to_http_request();
+        assert_eq!(client_ip(&rfc, &p), ip("2001:db8::7"));
+        assert_eq!(
+            client_address(&TestRequest::default().to_http_request(), &p),
+            "unknown"
+        );
+    }
+
+    #[test]
+    fn origin_must_name_this_site() {
+        let p = proxies();
+        let base = "https://sipas.example.vn";
+        let check = |req: TestRequest| sender(&req.to_srv_request(), base, &p);
+        let host = |peer: &str| from(peer).insert_header((header::HOST, "10.0.0.9:8080"));
+        assert_eq!(check(host("203.0.113.1:1")), Sender::Unknown);
+        assert_eq!(
+            check(host("203.0.113.1:1").insert_header((header::ORIGIN, base))),
+            Sender::ThisSite
+        );
+        assert_eq!(
+            check(
+                host("203.0.113.1:1")
+                    .insert_header((header::REFERER, "https://SIPAS.example.vn/admin?x=1"))
+            ),
+            Sender::ThisSite
+        );
+        assert_eq!(
+            check(host("203.0.113.1:1").insert_header((header::ORIGIN, "http://10.0.0.9:8080"))),
+            Sender::ThisSite,
+            "the host the request was sent to"
+        );
+        assert_eq!(
+            check(host("203.0.113.1:1").insert_header((header::ORIGIN, "null"))),
+            Sender::Elsewhere
+        );
+        // X-Forwarded-Host counts from a trusted proxy only.
+        let forwarded = |peer: &str| {
+            host(peer)
+                .insert_header((header::ORIGIN, "https://evil.example"))
+                .insert_header(("X-Forwarded-Host", "evil.example"))
+        };
+        assert_eq!(check(forwarded("203.0.113.1:1")), Sender::Elsewhere);
+        assert_eq!(check(forwarded("10.0.0.2:1")), Sender::ThisSite);
+    }
+}
