@@ -35,8 +35,12 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Local time of the province (`+07:00` for Vietnam): decides which day a response counts for.
     pub utc_offset: String,
-    /// Take the client address from `X-Forwarded-For` (only behind a reverse proxy you run).
+    /// Deprecated alias: `true` trusts loopback proxies (127.0.0.0/8, ::1), added to
+    /// `trusted_proxies` at start-up.
     pub trust_proxy: bool,
+    /// Reverse proxies (addresses or networks) whose forwarding headers are believed; the client
+    /// address is the right-most forwarded entry that is not one of them.
+    pub trusted_proxies: crate::proxy::TrustedProxies,
     /// Requests per minute one network address may make to the public survey pages; generous,
     /// because a whole service centre of citizens may share one address.
     pub survey_rate_per_minute: u32,
@@ -98,6 +102,7 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             utc_offset: "+07:00".into(),
             trust_proxy: false,
+            trusted_proxies: crate::proxy::TrustedProxies::default(),
             survey_rate_per_minute: 300,
             cookie_secure: None,
             report_min_n: 5,
@@ -135,6 +140,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAX_BODY_BYTES", "max_body_bytes"),
     ("SIPAS_UTC_OFFSET", "utc_offset"),
     ("SIPAS_TRUST_PROXY", "trust_proxy"),
+    ("SIPAS_TRUSTED_PROXIES", "trusted_proxies"),
     ("SIPAS_SURVEY_RATE_PER_MINUTE", "survey_rate_per_minute"),
     ("SIPAS_COOKIE_SECURE", "cookie_secure"),
     ("SIPAS_REPORT_MIN_N", "report_min_n"),
@@ -208,6 +214,10 @@ impl Settings {
                 "max_body_bytes" => self.max_body_bytes = number(name, &value)?,
                 "utc_offset" => self.utc_offset = value,
                 "trust_proxy" => self.trust_proxy = flag(name, &value)?,
+                "trusted_proxies" => {
+                    self.trusted_proxies =
+                        value.parse().map_err(|e| anyhow::anyhow!("{name}: {e}"))?
+                }
                 "survey_rate_per_minute" => self.survey_rate_per_minute = number(name, &value)?,
                 "cookie_secure" => self.cookie_secure = Some(flag(name, &value)?),
                 "report_min_n" => self.report_min_n = number(name, &value)?,
@@ -324,6 +334,18 @@ impl Settings {
         })
     }
 
+    /// Folds the deprecated `trust_proxy` flag into `trusted_proxies` (with a warning).
+    pub fn resolve_proxy_alias(&mut self) {
+        if self.trust_proxy {
+            tracing::warn!(
+                "SIPAS_TRUST_PROXY / trust_proxy is deprecated: it now means SIPAS_TRUSTED_PROXIES=127.0.0.0/8,::1; set SIPAS_TRUSTED_PROXIES to your proxies instead"
+            );
+            self.trusted_proxies
+                .extend(&crate::proxy::TrustedProxies::loopback());
+            self.trust_proxy = false;
+        }
+    }
+
     /// Whether cookies carry `Secure`.
     pub fn secure_cookies(&self) -> bool {
         self.cookie_secure
@@ -365,6 +387,33 @@ mod tests {
             .apply_env(|n| (n == "SIPAS_POOL_SIZE").then(|| "many".into()))
             .unwrap_err();
         assert!(err.to_string().contains("SIPAS_POOL_SIZE"));
+    }
+
+    #[test]
+    fn trusted_proxies_parse_at_start_up() {
+        let mut s = Settings::default();
+        s.apply_env(|n| (n == "SIPAS_TRUSTED_PROXIES").then(|| "10.0.0.1, fd00::/8".into()))
+            .unwrap();
+        assert!(s.trusted_proxies.contains("fd00::7".parse().unwrap()));
+        assert!(!s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        let err = Settings::default()
+            .apply_env(|n| (n == "SIPAS_TRUSTED_PROXIES").then(|| "10.0.0.1, proxy".into()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("SIPAS_TRUSTED_PROXIES")
+                && err.to_string().contains("`proxy`")
+        );
+        let toml: Settings = toml::from_str("trusted_proxies = [\"10.0.0.0/8\", \"::1\"]").unwrap();
+        assert!(toml.trusted_proxies.contains("10.3.2.1".parse().unwrap()));
+        assert!(toml::from_str::<Settings>("trusted_proxies = \"10.0.0.0/40\"").is_err());
+        // The deprecated flag means loopback proxies.
+        let mut old = Settings::default();
+        old.apply_env(|n| (n == "SIPAS_TRUST_PROXY").then(|| "true".into()))
+            .unwrap();
+        old.resolve_proxy_alias();
+        assert!(old.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        assert!(old.trusted_proxies.contains("::1".parse().unwrap()));
+        assert!(!old.trusted_proxies.contains("10.0.0.1".parse().unwrap()));
     }
 
     #[test]

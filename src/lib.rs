@@ -22,6 +22,7 @@ pub mod paper;
 pub mod periods;
 pub mod procedures;
 pub mod progress;
+pub mod proxy;
 pub mod report;
 pub mod secret;
 pub mod survey;
@@ -130,9 +131,12 @@ impl Application {
             settings.utc_offset_value()?,
         )?;
         let max_body = settings.max_body_bytes;
+        settings.resolve_proxy_alias();
         let survey_limiter = Arc::new(web::rate_limit::RateLimiter::per_minute(
             settings.survey_rate_per_minute,
         ));
+        // Forgotten clients are dropped here, never on a request's path.
+        survey_limiter.spawn_pruner(std::time::Duration::from_secs(60))?;
         let state = AppState {
             pool,
             forms,

@@ -2,8 +2,8 @@
 //!
 //! Every route pattern is listed in [`RULES`] with its access level; a route missing from the
 //! table is refused (fail closed). For signed-in routes the middleware loads the session, checks
-//! the role, and for every unsafe request checks the Origin and the form's synchronizer token
-//! before any handler runs. Handlers still check each object against the user's scope.
+//! the role, and for every unsafe request checks the form's synchronizer token and that
+//! `Origin` or `Referer` names this site (missing both is refused) before any handler runs. Handlers still check each object against the user's scope.
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,6 +16,8 @@ use super::layout::message_page;
 use crate::accounts::Role;
 use crate::accounts::sessions::{self, Session};
 use crate::i18n::Lang;
+use crate::proxy::TrustedProxies;
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -230,14 +232,72 @@ pub fn page_lang(req: &actix_web::HttpRequest) -> Lang {
 pub const LANG_COOKIE: &str = "sipas_lang";
 pub const LOGIN_CSRF_COOKIE: &str = "sipas_login_csrf";
 
-/// The client's network address (from `X-Forwarded-For` only when the proxy is trusted).
-pub fn client_address(req: &actix_web::HttpRequest, trust_proxy: bool) -> String {
-    if trust_proxy && let Some(addr) = req.connection_info().realip_remote_addr() {
-        return addr.to_string();
+fn header_values<'a>(
+    req: &'a actix_web::HttpRequest,
+    name: &'static str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    req.headers().get_all(name).filter_map(|v| v.to_str().ok())
+}
+
+/// Whether the connection comes from a reverse proxy listed in `SIPAS_TRUSTED_PROXIES`.
+fn from_trusted_proxy(req: &actix_web::HttpRequest, proxies: &TrustedProxies) -> bool {
+    req.peer_addr().is_some_and(|p| proxies.contains(p.ip()))
+}
+
+/// The client's IP address, the one function every per-client decision uses (survey limiter,
+/// sign-in limit, integrity fingerprints): the peer address, unless the peer is a trusted proxy;
+/// then the right-most `X-Forwarded-For` entry (or, without that header, RFC 7239
+/// `Forwarded: for=`) that is not itself a trusted proxy. Forwarding headers from any other peer
+/// are ignored, so a client cannot pick its own address.
+pub fn client_ip(req: &actix_web::HttpRequest, proxies: &TrustedProxies) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !proxies.contains(peer) {
+        return Some(crate::proxy::canonical(peer));
     }
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    let xff: Vec<&str> = header_values(req, "x-forwarded-for")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .collect();
+    let hops = if xff.is_empty() {
+        crate::proxy::forwarded_for(header_values(req, "forwarded"))
+    } else {
+        xff
+    };
+    Some(proxies.client_ip(peer, hops.into_iter()))
+}
+
+/// [`client_ip`] as text (`unknown` without a peer, as in unit tests).
+pub fn client_address(req: &actix_web::HttpRequest, proxies: &TrustedProxies) -> String {
+    client_ip(req, proxies)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The host the browser addressed, lower-case: what a trusted proxy says (`X-Forwarded-Host`,
+/// else `Forwarded: host=`, its right-most entry), otherwise the request's own `Host`.
+fn request_host(req: &actix_web::HttpRequest, proxies: &TrustedProxies) -> Option<String> {
+    if from_trusted_proxy(req, proxies) {
+        let forwarded = header_values(req, "x-forwarded-host")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .last()
+            .or_else(|| {
+                crate::proxy::forwarded_param(header_values(req, "forwarded"), "host")
+                    .into_iter()
+                    .rfind(|h| !h.is_empty())
+            });
+        if let Some(host) = forwarded {
+            return Some(host.to_ascii_lowercase());
+        }
+    }
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .map(|h| h.to_ascii_lowercase())
 }
 
 type Res<B> = ServiceResponse<EitherBody<B, BoxBody>>;
@@ -279,38 +339,70 @@ fn bad_form(lang: Lang) -> HttpResponse {
     )
 }
 
-/// Same-origin check for unsafe requests: a present `Origin` (or, failing that, `Referer`) must
-/// be this service's public origin or the host the request was sent to.
-fn same_origin(req: &ServiceRequest, public_base: &str) -> bool {
+/// Where an unsafe request says it was sent from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sender {
+    /// `Origin` (or, failing that, `Referer`) is this service.
+    ThisSite,
+    /// Another site, or `Origin: null`.
+    Elsewhere,
+    /// Neither header: a browser always sends one for its own form posts, so only tools and
+    /// odd privacy set-ups do this.
+    Unknown,
+}
+
+/// The scheme and host of a URL (`https://host:port`), lower-case.
+fn origin_of(url: &str) -> String {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map(|i| i + after_scheme)
+        .unwrap_or(url.len());
+    url[..end].to_ascii_lowercase()
+}
+
+/// Same-origin check for unsafe requests: `Origin` (or, failing that, `Referer`) must be this
+/// service's public origin or the host the request was sent to, as seen by the server
+/// (a forwarded host only from a trusted proxy).
+fn sender(req: &ServiceRequest, public_base: &str, proxies: &TrustedProxies) -> Sender {
     let headers = req.headers();
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+        .map(origin_of)
         .or_else(|| {
             headers
                 .get(header::REFERER)
                 .and_then(|v| v.to_str().ok())
-                .map(|r| {
-                    let after_scheme = r.find("://").map(|i| i + 3).unwrap_or(0);
-                    let end = r[after_scheme..]
-                        .find('/')
-                        .map(|i| i + after_scheme)
-                        .unwrap_or(r.len());
-                    r[..end].to_string()
-                })
+                .map(origin_of)
         });
-    let Some(origin) = origin else { return true };
-    let host = req.connection_info().host().to_string();
-    let public_origin = {
-        let after_scheme = public_base.find("://").map(|i| i + 3).unwrap_or(0);
-        let end = public_base[after_scheme..]
-            .find('/')
-            .map(|i| i + after_scheme)
-            .unwrap_or(public_base.len());
-        &public_base[..end]
+    let Some(origin) = origin else {
+        return Sender::Unknown;
     };
-    origin == public_origin || origin.split_once("://").is_some_and(|(_, h)| h == host)
+    if origin == origin_of(public_base) {
+        return Sender::ThisSite;
+    }
+    let same_host = origin.split_once("://").is_some_and(|(_, host)| {
+        request_host(req.request(), proxies).is_some_and(|seen| seen == host)
+    });
+    if same_host {
+        Sender::ThisSite
+    } else {
+        Sender::Elsewhere
+    }
+}
+
+fn no_sender(lang: Lang) -> HttpResponse {
+    message_page(
+        lang,
+        StatusCode::FORBIDDEN,
+        lang.pick("Biểu mẫu không hợp lệ", "Invalid form"),
+        lang.pick(
+            "Biểu mẫu không được gửi từ trang của hệ thống: trình duyệt không cho biết trang gửi (thiếu Origin và Referer). Vui lòng mở trang của hệ thống và gửi lại.",
+            "The form was not sent from this site's page: the browser named no sending page (no Origin and no Referer). Please open the page on this site and send it again.",
+        ),
+        None,
+    )
 }
 
 /// Constant-time comparison for secrets.
@@ -367,11 +459,9 @@ pub async fn enforce<B: MessageBody + 'static>(
     match rule.access {
         Access::Public | Access::ApiKey => {}
         Access::Survey => {
-            let addr = client_address(req.request(), state.settings.trust_proxy);
-            let ip = addr
-                .parse()
-                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-            if let Err(wait) = state.survey_limiter.check(ip, std::time::Instant::now()) {
+            let ip = client_ip(req.request(), &state.settings.trusted_proxies)
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            if let Err(wait) = state.survey_limiter.check(ip) {
                 let mut response = message_page(
                     lang,
                     StatusCode::TOO_MANY_REQUESTS,
@@ -390,7 +480,11 @@ pub async fn enforce<B: MessageBody + 'static>(
         }
         Access::SignIn => {
             if unsafe_method {
-                if !same_origin(&req, &state.public_base()) {
+                // The sign-in form has its double-submit cookie; a post without Origin and
+                // Referer is left to it.
+                if sender(&req, &state.public_base(), &state.settings.trusted_proxies)
+                    == Sender::Elsewhere
+                {
                     return Ok(reply(req, bad_form(lang)));
                 }
                 let cookie = req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string());
@@ -453,8 +547,10 @@ pub async fn enforce<B: MessageBody + 'static>(
                 let token_ok = field
                     .as_deref()
                     .is_some_and(|f| same_secret(f, &session.csrf_token));
-                if !token_ok || !same_origin(&req, &state.public_base()) {
-                    return Ok(reply(req, bad_form(lang)));
+                match sender(&req, &state.public_base(), &state.settings.trusted_proxies) {
+                    Sender::ThisSite if token_ok => {}
+                    Sender::Unknown if token_ok => return Ok(reply(req, no_sender(lang))),
+                    _ => return Ok(reply(req, bad_form(lang))),
                 }
             }
             let changing_password = pattern == "/account/password" || pattern == "/logout";
@@ -504,4 +600,84 @@ pub fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)])
         .map(|e| e[2..].to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn proxies() -> TrustedProxies {
+        "10.0.0.0/8".parse().unwrap()
+    }
+
+    fn from(peer: &str) -> TestRequest {
+        TestRequest::default().peer_addr(peer.parse().unwrap())
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_proxies() {
+        let p = proxies();
+        let spoof = from("203.0.113.1:5000")
+            .insert_header(("X-Forwarded-For", "1.2.3.4"))
+            .insert_header(("Forwarded", "for=1.2.3.4"))
+            .to_http_request();
+        assert_eq!(client_ip(&spoof, &p), ip("203.0.113.1"));
+        // Several header lines make one list; the last entry not a proxy is the client.
+        let proxied = from("10.0.0.2:5000")
+            .append_header(("X-Forwarded-For", "1.2.3.4, 198.51.100.2"))
+            .append_header(("X-Forwarded-For", "198.51.100.9, 10.1.1.1"))
+            .insert_header(("Forwarded", "for=5.6.7.8"))
+            .to_http_request();
+        assert_eq!(client_ip(&proxied, &p), ip("198.51.100.9"));
+        let rfc = from("10.0.0.2:5000")
+            .insert_header(("Forwarded", "for=1.2.3.4, for=\"[2001:db8::7]:80\""))
+            .to_http_request();
+        assert_eq!(client_ip(&rfc, &p), ip("2001:db8::7"));
+        assert_eq!(
+            client_address(&TestRequest::default().to_http_request(), &p),
+            "unknown"
+        );
+    }
+
+    #[test]
+    fn origin_must_name_this_site() {
+        let p = proxies();
+        let base = "https://sipas.example.vn";
+        let check = |req: TestRequest| sender(&req.to_srv_request(), base, &p);
+        let host = |peer: &str| from(peer).insert_header((header::HOST, "10.0.0.9:8080"));
+        assert_eq!(check(host("203.0.113.1:1")), Sender::Unknown);
+        assert_eq!(
+            check(host("203.0.113.1:1").insert_header((header::ORIGIN, base))),
+            Sender::ThisSite
+        );
+        assert_eq!(
+            check(
+                host("203.0.113.1:1")
+                    .insert_header((header::REFERER, "https://SIPAS.example.vn/admin?x=1"))
+            ),
+            Sender::ThisSite
+        );
+        assert_eq!(
+            check(host("203.0.113.1:1").insert_header((header::ORIGIN, "http://10.0.0.9:8080"))),
+            Sender::ThisSite,
+            "the host the request was sent to"
+        );
+        assert_eq!(
+            check(host("203.0.113.1:1").insert_header((header::ORIGIN, "null"))),
+            Sender::Elsewhere
+        );
+        // X-Forwarded-Host counts from a trusted proxy only.
+        let forwarded = |peer: &str| {
+            host(peer)
+                .insert_header((header::ORIGIN, "https://evil.example"))
+                .insert_header(("X-Forwarded-Host", "evil.example"))
+        };
+        assert_eq!(check(forwarded("203.0.113.1:1")), Sender::Elsewhere);
+        assert_eq!(check(forwarded("10.0.0.2:1")), Sender::ThisSite);
+    }
 }

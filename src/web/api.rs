@@ -113,7 +113,7 @@ pub async fn create_transaction(
             let issuer = crate::integrity::fingerprint(
                 &state.secret,
                 issued_at.date(),
-                &super::access::client_address(&req, state.settings.trust_proxy),
+                &super::access::client_address(&req, &state.settings.trusted_proxies),
                 &crate::integrity::user_agent(&req),
             );
             let inserted = state

@@ -154,10 +154,14 @@ pub async fn login(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let address = client_address(&req, state.settings.trust_proxy);
+    let address = client_address(&req, &state.settings.trusted_proxies);
     let form = form.into_inner();
     let username = users::normalize_username(&form.username);
     let name = username.clone();
+    // The session this browser held before: a new sign-in ends it.
+    let previous = req
+        .cookie(COOKIE_NAME)
+        .map(|c| sessions::hash_token(c.value()));
     let outcome = state
         .with_conn(move |conn| {
             let now = crate::db::now();
@@ -180,6 +184,9 @@ pub async fn login(
             match user {
                 Some(u) if verified => {
                     login_limit::clear_account(conn, &name)?;
+                    if let Some(hash) = &previous {
+                        sessions::end(conn, hash)?;
+                    }
                     let token = sessions::create(conn, &u.id, now)?;
                     Ok(LoginOutcome::SignedIn {
                         token,
@@ -327,7 +334,7 @@ pub async fn change_password(
     let lang = page_lang(&req);
     let form = form.into_inner();
     let session = user.0.clone();
-    let address = client_address(&req, state.settings.trust_proxy);
+    let address = client_address(&req, &state.settings.trusted_proxies);
     let result = state
         .with_conn(move |conn| {
             // Guessing the current password from a stolen session is throttled like sign-in.

@@ -234,7 +234,7 @@ pub async fn submit(
     let now = crate::db::now();
     let policy = crate::integrity::IntegrityPolicy::from_settings(&state.settings);
     let submitter = Submitter {
-        address: super::access::client_address(&req, state.settings.trust_proxy),
+        address: super::access::client_address(&req, &state.settings.trusted_proxies),
         agent: crate::integrity::user_agent(&req),
     };
     let (token, survey, context) =

@@ -22,8 +22,27 @@ pub async fn home(
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
     let org_id = user.0.user.collector_org_id.clone();
+    // Only samples the organisation was handed forms of (administrators: all).
+    let scope = super::paper::collector_scope(&user);
     let samples = state
-        .with_conn(|conn| Ok(crate::paper::sampling::list(conn)?))
+        .with_conn(move |conn| {
+            let mut samples = crate::paper::sampling::list(conn)?;
+            if let Some(org) = scope {
+                let handed = super::paper::handed_forms(conn, &org, None)?;
+                let units: std::collections::HashSet<(&str, &str)> = handed
+                    .iter()
+                    .map(|(s, u, _)| (s.as_str(), u.as_str()))
+                    .collect();
+                for sample in &mut samples {
+                    let id = sample.id.clone();
+                    sample
+                        .units
+                        .retain(|u| units.contains(&(id.as_str(), u.0.as_str())));
+                }
+                samples.retain(|s| !s.units.is_empty());
+            }
+            Ok(samples)
+        })
         .await?;
     let (org, members) = state
         .with_conn(move |conn| {

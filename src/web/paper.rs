@@ -1,5 +1,11 @@
 //! Sample pages: the administrator draws samples; administrators and collectors download the
 //! worklist (CSV) and print the paper forms (A4, one per page, serial and its QR code).
+//!
+//! A collector organisation sees only the forms handed to it (its batches): the worklist carries
+//! dossier codes, so another organisation's units, and samples it was given nothing of, are
+//! "not found", as for an agency outside its subtree.
+
+use std::collections::HashSet;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -12,6 +18,10 @@ use super::admin::{done, failed_status};
 use super::citizen::scale_label;
 use super::layout::{html_response, page};
 use super::staff::{csrf_field, error_box, notice, staff_page};
+use crate::accounts::Role;
+use crate::db::DbConn;
+use crate::db::schema::{paper_batches, paper_forms, sample_members};
+use crate::db_run;
 use crate::error::AppError;
 use crate::forms::QuestionType;
 use crate::i18n::{Lang, Msg};
@@ -178,15 +188,106 @@ pub async fn draw(
     }
 }
 
-async fn find_sample(state: &AppState, id: String) -> Result<StoredSample, AppError> {
+/// The collector organisation whose view is limited, `None` for administrators.
+pub fn collector_scope(user: &CurrentUser) -> Option<String> {
+    match user.0.user.role() {
+        Role::Admin => None,
+        _ => Some(user.0.user.collector_org_id.clone().unwrap_or_default()),
+    }
+}
+
+/// `(sample id, unit id, serial)` of every form handed to `org`, optionally of one sample.
+pub fn handed_forms(
+    conn: &mut DbConn,
+    org: &str,
+    sample_id: Option<&str>,
+) -> diesel::QueryResult<Vec<(String, String, String)>> {
+    use diesel::prelude::*;
+    db_run!(conn: {
+        let mut q = paper_forms::table
+            .inner_join(sample_members::table.on(sample_members::id.eq(paper_forms::member_id)))
+            .inner_join(paper_batches::table.on(paper_batches::id.eq(paper_forms::batch_id)))
+            .filter(paper_batches::collector_org_id.eq(org.to_string()))
+            .select((sample_members::sample_id, sample_members::unit_id, sample_members::serial))
+            .into_boxed();
+        if let Some(id) = sample_id {
+            q = q.filter(sample_members::sample_id.eq(id.to_string()));
+        }
+        q.load(conn)
+    })
+}
+
+/// A sample as the user may see it: for a collector, only the units and serials handed to its
+/// organisation (`None`: everything).
+struct Visible {
+    sample: StoredSample,
+    serials: Option<HashSet<String>>,
+}
+
+impl Visible {
+    fn shows(&self, serial: &str) -> bool {
+        self.serials.as_ref().is_none_or(|s| s.contains(serial))
+    }
+}
+
+fn no_sample() -> AppError {
+    AppError::NotFound(Msg::new("Không có mẫu này.", "No such sample."))
+}
+
+async fn find_sample(
+    state: &AppState,
+    user: &CurrentUser,
+    id: String,
+) -> Result<Visible, AppError> {
+    let scope = collector_scope(user);
     state
         .with_conn(move |conn| {
-            sampling::list(conn)?
+            let mut sample = sampling::list(conn)?
                 .into_iter()
                 .find(|s| s.id == id)
-                .ok_or_else(|| AppError::NotFound(Msg::new("Không có mẫu này.", "No such sample.")))
+                .ok_or_else(no_sample)?;
+            let Some(org) = scope else {
+                return Ok(Visible {
+                    sample,
+                    serials: None,
+                });
+            };
+            let handed = handed_forms(conn, &org, Some(&sample.id))?;
+            if handed.is_empty() {
+                return Err(no_sample());
+            }
+            let units: HashSet<&str> = handed.iter().map(|(_, u, _)| u.as_str()).collect();
+            sample.units.retain(|u| units.contains(u.0.as_str()));
+            let serials = handed.iter().map(|(_, _, s)| s.clone()).collect();
+            Ok(Visible {
+                sample,
+                serials: Some(serials),
+            })
         })
         .await
+}
+
+/// The sample's worklist rows the user may see (of one unit, if given); a unit with none is
+/// "not found".
+async fn visible_rows(
+    state: &AppState,
+    visible: &Visible,
+    unit: Option<String>,
+) -> Result<Vec<sampling::WorklistRow>, AppError> {
+    if let Some(u) = &unit
+        && !visible.sample.units.iter().any(|s| &s.0 == u)
+    {
+        return Err(AppError::NotFound(Msg::new(
+            "Không có đơn vị này trong mẫu.",
+            "No such unit in this sample.",
+        )));
+    }
+    let id = visible.sample.id.clone();
+    let mut rows = state
+        .with_conn(move |conn| Ok(sampling::worklist(conn, &id, unit.as_deref())?))
+        .await?;
+    rows.retain(|r| visible.shows(&r.serial));
+    Ok(rows)
 }
 
 pub async fn show(
@@ -197,7 +298,7 @@ pub async fn show(
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let s = find_sample(&state, path.into_inner()).await?;
+    let s = find_sample(&state, &user, path.into_inner()).await?.sample;
     let body = html! {
         (notice(lang, q.ok.as_deref()))
         p { (lang.pick("Kỳ ", "Period ")) strong { (s.period_code) } " · seed " code { (s.seed) } " · e = " (s.margin)
@@ -238,14 +339,13 @@ pub struct UnitQuery {
 
 pub async fn worklist_csv(
     state: web::Data<AppState>,
+    user: CurrentUser,
     path: web::Path<String>,
     q: web::Query<UnitQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let s = find_sample(&state, path.into_inner()).await?;
-    let (id, unit) = (s.id.clone(), q.unit.clone());
-    let rows = state
-        .with_conn(move |conn| Ok(sampling::worklist(conn, &id, unit.as_deref())?))
-        .await?;
+    let visible = find_sample(&state, &user, path.into_inner()).await?;
+    let rows = visible_rows(&state, &visible, q.unit.clone()).await?;
+    let s = visible.sample;
     let header = [
         "serial",
         "list",
@@ -296,24 +396,23 @@ pub async fn worklist_csv(
 
 pub async fn forms(
     state: web::Data<AppState>,
+    user: CurrentUser,
     path: web::Path<String>,
     q: web::Query<UnitQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let s = find_sample(&state, path.into_inner()).await?;
+    let visible = find_sample(&state, &user, path.into_inner()).await?;
     let unit = q.unit.clone().ok_or_else(|| {
         AppError::field(
             "unit",
             Msg::new("Chọn một đơn vị để in.", "Choose a unit to print."),
         )
     })?;
+    let rows = visible_rows(&state, &visible, Some(unit)).await?;
+    let s = visible.sample;
     let form = state
         .forms
         .latest(&s.form_code)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sample form missing")))?;
-    let id = s.id.clone();
-    let rows = state
-        .with_conn(move |conn| Ok(sampling::worklist(conn, &id, Some(&unit))?))
-        .await?;
     let lang = Lang::Vi;
     let mut pages = Vec::with_capacity(rows.len());
     for r in &rows {

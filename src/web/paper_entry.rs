@@ -94,9 +94,15 @@ type BatchData = (
 async fn batch_data(state: &AppState, org: Option<String>) -> Result<BatchData, AppError> {
     state
         .with_conn(move |conn| {
+            let mut samples = crate::paper::sampling::list(conn)?;
+            if let Some(org) = &org {
+                // A collector is offered only samples it was handed forms of.
+                let handed = super::paper::handed_forms(conn, org, None)?;
+                samples.retain(|s| handed.iter().any(|(id, _, _)| *id == s.id));
+            }
             Ok((
                 custody::list(conn, org.as_deref())?,
-                crate::paper::sampling::list(conn)?,
+                samples,
                 crate::collector_orgs::list(conn)?,
             ))
         })
@@ -144,6 +150,7 @@ pub async fn create_batch(
 ) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
     let actor = user.0.user.actor();
+    let scoped = org_scope(&user).is_some();
     let org = org_scope(&user).unwrap_or(f.org.clone());
     let result = state
         .with_conn(move |conn| {
@@ -157,6 +164,17 @@ pub async fn create_batch(
                         ),
                     )
                 })?;
+            // Administrators hand units over; a collector may only issue the rest of a unit
+            // already handed to its organisation (its reserve list, say).
+            if scoped {
+                let handed = super::paper::handed_forms(conn, &org, Some(&f.sample))?;
+                if !handed.iter().any(|(_, u, _)| *u == unit.id) {
+                    return Err(AppError::NotFound(Msg::new(
+                        "Không có mẫu hoặc đơn vị này.",
+                        "No such sample or unit.",
+                    )));
+                }
+            }
             let share: f64 = match f.double_share.trim() {
                 "" => 1.0,
                 v => v.replace(',', ".").parse().map_err(|_| {

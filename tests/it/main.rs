@@ -11,6 +11,7 @@ mod browser_paper;
 mod browser_staff;
 mod case_contact;
 mod crash;
+mod edge_security;
 mod forms;
 mod groups;
 mod integrity;

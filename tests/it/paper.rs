@@ -240,7 +240,22 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
     let svg_end = forms[svg_start..].find("</svg>").unwrap() + svg_start;
     assert_eq!(decode_svg_qr(&forms[svg_start..svg_end]), first_serial);
 
-    // The post office may download worklists; an agency may not.
+    // The post office may download the worklist of what it was handed; an agency may not.
+    {
+        let conn = &mut app.conn();
+        let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
+            .unwrap()
+            .unwrap();
+        let request = sipas::paper::custody::BatchRequest {
+            sample_id: sample_id.clone(),
+            unit_id: stp.clone(),
+            collector_org_id: post.id,
+            collector_name: "Người phát".into(),
+            include_reserve: true,
+            double_share: 1.0,
+        };
+        sipas::paper::custody::create_batch(conn, &Actor::cli(), &request).unwrap();
+    }
     create_user(
         &app,
         "buudien1",
@@ -256,13 +271,10 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
         None,
     );
     let collector = sign_in(&app, "buudien1", TEST_PASSWORD).await;
-    assert_eq!(
-        collector
-            .get(&app, &format!("/paper/samples/{sample_id}/worklist.csv"))
-            .await
-            .status(),
-        200
-    );
+    let handed = collector
+        .page(&app, &format!("/paper/samples/{sample_id}/worklist.csv"))
+        .await;
+    assert_eq!(handed.lines().count(), stp_rows.len() + 1, "STP only");
     assert!(
         collector
             .page(&app, "/collector")

@@ -195,6 +195,7 @@ impl Staff {
         form.extend_from_slice(fields);
         self.client
             .post(app.url(path))
+            .header("Origin", &app.base)
             .form(&form)
             .send()
             .await
@@ -530,7 +531,11 @@ async fn call(app: &TestApp, party: &Party, rule: &Rule, path: &str) -> Outcome 
         }
         ("POST", _) => {
             let csrf = party.csrf.as_deref().unwrap_or("no-session-no-token");
-            party.client.post(&url).form(&[("csrf", csrf)])
+            party
+                .client
+                .post(&url)
+                .header("Origin", &app.base)
+                .form(&[("csrf", csrf)])
         }
         (method, pattern) => panic!("{method} {pattern}: method not covered by this test"),
     };
