@@ -73,6 +73,14 @@ pub struct Settings {
     pub integrity_burst_minutes: i64,
     /// Working days an agency has to act on a case opened by a bad rating.
     pub case_deadline_days: i64,
+    /// Key of the audit chain's HMACs, given directly (≥ 32 characters); never in the database.
+    pub audit_key: Option<String>,
+    /// File holding the audit key, generated (mode 0600) on first use; unset: `audit.key`
+    /// beside the SQLite database (`data/` for PostgreSQL).
+    pub audit_key_file: Option<PathBuf>,
+    /// This instance's append-only record of the audit chain's head; unset: `audit-head.log`
+    /// beside the SQLite database (`data/` for PostgreSQL).
+    pub audit_head_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -107,6 +115,9 @@ impl Default for Settings {
             integrity_burst_count: 5,
             integrity_burst_minutes: 10,
             case_deadline_days: 15,
+            audit_key: None,
+            audit_key_file: None,
+            audit_head_file: None,
         }
     }
 }
@@ -145,6 +156,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_INTEGRITY_BURST_COUNT", "integrity_burst_count"),
     ("SIPAS_INTEGRITY_BURST_MINUTES", "integrity_burst_minutes"),
     ("SIPAS_CASE_DEADLINE_DAYS", "case_deadline_days"),
+    ("SIPAS_AUDIT_KEY", "audit_key"),
+    ("SIPAS_AUDIT_KEY_FILE", "audit_key_file"),
+    ("SIPAS_AUDIT_HEAD_FILE", "audit_head_file"),
 ];
 
 impl Settings {
@@ -215,6 +229,9 @@ impl Settings {
                 "integrity_burst_count" => self.integrity_burst_count = number(name, &value)?,
                 "integrity_burst_minutes" => self.integrity_burst_minutes = number(name, &value)?,
                 "case_deadline_days" => self.case_deadline_days = number(name, &value)?,
+                "audit_key" => self.audit_key = Some(value),
+                "audit_key_file" => self.audit_key_file = Some(PathBuf::from(value)),
+                "audit_head_file" => self.audit_head_file = Some(PathBuf::from(value)),
                 _ => {}
             }
         }
@@ -280,6 +297,11 @@ impl Settings {
             && secret.len() < 32
         {
             bail!("SIPAS_SECRET must be at least 32 characters");
+        }
+        if let Some(key) = &self.audit_key
+            && key.trim().chars().count() < 32
+        {
+            bail!("SIPAS_AUDIT_KEY must be at least 32 characters");
         }
         Ok(())
     }
