@@ -84,6 +84,14 @@ pub struct Settings {
     /// A separate listen address that serves only `/metrics`, `/healthz` and `/readyz` (e.g.
     /// `127.0.0.1:9187` for a local Prometheus).
     pub metrics_bind: Option<String>,
+    /// Key of the audit chain's HMACs, given directly (≥ 32 characters); never in the database.
+    pub audit_key: Option<String>,
+    /// File holding the audit key, generated (mode 0600) on first use; unset: `audit.key`
+    /// beside the SQLite database (`data/` for PostgreSQL).
+    pub audit_key_file: Option<PathBuf>,
+    /// This instance's append-only record of the audit chain's head; unset: `audit-head.log`
+    /// beside the SQLite database (`data/` for PostgreSQL).
+    pub audit_head_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -121,6 +129,9 @@ impl Default for Settings {
             case_deadline_days: 15,
             metrics_token: None,
             metrics_bind: None,
+            audit_key: None,
+            audit_key_file: None,
+            audit_head_file: None,
         }
     }
 }
@@ -162,6 +173,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_CASE_DEADLINE_DAYS", "case_deadline_days"),
     ("SIPAS_METRICS_TOKEN", "metrics_token"),
     ("SIPAS_METRICS_BIND", "metrics_bind"),
+    ("SIPAS_AUDIT_KEY", "audit_key"),
+    ("SIPAS_AUDIT_KEY_FILE", "audit_key_file"),
+    ("SIPAS_AUDIT_HEAD_FILE", "audit_head_file"),
 ];
 
 impl Settings {
@@ -238,6 +252,9 @@ impl Settings {
                 "case_deadline_days" => self.case_deadline_days = number(name, &value)?,
                 "metrics_token" => self.metrics_token = Some(value),
                 "metrics_bind" => self.metrics_bind = Some(value),
+                "audit_key" => self.audit_key = Some(value),
+                "audit_key_file" => self.audit_key_file = Some(PathBuf::from(value)),
+                "audit_head_file" => self.audit_head_file = Some(PathBuf::from(value)),
                 _ => {}
             }
         }
@@ -310,6 +327,11 @@ impl Settings {
             && secret.len() < 32
         {
             bail!("SIPAS_SECRET must be at least 32 characters");
+        }
+        if let Some(key) = &self.audit_key
+            && key.trim().chars().count() < 32
+        {
+            bail!("SIPAS_AUDIT_KEY must be at least 32 characters");
         }
         Ok(())
     }

@@ -67,6 +67,7 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
         tracing::info!(dossiers, responses, "rollups filled from the stored data");
     }
     let secret = ServerSecret::load(settings.secret.as_deref(), &mut conn)?;
+    audit::attach(&mut conn, settings)?;
     Ok((pool, Arc::new(forms), secret))
 }
 

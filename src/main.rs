@@ -210,8 +210,20 @@ enum MailCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; exits non-zero and names the first bad event if it was tampered with.
-    Verify,
+    /// Check the chain with the audit key and compare its head with the head file(s); exits
+    /// non-zero and names the first wrong event if it was tampered with.
+    Verify {
+        /// A head recorded earlier from `sipas audit head`, as SEQ:HASH; that event must still
+        /// be in the log unchanged.
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<String>,
+        /// Head file of an instance writing this database (repeat for each instance); default:
+        /// this instance's own (SIPAS_AUDIT_HEAD_FILE).
+        #[arg(long = "head-file", value_name = "PATH")]
+        head_files: Vec<PathBuf>,
+    },
+    /// Print the chain's current head (seq, hash, time) to record somewhere else.
+    Head,
 }
 
 #[derive(Subcommand)]
@@ -666,15 +678,49 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 other => anyhow::bail!("unknown format `{other}`: use text, json or csv"),
             }
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
+        Command::Audit { command } => {
             let (pool, _, _) = sipas::prepare(&settings)?;
-            match audit::verify(&mut pool.get()?)? {
-                Ok(n) => println!("audit chain intact: {n} events"),
-                Err(problem) => {
-                    eprintln!("audit chain BROKEN: {problem}");
-                    return Ok(ExitCode::FAILURE);
+            let mut conn = pool.get()?;
+            match command {
+                AuditCommand::Verify { head, head_files } => {
+                    let expected_head = match head {
+                        Some(text) => Some(audit::parse_head(&text).with_context(|| {
+                            format!("--head `{text}` must look like 42:hmac-sha256:… (see `sipas audit head`)")
+                        })?),
+                        None => None,
+                    };
+                    let options = audit::VerifyOptions {
+                        head_files,
+                        expected_head,
+                    };
+                    let checked = audit::verify_with(&mut conn, &options)?;
+                    let lines: Vec<String> = checked.lines().into_iter().map(|m| m.en).collect();
+                    match checked.result() {
+                        Ok(n) => {
+                            println!("audit chain intact: {n} events");
+                            for line in lines {
+                                println!("  {line}");
+                            }
+                        }
+                        Err(problem) => {
+                            eprintln!("audit chain BROKEN: {problem}");
+                            for line in lines {
+                                eprintln!("  {line}");
+                            }
+                            return Ok(ExitCode::FAILURE);
+                        }
+                    }
+                }
+                AuditCommand::Head => {
+                    let (seq, hash, at) = audit::head(&mut conn)?;
+                    let at = at
+                        .map(|t| {
+                            t.and_utc()
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        })
+                        .unwrap_or_else(|| "-".into());
+                    println!("seq\t{seq}\nhash\t{hash}\nat\t{at}");
+                    println!("verify later with: sipas audit verify --head {seq}:{hash}");
                 }
             }
         }

@@ -222,6 +222,8 @@ impl DbConn {
             (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
             (Err(_), DbConn::Postgres(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
         };
+        // Committed audit events go to the head file only now (see `crate::audit`).
+        crate::audit::transaction_ended(self);
         match result {
             Ok(value) => ended.map(|_| value).map_err(E::from),
             Err(e) => Err(e),

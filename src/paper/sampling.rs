@@ -3,9 +3,12 @@
 //! Per unit, the frame is the dossiers whose result was returned (completed) in the period and
 //! that no earlier sample of the period holds; the sample size is n = N/(1+N·e²) or a fixed
 //! quota, optionally allocated across procedures in proportion, plus a reserve list. One person
-//! (same e-mail) or dossier is never drawn twice in a period. The shuffle uses ChaCha20 seeded
-//! from the recorded seed and the unit, with our own unbiased index draw, so the same seed gives
-//! the same sample on any machine and any future build.
+//! (same e-mail) or dossier is never drawn twice in a period. A draw depends only on the seed,
+//! the unit codes and the dossiers: ChaCha20 is seeded from the recorded seed and the unit's
+//! *code*, the frame is put in dossier-code order before our own unbiased shuffle, procedures are
+//! allocated in procedure-code order and units drawn in unit-code order. Nothing depends on
+//! random ids or on the order rows were inserted or come back in, so the same seed gives the same
+//! sample from the same dossiers on any database, machine and future build.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -21,7 +24,7 @@ use super::serial;
 use crate::audit::{self, Actor};
 use crate::db::DbConn;
 use crate::db::schema::{
-    sample_members, sample_units, samples, survey_periods, transactions, units,
+    procedures, sample_members, sample_units, samples, survey_periods, transactions, units,
 };
 use crate::db_run;
 use crate::error::{AppError, AppResult};
@@ -33,7 +36,9 @@ use crate::secret::ServerSecret;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameEntry {
     pub transaction_id: String,
-    pub procedure_id: String,
+    /// Unique within the unit: the order of the frame.
+    pub dossier_code: String,
+    pub procedure_code: String,
     pub contact: Option<String>,
 }
 
@@ -55,9 +60,10 @@ fn shuffle<T>(rng: &mut ChaCha20Rng, items: &mut [T]) {
     }
 }
 
-/// The unit's generator: the sample seed mixed with the unit, so units draw independently.
-pub fn unit_rng(seed: u64, unit_id: &str) -> ChaCha20Rng {
-    let digest = Sha256::digest(format!("{seed}:{unit_id}").as_bytes());
+/// The unit's generator: the sample seed mixed with the unit's code (never its random id), so
+/// units draw independently and the same seed draws the same way on another database.
+pub fn unit_rng(seed: u64, unit_code: &str) -> ChaCha20Rng {
+    let digest = Sha256::digest(format!("{seed}:{unit_code}").as_bytes());
     let mut key = [0u8; 32];
     key.copy_from_slice(&digest);
     ChaCha20Rng::from_seed(key)
@@ -95,8 +101,9 @@ fn allocate(sizes: &[usize], n: usize) -> Vec<usize> {
     out
 }
 
-/// Chooses `main` then `reserve` dossiers from `frame` (sorted by id for reproducibility),
-/// skipping contacts already `taken`.
+/// Chooses `main` then `reserve` dossiers from `frame`, skipping contacts already `taken`.
+/// The frame is sorted by dossier code (then procedure code and contact, content only) before
+/// the shuffle, and grouped by procedure code: the result does not depend on the frame's order.
 pub fn plan(
     frame: &[FrameEntry],
     main: usize,
@@ -106,11 +113,17 @@ pub fn plan(
     taken: &mut HashSet<String>,
 ) -> (Vec<String>, Vec<String>) {
     let mut sorted: Vec<&FrameEntry> = frame.iter().collect();
-    sorted.sort_by(|a, b| a.transaction_id.cmp(&b.transaction_id));
+    sorted.sort_by(|a, b| {
+        (&a.dossier_code, &a.procedure_code, &a.contact).cmp(&(
+            &b.dossier_code,
+            &b.procedure_code,
+            &b.contact,
+        ))
+    });
     let mut groups: BTreeMap<&str, Vec<&FrameEntry>> = BTreeMap::new();
     if by_procedure {
         for e in &sorted {
-            groups.entry(e.procedure_id.as_str()).or_default().push(e);
+            groups.entry(e.procedure_code.as_str()).or_default().push(e);
         }
     } else {
         groups.insert("", sorted.clone());
@@ -242,6 +255,8 @@ pub fn draw(
             chosen_units.push(unit);
         }
     }
+    // Units share the "nobody twice" set: draw them in code order, whatever order was typed.
+    chosen_units.sort_by(|a, b| a.code.cmp(&b.code));
     let seed = request.seed.unwrap_or_else(|| rand::rng().next_u64() >> 11);
     let shift = chrono::Duration::seconds(utc_offset.local_minus_utc().into());
     let from: NaiveDateTime = period.starts_on.and_hms_opt(0, 0, 0).unwrap_or_default() - shift;
@@ -283,18 +298,24 @@ pub fn draw(
         })?;
         let mut summary = Vec::new();
         for unit in &chosen_units {
-            let rows: Vec<(String, String, Option<String>)> = db_run!(conn: {
+            let rows: Vec<(String, String, String, Option<String>)> = db_run!(conn: {
                 transactions::table
+                    .inner_join(procedures::table.on(procedures::id.eq(transactions::procedure_id)))
                     .filter(transactions::unit_id.eq(&unit.id))
                     .filter(transactions::completed_at.ge(from))
                     .filter(transactions::completed_at.lt(until))
-                    .select((transactions::id, transactions::procedure_id, transactions::email))
+                    .select((transactions::id, transactions::dossier_code, procedures::code, transactions::email))
                     .load(conn)
             })?;
             let frame: Vec<FrameEntry> = rows
                 .into_iter()
-                .filter(|(id, _, _)| !drawn_before.contains(id))
-                .map(|(transaction_id, procedure_id, contact)| FrameEntry { transaction_id, procedure_id, contact })
+                .filter(|(id, _, _, _)| !drawn_before.contains(id))
+                .map(|(transaction_id, dossier_code, procedure_code, contact)| FrameEntry {
+                    transaction_id,
+                    dossier_code,
+                    procedure_code,
+                    contact,
+                })
                 .collect();
             let population = frame.len() as u64;
             let required = match request.quota {
@@ -302,7 +323,7 @@ pub fn draw(
                 None => required_sample(population, request.margin),
             };
             let reserve = (required as f64 * request.reserve_share).ceil() as usize;
-            let mut rng = unit_rng(seed, &unit.id);
+            let mut rng = unit_rng(seed, &unit.code);
             let (main, reserve_ids) = plan(&frame, required as usize, reserve, request.by_procedure, &mut rng, &mut taken);
             let members: Vec<(String, &str, i64, String)> = main
                 .iter()
@@ -378,7 +399,6 @@ pub fn worklist(
     sample_id: &str,
     unit_id: Option<&str>,
 ) -> QueryResult<Vec<WorklistRow>> {
-    use crate::db::schema::procedures;
     db_run!(conn: {
         let mut q = sample_members::table
             .inner_join(units::table.on(units::id.eq(sample_members::unit_id)))
@@ -480,7 +500,8 @@ mod tests {
         (0..n)
             .map(|i| FrameEntry {
                 transaction_id: format!("t{i:05}"),
-                procedure_id: format!("p{}", i % procedures),
+                dossier_code: format!("t{i:05}"),
+                procedure_code: format!("p{}", i % procedures),
                 contact: Some(format!("c{}@x.vn", i / 2)),
             })
             .collect()
@@ -516,6 +537,40 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_eq!((a.0.len(), a.1.len()), (50, 10));
+    }
+
+    #[test]
+    fn the_frame_order_and_ids_do_not_matter() {
+        let f = frame(300, 3);
+        let draw = |f: &[FrameEntry]| {
+            let (main, reserve) = plan(
+                f,
+                40,
+                12,
+                true,
+                &mut unit_rng(7, "STP"),
+                &mut HashSet::new(),
+            );
+            // Members by dossier code: transaction ids are random on another database.
+            let code = |t: &String| {
+                f.iter()
+                    .find(|e| &e.transaction_id == t)
+                    .map(|e| e.dossier_code.clone())
+            };
+            (
+                main.iter().filter_map(code).collect::<Vec<_>>(),
+                reserve.iter().filter_map(code).collect::<Vec<_>>(),
+            )
+        };
+        let reference = draw(&f);
+        let mut other: Vec<FrameEntry> = f.iter().rev().cloned().collect();
+        other.rotate_left(77);
+        for (i, e) in other.iter_mut().enumerate() {
+            e.transaction_id = format!("other-id-{}", (i * 7919) % 1000);
+        }
+        assert_eq!(draw(&other), reference);
+        assert_eq!(reference.0.len(), 40);
+        assert_eq!(reference.1.len(), 12);
     }
 
     #[test]

@@ -40,12 +40,31 @@ pub enum TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, schema } = self
-            && let Ok(mut conn) = diesel::PgConnection::establish(admin_url)
-        {
-            let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        if let TestDb::Postgres { admin_url, schema } = self {
+            let _ = std::fs::remove_dir_all(pg_audit_dir(schema));
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
         }
     }
+}
+
+/// Audit key and head file of a PostgreSQL test schema (on SQLite they sit beside the file).
+fn pg_audit_dir(schema: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("sipas-audit-{schema}"))
+}
+
+/// The audit settings of `settings` as environment variables, for running the `sipas` binary
+/// against a test database.
+pub fn audit_env(settings: &Settings) -> Vec<(&'static str, PathBuf)> {
+    let mut env = Vec::new();
+    if let Some(path) = &settings.audit_key_file {
+        env.push(("SIPAS_AUDIT_KEY_FILE", path.clone()));
+    }
+    if let Some(path) = &settings.audit_head_file {
+        env.push(("SIPAS_AUDIT_HEAD_FILE", path.clone()));
+    }
+    env
 }
 
 pub struct TestApp {
@@ -106,8 +125,15 @@ pub fn test_settings(database_url: &str) -> Settings {
         // Test clients register and answer from one machine in the same second: exactly what
         // the default hold rules catch. Tests of the quarantine turn them on themselves.
         hold_rules: String::new(),
+        // One audit key and head file per test database.
+        audit_key_file: pg_schema(database_url).map(|s| pg_audit_dir(s).join("audit.key")),
+        audit_head_file: pg_schema(database_url).map(|s| pg_audit_dir(s).join("audit-head.log")),
         ..Settings::default()
     }
+}
+
+fn pg_schema(database_url: &str) -> Option<&str> {
+    database_url.split_once("search_path%3D").map(|(_, s)| s)
 }
 
 impl TestApp {

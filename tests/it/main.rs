@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod api;
+mod audit_samples;
 mod browser;
 mod browser_integrity;
 mod browser_paper;

@@ -1434,6 +1434,7 @@ fn cli_verify(app: &TestApp) -> (bool, String, String) {
         .env("DATABASE_URL", &app.database_url)
         .env("SIPAS_FORMS_DIR", forms_dir())
         .env("SIPAS_SECRET", "test-secret-test-secret-test-secret!")
+        .envs(crate::helpers::audit_env(&app.state.settings))
         .output()
         .expect("the sipas binary runs");
     (

@@ -56,7 +56,8 @@ pub async fn browse(
     let (events, more, actions, chain) = state
         .with_conn(move |conn| {
             let (events, more) = audit::list(conn, &f, page, PER_PAGE)?;
-            Ok((events, more, audit::actions(conn)?, audit::verify(conn)?))
+            let checked = audit::verify_with(conn, &audit::VerifyOptions::default())?;
+            Ok((events, more, audit::actions(conn)?, checked))
         })
         .await?;
     let link = |p: i64| {
@@ -71,9 +72,16 @@ pub async fn browse(
         )
     };
     let body = html! {
-        @match &chain {
-            Ok(n) => p.notice role="status" { (lang.pick("Chuỗi băm toàn vẹn: ", "Hash chain intact: ")) (n) (lang.pick(" sự kiện.", " events.")) },
-            Err(b) => div.alert role="alert" { (lang.pick("Chuỗi băm bị phá vỡ: ", "Hash chain broken: ")) (b.to_string()) },
+        @let checks = html! { ul { @for line in chain.lines() { li { (line.get(lang)) } } } };
+        @match chain.result() {
+            Ok(n) => div.notice role="status" {
+                p { (lang.pick("Chuỗi băm toàn vẹn: ", "Hash chain intact: ")) (n) (lang.pick(" sự kiện.", " events.")) }
+                (checks)
+            },
+            Err(b) => div.alert role="alert" {
+                p { (lang.pick("Chuỗi băm bị phá vỡ: ", "Hash chain broken: ")) (b.to_string()) }
+                (checks)
+            },
         }
         form.search method="get" action="/admin/audit" {
             label for="actor" { (lang.pick("Người thực hiện", "Actor")) }
