@@ -12,6 +12,8 @@ use serde::Deserialize;
 pub struct Settings {
     /// `sqlite://path` or `postgres://…`.
     pub database_url: String,
+    /// A streaming replica (`postgres://…`) that reports, rankings and exports read from.
+    pub database_replica_url: Option<String>,
     /// Address the HTTP server listens on.
     pub bind: String,
     /// Base of every link handed to citizens (survey URLs, QR codes); defaults to `http://{bind}`.
@@ -79,6 +81,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://data/sipas.db".into(),
+            database_replica_url: None,
             bind: "127.0.0.1:8080".into(),
             public_url: None,
             forms_dir: PathBuf::from("survey-forms"),
@@ -114,6 +117,7 @@ impl Default for Settings {
 /// Environment variables read by [`Settings::load`], with the setting each one sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database_url"),
+    ("DATABASE_REPLICA_URL", "database_replica_url"),
     ("SIPAS_BIND", "bind"),
     ("SIPAS_PUBLIC_URL", "public_url"),
     ("SIPAS_FORMS_DIR", "forms_dir"),
@@ -185,6 +189,7 @@ impl Settings {
             };
             match *key {
                 "database_url" => self.database_url = value,
+                "database_replica_url" => self.database_replica_url = Some(value),
                 "bind" => self.bind = value,
                 "public_url" => self.public_url = Some(value),
                 "forms_dir" => self.forms_dir = PathBuf::from(value),
@@ -223,7 +228,22 @@ impl Settings {
 
     /// Refuses values that would only fail later, far from their cause.
     pub fn check(&self) -> anyhow::Result<()> {
-        crate::db::DatabaseUrl::parse(&self.database_url)?;
+        let primary = crate::db::DatabaseUrl::parse(&self.database_url)?;
+        if let Some(replica) = &self.database_replica_url {
+            let replica = crate::db::DatabaseUrl::parse(replica)
+                .map_err(|e| anyhow::anyhow!("DATABASE_REPLICA_URL: {e}"))?;
+            if !matches!(
+                (&primary, &replica),
+                (
+                    crate::db::DatabaseUrl::Postgres(_),
+                    crate::db::DatabaseUrl::Postgres(_)
+                )
+            ) {
+                bail!(
+                    "DATABASE_REPLICA_URL (a PostgreSQL streaming replica) needs postgres:// URLs for both it and DATABASE_URL"
+                );
+            }
+        }
         if !(1..=365).contains(&self.survey_ttl_days) {
             bail!(
                 "survey_ttl_days must be between 1 and 365 (got {})",

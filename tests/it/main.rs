@@ -16,6 +16,7 @@ mod groups;
 mod integrity;
 mod lifecycle;
 mod mail;
+mod multi_instance;
 mod paper;
 mod reports;
 mod security;
