@@ -60,6 +60,9 @@ pub struct Settings {
     pub mail_retry_base_seconds: i64,
     /// How often the sender looks for due mail.
     pub mail_poll_millis: u64,
+    /// How long an instance's claim on a message keeps other instances from sending it; a
+    /// message whose sender died is sent by another instance after this.
+    pub mail_lease_seconds: i64,
     /// Per-response signals that hold a counter response out of the index until reviewed
     /// (comma-separated: same_device, same_network, fast_issue, short_answering, straight_line,
     /// burst; empty holds nothing). Signals a real citizen can trip alone are left out by default.
@@ -104,6 +107,7 @@ impl Default for Settings {
             mail_max_attempts: 8,
             mail_retry_base_seconds: 60,
             mail_poll_millis: 2000,
+            mail_lease_seconds: 300,
             hold_rules: "same_device,fast_issue".into(),
             integrity_fast_seconds: 90,
             integrity_seconds_per_question: 2.0,
@@ -140,6 +144,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAIL_MAX_ATTEMPTS", "mail_max_attempts"),
     ("SIPAS_MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"),
     ("SIPAS_MAIL_POLL_MILLIS", "mail_poll_millis"),
+    ("SIPAS_MAIL_LEASE_SECONDS", "mail_lease_seconds"),
     ("SIPAS_HOLD_RULES", "hold_rules"),
     ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
     (
@@ -212,6 +217,7 @@ impl Settings {
                 "mail_max_attempts" => self.mail_max_attempts = number(name, &value)?,
                 "mail_retry_base_seconds" => self.mail_retry_base_seconds = number(name, &value)?,
                 "mail_poll_millis" => self.mail_poll_millis = number(name, &value)?,
+                "mail_lease_seconds" => self.mail_lease_seconds = number(name, &value)?,
                 "hold_rules" => self.hold_rules = value,
                 "integrity_fast_seconds" => self.integrity_fast_seconds = number(name, &value)?,
                 "integrity_seconds_per_question" => {
@@ -274,6 +280,14 @@ impl Settings {
         {
             bail!(
                 "mail_max_attempts must be ≥ 1, mail_retry_base_seconds ≥ 0, mail_poll_millis ≥ 1"
+            );
+        }
+        // A lease shorter than an SMTP attempt (up to several 15-second timeouts) would let
+        // another instance send a message still being sent; the default is minutes.
+        if !(5..=86_400).contains(&self.mail_lease_seconds) {
+            bail!(
+                "mail_lease_seconds must be between 5 and 86400 (got {})",
+                self.mail_lease_seconds
             );
         }
         if !(self.sample_margin > 0.0 && self.sample_margin < 0.5) {

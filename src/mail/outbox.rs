@@ -94,8 +94,9 @@ type DueRow = (
     String,
 );
 
-/// How long a claim keeps other senders (other instances) off a message. The sender renews it
-/// before each attempt; one SMTP attempt is bounded by the transport's timeouts, far inside it.
+/// The default lease (`mail_lease_seconds`): how long a claim keeps other senders (other
+/// instances) off a message. The sender renews it before each attempt; one SMTP attempt is
+/// bounded by the transport's timeouts, far inside it.
 pub const LEASE: Duration = Duration::minutes(5);
 
 #[derive(QueryableByName)]

@@ -52,7 +52,7 @@ impl MailPolicy {
             max_attempts: settings.mail_max_attempts,
             retry_base: chrono::Duration::seconds(settings.mail_retry_base_seconds),
             instance: instance_name(),
-            lease: outbox::LEASE,
+            lease: chrono::Duration::seconds(settings.mail_lease_seconds),
         })
     }
 }

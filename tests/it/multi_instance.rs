@@ -17,6 +17,7 @@ use sipas::mail::sender::{MailPolicy, MailSender};
 use crate::helpers::{
     Backend, TestApp, fresh_database, full_answers, test_settings, transaction_body,
 };
+use crate::security::{sign_in_admin, unit_id};
 use crate::smtp_sink::SmtpSink;
 
 /// Runs `async fn name(backend: Backend)` on SQLite and PostgreSQL.
@@ -291,4 +292,135 @@ async fn a_different_secret_is_refused_at_start(backend: Backend) {
     let mut unset = test_settings(&url);
     unset.secret = None;
     assert!(sipas::prepare(&unset).is_err(), "unset secret refused too");
+}
+
+/// The replica URL for tests: the same schema (no streaming replica can be made here, see the
+/// README), read-only like a hot standby, under an application name that shows which
+/// connections it opened.
+fn replica_url(primary: &str, application_name: &str) -> String {
+    primary.replacen(
+        "options=",
+        &format!(
+            "application_name={application_name}&options=-c%20default_transaction_read_only%3Don%20"
+        ),
+        1,
+    )
+}
+
+fn connections_named(app: &TestApp, application_name: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let conn = &mut app.conn();
+    db_run!(conn: {
+        diesel::sql_query("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1")
+            .bind::<diesel::sql_types::Text, _>(application_name)
+            .get_result::<N>(conn)
+    })
+    .unwrap()
+    .n
+}
+
+/// Reports, rankings and exports read from `DATABASE_REPLICA_URL` (read-only there, as on a
+/// standby); when the replica does not answer they are served from the primary.
+#[actix_web::test]
+async fn reports_read_from_the_replica_and_fall_back_to_the_primary() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let name = format!(
+        "sipas_replica_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let tweak_name = name.clone();
+    let app = TestApp::spawn_with(backend.clone(), move |s| {
+        s.database_replica_url = Some(replica_url(&s.database_url, &tweak_name));
+    })
+    .await;
+    let form = app.state.forms.latest("sipas").unwrap();
+    for i in 0..6 {
+        let issued = app
+            .issue_survey(&format!("HS-REPLICA-{i}"), Some("sipas"))
+            .await;
+        let r = app
+            .submit(issued["survey_url"].as_str().unwrap(), &full_answers(&form))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(connections_named(&app, &name), 0, "nothing read yet");
+    let admin = sign_in_admin(&app).await;
+    let stp = unit_id(&app, "STP");
+    let year = chrono::Utc::now().format("%Y");
+    let paths = [
+        format!("/reports/units/{stp}?period={year}"),
+        format!("/api/v1/reports/units/{stp}?period={year}"),
+        format!("/reports/units/{stp}/export.csv?period={year}"),
+        format!("/reports/ranking?period={year}&kind=department"),
+        format!("/admin/export/responses.csv?form=sipas&period={year}"),
+    ];
+    for path in &paths {
+        let r = admin.get(&app, path).await;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let export = admin
+        .get(
+            &app,
+            &format!("/admin/export/responses.csv?form=sipas&period={year}"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        export.lines().count(),
+        7,
+        "header and six responses, read on the replica"
+    );
+    assert!(
+        connections_named(&app, &name) > 0,
+        "the reads went to the replica"
+    );
+
+    // A replica that does not answer: the same pages come from the primary.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = TestApp::spawn_with(backend, move |s| {
+        s.database_replica_url = Some(format!("postgres://127.0.0.1:{closed_port}/test"));
+    })
+    .await;
+    let admin = sign_in_admin(&down).await;
+    let stp = unit_id(&down, "STP");
+    let started = std::time::Instant::now();
+    for path in [
+        format!("/reports/units/{stp}?period={year}"),
+        format!("/reports/ranking?period={year}&kind=department"),
+        format!("/admin/export/responses.csv?form=sipas&period={year}"),
+    ] {
+        let r = admin.get(&down, &path).await;
+        assert_eq!(r.status(), 200, "{path} with the replica down");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a replica that is down is not waited for on every request"
+    );
+}
+
+/// A replica makes sense only beside a PostgreSQL primary; anything else is refused at start.
+#[test]
+fn a_replica_setting_needs_postgres() {
+    let mut s = Settings {
+        database_replica_url: Some("postgres://127.0.0.1/test".into()),
+        ..Settings::default()
+    };
+    let err = s.check().unwrap_err().to_string();
+    assert!(err.contains("DATABASE_REPLICA_URL"), "{err}");
+    s.database_url = "postgres://127.0.0.1/test".into();
+    s.check().expect("postgres primary and replica");
+    s.database_replica_url = Some("sqlite://x.db".into());
+    assert!(s.check().is_err());
 }
