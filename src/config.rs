@@ -12,6 +12,8 @@ use serde::Deserialize;
 pub struct Settings {
     /// `sqlite://path` or `postgres://…`.
     pub database_url: String,
+    /// A streaming replica (`postgres://…`) that reports, rankings and exports read from.
+    pub database_replica_url: Option<String>,
     /// Address the HTTP server listens on.
     pub bind: String,
     /// Base of every link handed to citizens (survey URLs, QR codes); defaults to `http://{bind}`.
@@ -63,6 +65,9 @@ pub struct Settings {
     pub mail_retry_base_seconds: i64,
     /// How often the sender looks for due mail.
     pub mail_poll_millis: u64,
+    /// How long an instance's claim on a message keeps other instances from sending it; a
+    /// message whose sender died is sent by another instance after this.
+    pub mail_lease_seconds: i64,
     /// Per-response signals that hold a counter response out of the index until reviewed
     /// (comma-separated: same_device, same_network, fast_issue, short_answering, straight_line,
     /// burst; empty holds nothing). Signals a real citizen can trip alone are left out by default.
@@ -98,6 +103,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://data/sipas.db".into(),
+            database_replica_url: None,
             bind: "127.0.0.1:8080".into(),
             public_url: None,
             forms_dir: PathBuf::new(),
@@ -121,6 +127,7 @@ impl Default for Settings {
             mail_max_attempts: 8,
             mail_retry_base_seconds: 60,
             mail_poll_millis: 2000,
+            mail_lease_seconds: 300,
             hold_rules: "same_device,fast_issue".into(),
             integrity_fast_seconds: 90,
             integrity_seconds_per_question: 2.0,
@@ -139,6 +146,7 @@ impl Default for Settings {
 /// Environment variables read by [`Settings::load`], with the setting each one sets.
 pub const ENV_VARS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database_url"),
+    ("DATABASE_REPLICA_URL", "database_replica_url"),
     ("SIPAS_BIND", "bind"),
     ("SIPAS_PUBLIC_URL", "public_url"),
     ("SIPAS_FORMS_DIR", "forms_dir"),
@@ -162,6 +170,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAIL_MAX_ATTEMPTS", "mail_max_attempts"),
     ("SIPAS_MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"),
     ("SIPAS_MAIL_POLL_MILLIS", "mail_poll_millis"),
+    ("SIPAS_MAIL_LEASE_SECONDS", "mail_lease_seconds"),
     ("SIPAS_HOLD_RULES", "hold_rules"),
     ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
     (
@@ -216,6 +225,7 @@ impl Settings {
             };
             match *key {
                 "database_url" => self.database_url = value,
+                "database_replica_url" => self.database_replica_url = Some(value),
                 "bind" => self.bind = value,
                 "public_url" => self.public_url = Some(value),
                 "forms_dir" => self.forms_dir = PathBuf::from(value),
@@ -242,6 +252,7 @@ impl Settings {
                 "mail_max_attempts" => self.mail_max_attempts = number(name, &value)?,
                 "mail_retry_base_seconds" => self.mail_retry_base_seconds = number(name, &value)?,
                 "mail_poll_millis" => self.mail_poll_millis = number(name, &value)?,
+                "mail_lease_seconds" => self.mail_lease_seconds = number(name, &value)?,
                 "hold_rules" => self.hold_rules = value,
                 "integrity_fast_seconds" => self.integrity_fast_seconds = number(name, &value)?,
                 "integrity_seconds_per_question" => {
@@ -263,7 +274,22 @@ impl Settings {
 
     /// Refuses values that would only fail later, far from their cause.
     pub fn check(&self) -> anyhow::Result<()> {
-        crate::db::DatabaseUrl::parse(&self.database_url)?;
+        let primary = crate::db::DatabaseUrl::parse(&self.database_url)?;
+        if let Some(replica) = &self.database_replica_url {
+            let replica = crate::db::DatabaseUrl::parse(replica)
+                .map_err(|e| anyhow::anyhow!("DATABASE_REPLICA_URL: {e}"))?;
+            if !matches!(
+                (&primary, &replica),
+                (
+                    crate::db::DatabaseUrl::Postgres(_),
+                    crate::db::DatabaseUrl::Postgres(_)
+                )
+            ) {
+                bail!(
+                    "DATABASE_REPLICA_URL (a PostgreSQL streaming replica) needs postgres:// URLs for both it and DATABASE_URL"
+                );
+            }
+        }
         if !(1..=365).contains(&self.survey_ttl_days) {
             bail!(
                 "survey_ttl_days must be between 1 and 365 (got {})",
@@ -294,6 +320,14 @@ impl Settings {
         {
             bail!(
                 "mail_max_attempts must be ≥ 1, mail_retry_base_seconds ≥ 0, mail_poll_millis ≥ 1"
+            );
+        }
+        // A lease shorter than an SMTP attempt (up to several 15-second timeouts) would let
+        // another instance send a message still being sent; the default is minutes.
+        if !(5..=86_400).contains(&self.mail_lease_seconds) {
+            bail!(
+                "mail_lease_seconds must be between 5 and 86400 (got {})",
+                self.mail_lease_seconds
             );
         }
         if !(self.sample_margin > 0.0 && self.sample_margin < 0.5) {

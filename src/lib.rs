@@ -46,12 +46,17 @@ use crate::secret::ServerSecret;
 use crate::survey::writer::{ResponseWriter, WriterThread};
 use crate::web::AppState;
 
-/// Opens the database, applies migrations, loads and records the survey forms, and reads the
-/// server secret: everything a command needs before touching data.
+/// Opens the database, applies migrations, checks the server secret, loads and records the
+/// survey forms and fills missing rollups: everything a command needs before touching data.
+///
+/// The work that writes runs under the start-up lock ([`db::lock`]), so instances started
+/// together on one database do it one after the other: each decides under the lock whether
+/// anything is left to do (only the first migrates, stores forms or rebuilds rollups).
 pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>, ServerSecret)> {
     let url = DatabaseUrl::parse(&settings.database_url)?;
     let pool = DbPool::connect(&url, settings.pool_size)?;
     let mut conn = pool.get()?;
+    let lock = db::lock::StartupLock::acquire(&url, "migrations, forms, rollups")?;
     let applied = db::run_migrations(&mut conn)?;
     if applied > 0 {
         tracing::info!(
@@ -60,14 +65,16 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
             "database migrations applied"
         );
     }
+    // Before anything else is written: an instance with another secret changes nothing.
+    let secret = ServerSecret::load(settings.secret.as_deref(), &mut conn)?;
     let forms = FormRegistry::load_and_sync(&settings.forms_dir, &mut conn)?;
     let (dossiers, responses) =
         report::source::rebuild_missing_rollups(&mut conn, &forms, settings.utc_offset_value()?)?;
     if dossiers + responses > 0 {
         tracing::info!(dossiers, responses, "rollups filled from the stored data");
     }
-    let secret = ServerSecret::load(settings.secret.as_deref(), &mut conn)?;
     audit::attach(&mut conn, settings)?;
+    drop(lock);
     Ok((pool, Arc::new(forms), secret))
 }
 
@@ -138,8 +145,14 @@ impl Application {
         ));
         // Forgotten clients are dropped here, never on a request's path.
         survey_limiter.spawn_pruner(std::time::Duration::from_secs(60))?;
+        let reads = db::replica::ReadPool::new(
+            pool.clone(),
+            settings.database_replica_url.as_deref(),
+            settings.pool_size,
+        )?;
         let state = AppState {
             pool,
+            reads,
             forms,
             settings: Arc::new(settings),
             secret,

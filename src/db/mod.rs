@@ -5,6 +5,8 @@
 //! [`db_run!`], which expands it for each concrete connection type: every diesel feature (upserts,
 //! RETURNING) stays available without a lowest-common-denominator backend.
 
+pub mod lock;
+pub mod replica;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,9 @@
 //!
 //! Status moves queued → sending → sent (or back to queued with a later `due_at` after a
 //! transient failure, or failed after the last attempt or a permanent refusal); cancelled when
-//! the citizen answered, opted out, or the survey expired first.
+//! the citizen answered, opted out, or the survey expired first. A message is `sending` under a
+//! lease (`claimed_by`, `claimed_until`): several instances share the outbox, and only the holder
+//! of a live lease may send a message or record its outcome.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -92,17 +94,66 @@ type DueRow = (
     String,
 );
 
-pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<DueMail>> {
+/// The default lease (`mail_lease_seconds`): how long a claim keeps other senders (other
+/// instances) off a message. The sender renews it before each attempt; one SMTP attempt is
+/// bounded by the transport's timeouts, far inside it.
+pub const LEASE: Duration = Duration::minutes(5);
+
+#[derive(QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// Claims up to `limit` messages due at `now` for sender `instance` until `now + lease`: queued
+/// ones, and ones left `sending` by a sender whose lease ran out (it died mid-send). PostgreSQL
+/// skips rows another sender is claiming at that moment (`FOR UPDATE SKIP LOCKED`) rather than
+/// waiting for them; SQLite runs one writing statement at a time anyway.
+pub fn claim_due(
+    conn: &mut DbConn,
+    instance: &str,
+    now: NaiveDateTime,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    use diesel::sql_types::{BigInt, Text, Timestamp};
+    // Numbered parameters: `$n` on PostgreSQL, `?n` on SQLite.
+    let (p, lock) = match conn {
+        DbConn::Postgres(_) => ('$', " FOR UPDATE SKIP LOCKED"),
+        DbConn::Sqlite(_) => ('?', ""),
+    };
+    let sql = format!(
+        "UPDATE outbox SET status = 'sending', claimed_by = {p}1, claimed_until = {p}3 \
+         WHERE id IN (SELECT id FROM outbox \
+             WHERE (status = 'queued' AND due_at <= {p}2) \
+                OR (status = 'sending' AND (claimed_until IS NULL OR claimed_until < {p}2)) \
+             ORDER BY due_at LIMIT {p}4{lock}) \
+         RETURNING id"
+    );
+    let claimed: Vec<ClaimedId> = db_run!(conn: {
+        diesel::sql_query(&sql)
+            .bind::<Text, _>(instance)
+            .bind::<Timestamp, _>(now)
+            .bind::<Timestamp, _>(now + lease)
+            .bind::<BigInt, _>(limit)
+            .load(conn)
+    })?;
+    Ok(claimed.into_iter().map(|c| c.id).collect())
+}
+
+/// The messages of `ids` that `instance` holds, with everything needed to write them, oldest
+/// due first.
+pub fn claimed(conn: &mut DbConn, instance: &str, ids: &[String]) -> QueryResult<Vec<DueMail>> {
     let rows: Vec<DueRow> = db_run!(conn: {
         outbox::table
             .inner_join(transactions::table.on(transactions::id.eq(outbox::transaction_id)))
             .inner_join(units::table.on(units::id.eq(outbox::unit_id)))
             .inner_join(procedures::table.on(procedures::id.eq(transactions::procedure_id)))
             .inner_join(survey_tokens::table.on(survey_tokens::transaction_id.eq(transactions::id.nullable())))
-            .filter(outbox::status.eq("queued"))
-            .filter(outbox::due_at.le(now))
+            .filter(outbox::id.eq_any(ids))
+            .filter(outbox::status.eq("sending"))
+            .filter(outbox::claimed_by.eq(instance))
             .order(outbox::due_at.asc())
-            .limit(limit)
             .select((
                 outbox::id, outbox::kind, outbox::transaction_id, outbox::message_id, outbox::attempts,
                 transactions::email, transactions::mail_opted_out, survey_tokens::spent_at, survey_tokens::expires_at,
@@ -146,54 +197,93 @@ pub fn due(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QueryResult<Vec
         .collect())
 }
 
-/// Claims a queued message for sending; false if another sender took it or it changed.
-pub fn claim(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+/// Counts an attempt and renews the lease to `until`, right before sending; false when the
+/// message is no longer this sender's (its lease ran out and another sender took it), in which
+/// case it must not be sent.
+pub fn begin_attempt(
+    conn: &mut DbConn,
+    id: &str,
+    instance: &str,
+    until: NaiveDateTime,
+) -> QueryResult<bool> {
     let n = db_run!(conn: {
-        diesel::update(outbox::table.find(id).filter(outbox::status.eq("queued")))
-            .set((outbox::status.eq("sending"), outbox::attempts.eq(outbox::attempts + 1)))
-            .execute(conn)
+        diesel::update(
+            outbox::table
+                .find(id)
+                .filter(outbox::status.eq("sending"))
+                .filter(outbox::claimed_by.eq(instance)),
+        )
+        .set((outbox::attempts.eq(outbox::attempts + 1), outbox::claimed_until.eq(until)))
+        .execute(conn)
     })?;
     Ok(n == 1)
 }
 
-pub fn mark_sent(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<()> {
-    set_status(conn, id, "sent", None, Some(now), None)
+/// The outcome of a message `instance` holds; each returns false (and changes nothing) when the
+/// message is no longer held by it.
+pub fn mark_sent(
+    conn: &mut DbConn,
+    id: &str,
+    instance: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    finish(conn, id, instance, "sent", None, Some(now), None)
 }
 
 pub fn mark_retry(
     conn: &mut DbConn,
     id: &str,
+    instance: &str,
     due_at: NaiveDateTime,
     error: &str,
-) -> QueryResult<()> {
-    set_status(conn, id, "queued", Some(error), None, Some(due_at))
+) -> QueryResult<bool> {
+    finish(
+        conn,
+        id,
+        instance,
+        "queued",
+        Some(error),
+        None,
+        Some(due_at),
+    )
 }
 
-pub fn mark_failed(conn: &mut DbConn, id: &str, error: &str) -> QueryResult<()> {
-    set_status(conn, id, "failed", Some(error), None, None)
+pub fn mark_failed(conn: &mut DbConn, id: &str, instance: &str, error: &str) -> QueryResult<bool> {
+    finish(conn, id, instance, "failed", Some(error), None, None)
 }
 
-pub fn cancel(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    set_status(conn, id, "cancelled", None, None, None)
+pub fn cancel(conn: &mut DbConn, id: &str, instance: &str) -> QueryResult<bool> {
+    finish(conn, id, instance, "cancelled", None, None, None)
 }
 
-fn set_status(
+/// Ends `instance`'s claim on a message with `status`.
+fn finish(
     conn: &mut DbConn,
     id: &str,
+    instance: &str,
     status: &str,
     error: Option<&str>,
     sent_at: Option<NaiveDateTime>,
     due_at: Option<NaiveDateTime>,
-) -> QueryResult<()> {
-    db_run!(conn: {
-        diesel::update(outbox::table.find(id))
-            .set((outbox::status.eq(status), outbox::last_error.eq(error), outbox::sent_at.eq(sent_at)))
-            .execute(conn)?;
-        if let Some(due) = due_at {
-            diesel::update(outbox::table.find(id)).set(outbox::due_at.eq(due)).execute(conn)?;
+) -> QueryResult<bool> {
+    let n = db_run!(conn: {
+        let held = outbox::table
+            .find(id)
+            .filter(outbox::status.eq("sending"))
+            .filter(outbox::claimed_by.eq(instance));
+        let fields = (
+            outbox::status.eq(status),
+            outbox::last_error.eq(error),
+            outbox::sent_at.eq(sent_at),
+            outbox::claimed_by.eq(None::<String>),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+        );
+        match due_at {
+            Some(due) => diesel::update(held).set((fields, outbox::due_at.eq(due))).execute(conn),
+            None => diesel::update(held).set(fields).execute(conn),
         }
-        QueryResult::Ok(())
-    })
+    })?;
+    Ok(n == 1)
 }
 
 /// Erases the transaction's address once no message for it is queued, being sent or waiting
@@ -278,10 +368,22 @@ pub fn sweep_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize
     Ok(expired.len())
 }
 
-/// Messages left in `sending` by a crash go back to the queue (same Message-ID on the resend).
-pub fn requeue_interrupted(conn: &mut DbConn) -> QueryResult<usize> {
+/// Messages left in `sending` by a sender that died (its lease ran out, or a claim from before
+/// leases existed) go back to the queue, same Message-ID on the resend. Messages another live
+/// instance is sending keep their lease.
+pub fn requeue_interrupted(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
     db_run!(conn: {
-        diesel::update(outbox::table.filter(outbox::status.eq("sending"))).set(outbox::status.eq("queued")).execute(conn)
+        diesel::update(
+            outbox::table
+                .filter(outbox::status.eq("sending"))
+                .filter(outbox::claimed_until.is_null().or(outbox::claimed_until.lt(now))),
+        )
+        .set((
+            outbox::status.eq("queued"),
+            outbox::claimed_by.eq(None::<String>),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
     })
 }
 

@@ -26,6 +26,17 @@ pub struct MailPolicy {
     pub secret: ServerSecret,
     pub max_attempts: i64,
     pub retry_base: chrono::Duration,
+    /// This sender's name in the outbox's claims: unique per process and start.
+    pub instance: String,
+    /// How long a claim keeps other instances off a message (renewed before each attempt).
+    pub lease: chrono::Duration,
+}
+
+/// A name for this sender, unique across instances and restarts, readable in the database.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &id[..12])
 }
 
 impl MailPolicy {
@@ -40,6 +51,8 @@ impl MailPolicy {
             secret,
             max_attempts: settings.mail_max_attempts,
             retry_base: chrono::Duration::seconds(settings.mail_retry_base_seconds),
+            instance: instance_name(),
+            lease: chrono::Duration::seconds(settings.mail_lease_seconds),
         })
     }
 }
@@ -57,7 +70,10 @@ fn backoff(base: chrono::Duration, attempts: i64) -> chrono::Duration {
     base * 2i32.saturating_pow(attempts.clamp(1, 20) as u32 - 1)
 }
 
-/// Sends everything due at `now`.
+/// Messages claimed at once: few, so a pass (and a graceful stop, which waits for it) is short.
+const CLAIM_BATCH: i64 = 20;
+
+/// Sends everything due at `now`, claiming messages in small batches under a lease.
 pub fn run_once(
     conn: &mut DbConn,
     policy: &MailPolicy,
@@ -65,46 +81,93 @@ pub fn run_once(
 ) -> anyhow::Result<Pass> {
     let mut pass = Pass::default();
     outbox::sweep_expired(conn, now)?;
-    for mail in outbox::due(conn, now, 50)? {
-        let stop = mail.email.is_none() || mail.opted_out || mail.spent || mail.expires_at <= now;
-        if stop {
-            conn.write_transaction(|conn| {
-                outbox::cancel(conn, &mail.id)?;
-                outbox::forget_address_if_done(conn, &mail.transaction_id)
-            })?;
-            pass.cancelled += 1;
-            continue;
+    let me = policy.instance.as_str();
+    loop {
+        let ids = outbox::claim_due(conn, me, now, policy.lease, CLAIM_BATCH)?;
+        if ids.is_empty() {
+            break;
         }
-        if !outbox::claim(conn, &mail.id)? {
-            continue;
+        let mails = outbox::claimed(conn, me, &ids)?;
+        for mail in &mails {
+            let outcome = deliver(conn, policy, mail, now)?;
+            match outcome {
+                Outcome::Sent => pass.sent += 1,
+                Outcome::Retried => pass.retried += 1,
+                Outcome::Failed => pass.failed += 1,
+                Outcome::Cancelled => pass.cancelled += 1,
+                Outcome::Lost => {}
+            }
         }
-        let attempts = mail.attempts + 1;
-        match send(policy, &mail) {
-            Ok(()) => {
-                conn.write_transaction(|conn| {
-                    outbox::mark_sent(conn, &mail.id, crate::db::now())?;
-                    outbox::forget_address_if_done(conn, &mail.transaction_id)
-                })?;
-                pass.sent += 1;
-            }
-            Err(SendError::Transient(e)) if attempts < policy.max_attempts => {
-                tracing::warn!(id = %mail.id, attempts, error = %e, "mail not sent; will retry");
-                outbox::mark_retry(
-                    conn,
-                    &mail.id,
-                    now + backoff(policy.retry_base, attempts),
-                    &e,
-                )?;
-                pass.retried += 1;
-            }
-            Err(SendError::Transient(e) | SendError::Permanent(e)) => {
-                tracing::error!(id = %mail.id, attempts, error = %e, "mail failed for good");
-                outbox::mark_failed(conn, &mail.id, &e)?;
-                pass.failed += 1;
-            }
+        // Claimed but unreadable (their survey is gone): failing them beats retrying forever.
+        for id in ids.iter().filter(|id| !mails.iter().any(|m| &m.id == *id)) {
+            outbox::mark_failed(conn, id, me, "survey not found")?;
+            pass.failed += 1;
+        }
+        if (ids.len() as i64) < CLAIM_BATCH {
+            break;
         }
     }
     Ok(pass)
+}
+
+enum Outcome {
+    Sent,
+    Retried,
+    Failed,
+    Cancelled,
+    /// The lease ran out and another instance took the message: it sends it, not us.
+    Lost,
+}
+
+/// Sends (or cancels) one claimed message and records what happened.
+fn deliver(
+    conn: &mut DbConn,
+    policy: &MailPolicy,
+    mail: &DueMail,
+    now: NaiveDateTime,
+) -> anyhow::Result<Outcome> {
+    let me = policy.instance.as_str();
+    let stop = mail.email.is_none() || mail.opted_out || mail.spent || mail.expires_at <= now;
+    if stop {
+        let cancelled = conn.write_transaction(|conn| {
+            let cancelled = outbox::cancel(conn, &mail.id, me)?;
+            outbox::forget_address_if_done(conn, &mail.transaction_id)?;
+            diesel::QueryResult::Ok(cancelled)
+        })?;
+        return Ok(if cancelled {
+            Outcome::Cancelled
+        } else {
+            Outcome::Lost
+        });
+    }
+    // Renewed right before the attempt, so the lease outlasts it whatever waited before.
+    if !outbox::begin_attempt(conn, &mail.id, me, crate::db::now() + policy.lease)? {
+        tracing::warn!(id = %mail.id, "mail claim expired and was taken over; not sending");
+        return Ok(Outcome::Lost);
+    }
+    let attempts = mail.attempts + 1;
+    let recorded = match send(policy, mail) {
+        Ok(()) => conn
+            .write_transaction(|conn| {
+                let held = outbox::mark_sent(conn, &mail.id, me, crate::db::now())?;
+                outbox::forget_address_if_done(conn, &mail.transaction_id)?;
+                diesel::QueryResult::Ok(held)
+            })?
+            .then_some(Outcome::Sent),
+        Err(SendError::Transient(e)) if attempts < policy.max_attempts => {
+            tracing::warn!(id = %mail.id, attempts, error = %e, "mail not sent; will retry");
+            let due = now + backoff(policy.retry_base, attempts);
+            outbox::mark_retry(conn, &mail.id, me, due, &e)?.then_some(Outcome::Retried)
+        }
+        Err(SendError::Transient(e) | SendError::Permanent(e)) => {
+            tracing::error!(id = %mail.id, attempts, error = %e, "mail failed for good");
+            outbox::mark_failed(conn, &mail.id, me, &e)?.then_some(Outcome::Failed)
+        }
+    };
+    Ok(recorded.unwrap_or_else(|| {
+        tracing::warn!(id = %mail.id, "mail claim expired during the attempt; outcome not recorded");
+        Outcome::Lost
+    }))
 }
 
 fn send(policy: &MailPolicy, mail: &DueMail) -> Result<(), SendError> {
@@ -138,10 +201,16 @@ pub struct MailSender {
 }
 
 impl MailSender {
-    /// Starts the loop; messages interrupted by a crash are queued again first.
+    /// Starts the loop; messages whose sender died mid-send (lease run out) are queued again
+    /// first, while those other live instances are sending are left to them.
     pub fn start(pool: DbPool, policy: MailPolicy, poll: Duration) -> anyhow::Result<Self> {
-        outbox::requeue_interrupted(&mut pool.get()?)?;
-        tracing::info!(transport = %policy.transport.describe(), "mail sender started");
+        let requeued = outbox::requeue_interrupted(&mut pool.get()?, crate::db::now())?;
+        tracing::info!(
+            transport = %policy.transport.describe(),
+            instance = %policy.instance,
+            requeued,
+            "mail sender started"
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()

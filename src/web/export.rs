@@ -37,11 +37,11 @@ pub async fn responses_csv(
     let export = {
         let form = form.clone();
         state
-            .with_conn(move |conn| Ok(ResponseExport::new(conn, &form, from, until)?))
+            .with_read_conn(move |conn| Ok(ResponseExport::new(conn, &form, from, until)?))
             .await?
     };
     let head = export.header();
-    let pool = state.pool.clone();
+    let pool = state.reads.clone();
     let pages = futures_util::stream::unfold(Some(export), move |export| {
         let pool = pool.clone();
         async move {

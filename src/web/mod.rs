@@ -38,6 +38,8 @@ use crate::survey::writer::ResponseWriter;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: DbPool,
+    /// Heavy reads (reports, rankings, exports): the replica when configured, else `pool`.
+    pub reads: crate::db::replica::ReadPool,
     pub forms: Arc<FormRegistry>,
     pub settings: Arc<Settings>,
     pub secret: ServerSecret,
@@ -55,6 +57,27 @@ impl AppState {
         let pool = self.pool.clone();
         web::block(move || {
             let mut conn = pool.get().map_err(|e| {
+                AppError::Unavailable(crate::i18n::Msg::new(
+                    "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.",
+                    "The service is overloaded; please try again in a few minutes.",
+                ))
+                .with_cause(e)
+            })?;
+            work(&mut conn)
+        })
+        .await?
+    }
+
+    /// Like [`Self::with_conn`] for heavy reads that may lag the primary by a moment (reports,
+    /// rankings, exports): on the read replica when one is configured and answers.
+    pub async fn with_read_conn<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    {
+        let reads = self.reads.clone();
+        web::block(move || {
+            let mut conn = reads.get().map_err(|e| {
                 AppError::Unavailable(crate::i18n::Msg::new(
                     "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.",
                     "The service is overloaded; please try again in a few minutes.",

@@ -79,7 +79,7 @@ async fn load_report(
     let opts = state.settings.report_options()?;
     let q = q.clone();
     state
-        .with_conn(move |conn| {
+        .with_read_conn(move |conn| {
             let not_found =
                 || AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."));
             if !viewer.can_read_unit(conn, &unit_id)? {
@@ -424,7 +424,7 @@ async fn load_ranking(
     let opts = state.settings.report_options()?;
     let k = kind.clone();
     let rows = state
-        .with_conn(move |conn| report::ranking(conn, &forms, &opts, &k, &period))
+        .with_read_conn(move |conn| report::ranking(conn, &forms, &opts, &k, &period))
         .await?;
     Ok((period, kind, rows))
 }

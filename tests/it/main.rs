@@ -19,6 +19,7 @@ mod integrity;
 mod lifecycle;
 mod mail;
 mod operations;
+mod multi_instance;
 mod paper;
 mod reports;
 mod security;

@@ -690,6 +690,10 @@ mod importing {
             .args(["paper", "import", "--typist", "nhap-tep", "--file"])
             .arg(&path)
             .env("DATABASE_URL", &app.database_url)
+            .env(
+                "SIPAS_SECRET",
+                crate::helpers::test_settings("").secret.unwrap(),
+            )
             .env("SIPAS_FORMS_DIR", crate::helpers::forms_dir())
             .output()
             .unwrap();
