@@ -137,6 +137,9 @@ impl Application {
                 .wrap(security_headers())
                 .wrap(actix_web::middleware::from_fn(echo_request_id))
                 .wrap(TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(
+                    web::access::drop_untrusted_forwarding,
+                ))
                 .configure(web::routes)
                 .default_service(aweb::to(web::errors::not_found))
         })
