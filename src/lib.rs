@@ -175,6 +175,9 @@ impl Application {
                     web::metrics::metrics_port_only,
                 ))
                 .wrap(actix_web::middleware::from_fn(metrics::track))
+                .wrap(actix_web::middleware::from_fn(
+                    web::access::drop_untrusted_forwarding,
+                ))
                 .configure(web::routes)
                 .default_service(aweb::to(web::errors::not_found))
         })

@@ -274,6 +274,38 @@ pub fn client_address(req: &actix_web::HttpRequest, proxies: &TrustedProxies) ->
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Headers by which a proxy tells who the client is and what it asked for.
+const FORWARDING_HEADERS: [&str; 6] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-real-ip",
+];
+
+/// Removes every forwarding header (what a peer that is no trusted proxy sent).
+fn strip_forwarding(headers: &mut actix_web::http::header::HeaderMap) {
+    for name in FORWARDING_HEADERS {
+        headers.remove(name);
+    }
+}
+
+/// Outermost middleware: forwarding headers from a peer that is not a trusted proxy are dropped
+/// before anything reads them, the request log's client address included.
+pub async fn drop_untrusted_forwarding<B: MessageBody>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| from_trusted_proxy(req.request(), &state.settings.trusted_proxies));
+    if !trusted {
+        strip_forwarding(req.headers_mut());
+    }
+    next.call(req).await
+}
+
 /// The host the browser addressed, lower-case: what a trusted proxy says (`X-Forwarded-Host`,
 /// else `Forwarded: host=`, its right-most entry), otherwise the request's own `Host`.
 fn request_host(req: &actix_web::HttpRequest, proxies: &TrustedProxies) -> Option<String> {
@@ -642,6 +674,23 @@ mod tests {
             client_address(&TestRequest::default().to_http_request(), &p),
             "unknown"
         );
+    }
+
+    #[test]
+    fn untrusted_forwarding_headers_are_dropped() {
+        let mut req = TestRequest::default()
+            .insert_header(("X-Forwarded-For", "1.2.3.4"))
+            .insert_header(("Forwarded", "for=1.2.3.4;host=evil.example"))
+            .insert_header(("X-Forwarded-Host", "evil.example"))
+            .insert_header(("X-Forwarded-Proto", "https"))
+            .insert_header(("X-Real-IP", "1.2.3.4"))
+            .insert_header((header::HOST, "sipas.example.vn"))
+            .to_srv_request();
+        strip_forwarding(req.headers_mut());
+        assert_eq!(req.connection_info().host(), "sipas.example.vn");
+        assert_eq!(req.connection_info().scheme(), "http");
+        assert_eq!(req.connection_info().realip_remote_addr(), None);
+        assert_eq!(req.headers().len(), 1);
     }
 
     #[test]

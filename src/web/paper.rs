@@ -299,11 +299,21 @@ pub async fn show(
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
     let s = find_sample(&state, &user, path.into_inner()).await?.sample;
+    let all_units = match collector_scope(&user) {
+        None => lang.pick(
+            "Danh sách phát phiếu (CSV, mọi đơn vị)",
+            "Worklist (CSV, all units)",
+        ),
+        Some(_) => lang.pick(
+            "Danh sách phát phiếu (CSV, các đơn vị giao cho đơn vị thu thập của Ông/Bà)",
+            "Worklist (CSV, the units handed to your organisation)",
+        ),
+    };
     let body = html! {
         (notice(lang, q.ok.as_deref()))
         p { (lang.pick("Kỳ ", "Period ")) strong { (s.period_code) } " · seed " code { (s.seed) } " · e = " (s.margin)
             @if let Some(q) = s.quota { " · quota " (q) } }
-        p { a href=(format!("/paper/samples/{}/worklist.csv", s.id)) { (lang.pick("Danh sách phát phiếu (CSV, mọi đơn vị)", "Worklist (CSV, all units)")) } }
+        p { a href=(format!("/paper/samples/{}/worklist.csv", s.id)) { (all_units) } }
         table #sample-units {
             thead { tr { th { (lang.pick("Đơn vị", "Unit")) } th { "N" } th { (lang.pick("Cần", "Required")) } th { (lang.pick("Đã chọn", "Drawn")) } th { (lang.pick("Dự phòng", "Reserve")) } th {} } }
             tbody { @for (unit_id, code, name, n, req, drawn, reserve) in &s.units { tr {

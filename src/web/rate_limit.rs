@@ -39,23 +39,6 @@ impl RateLimiter {
     pub fn per_minute(limit: u32) -> Self {
         Self::with_clock(limit, DefaultClock::default())
     }
-
-    /// Prunes the map every `every` on a thread of its own, until the limiter is dropped.
-    pub fn spawn_pruner(self: &Arc<Self>, every: Duration) -> std::io::Result<()> {
-        let limiter: Weak<Self> = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("sipas-rate-prune".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(every);
-                    match limiter.upgrade() {
-                        Some(limiter) => limiter.prune(),
-                        None => return,
-                    }
-                }
-            })
-            .map(|_| ())
-    }
 }
 
 impl<C: Clock + Clone> RateLimiter<C> {
@@ -81,6 +64,26 @@ impl<C: Clock + Clone> RateLimiter<C> {
     pub fn prune(&self) {
         self.inner.retain_recent();
         self.inner.shrink_to_fit();
+    }
+
+    /// Prunes the map every `every` on a thread of its own, until the limiter is dropped.
+    pub fn spawn_pruner(self: &Arc<Self>, every: Duration) -> std::io::Result<()>
+    where
+        C: Send + Sync + 'static,
+    {
+        let limiter: Weak<Self> = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("sipas-rate-prune".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    match limiter.upgrade() {
+                        Some(limiter) => limiter.prune(),
+                        None => return,
+                    }
+                }
+            })
+            .map(|_| ())
     }
 
     /// Keys currently held.
@@ -166,6 +169,22 @@ mod tests {
         clock.advance(Duration::from_secs(61));
         limiter.prune();
         assert!(limiter.is_empty());
+    }
+
+    #[test]
+    fn the_background_pruner_empties_the_map() {
+        let clock = FakeRelativeClock::default();
+        let limiter = Arc::new(RateLimiter::with_clock(60, clock.clone()));
+        for i in 0..100u32 {
+            assert!(limiter.check(IpAddr::from(i.to_be_bytes())).is_ok());
+        }
+        clock.advance(Duration::from_secs(2));
+        limiter.spawn_pruner(Duration::from_millis(5)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !limiter.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(limiter.is_empty(), "{} keys left", limiter.len());
     }
 
     /// A flood of made-up addresses must not slow down everyone else: with 200,000 keys held,

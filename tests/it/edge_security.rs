@@ -36,6 +36,7 @@ macro_rules! on_both_with {
 on_both_with!(
     a_client_behind_a_trusted_proxy_stays_limited => behind_loopback_proxy,
     an_ipv6_client_is_limited_by_its_64_prefix => behind_loopback_proxy,
+    the_sign_in_limit_counts_the_same_client_address => behind_loopback_proxy,
     the_deprecated_flag_still_trusts_loopback_proxies => deprecated_flag,
     forwarding_headers_from_an_untrusted_peer_are_ignored => behind_another_proxy,
     staff_posts_must_come_from_the_site => behind_another_proxy,
@@ -164,6 +165,43 @@ async fn an_ipv6_client_is_limited_by_its_64_prefix(app: TestApp) {
     })
     .await;
     assert_limited(other, "Forwarded: for=\"[v6]:port\" of another /64");
+}
+
+/// One failed sign-in for a made-up account, sent through the proxy with `forwarded_for`; whether
+/// the address limit refused it.
+async fn refused_for_address(app: &TestApp, username: &str, forwarded_for: &str) -> bool {
+    let client = browser();
+    let page = client.get(app.url("/login")).send().await.unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let response = client
+        .post(app.url("/login"))
+        .header("X-Forwarded-For", forwarded_for)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", "not-the-password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    response.text().await.unwrap().contains("quá nhiều lần")
+}
+
+async fn the_sign_in_limit_counts_the_same_client_address(app: TestApp) {
+    let limit = sipas::accounts::login_limit::MAX_PER_ADDRESS as usize;
+    for i in 0..limit {
+        let spoofed = format!("198.51.100.{i}, 203.0.113.7");
+        assert!(
+            !refused_for_address(&app, &format!("nobody-{i}"), &spoofed).await,
+            "attempt {i} is within the limit"
+        );
+    }
+    assert!(
+        refused_for_address(&app, "nobody-last", "198.51.100.250, 203.0.113.7").await,
+        "prepended X-Forwarded-For entries do not reset the per-address sign-in limit"
+    );
+    assert!(!refused_for_address(&app, "nobody-else", "203.0.113.8").await);
 }
 
 async fn the_deprecated_flag_still_trusts_loopback_proxies(app: TestApp) {
