@@ -458,7 +458,23 @@ fn extensions(conn: &mut DbConn) -> &mut Extensions {
 /// A damaged key file stops here; a missing one is created by the first event.
 pub fn attach(conn: &mut DbConn, settings: &Settings) -> anyhow::Result<Arc<AuditContext>> {
     let context = Arc::new(AuditContext::new(AuditConfig::from_settings(settings)?));
-    context.key_for_verify()?;
+    if context.key_for_verify()?.is_none() {
+        let keyed: i64 = db_run!(conn: {
+            audit_events::table
+                .filter(audit_events::hash.like(format!("{HMAC_PREFIX}%")))
+                .count()
+                .get_result(conn)
+        })?;
+        if keyed > 0 {
+            // Said at start rather than only at the first refused change.
+            tracing::error!(
+                key = %context.config.key_source(),
+                keyed,
+                "the audit key is missing but the audit log holds events keyed with it: changes \
+                 are refused and the log cannot be verified until the key file is restored"
+            );
+        }
+    }
     let id = identity(conn).context("cannot identify the database")?;
     CONTEXTS
         .lock()
