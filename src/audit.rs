@@ -458,7 +458,23 @@ fn extensions(conn: &mut DbConn) -> &mut Extensions {
 /// A damaged key file stops here; a missing one is created by the first event.
 pub fn attach(conn: &mut DbConn, settings: &Settings) -> anyhow::Result<Arc<AuditContext>> {
     let context = Arc::new(AuditContext::new(AuditConfig::from_settings(settings)?));
-    context.key_for_verify()?;
+    if context.key_for_verify()?.is_none() {
+        let keyed: i64 = db_run!(conn: {
+            audit_events::table
+                .filter(audit_events::hash.like(format!("{HMAC_PREFIX}%")))
+                .count()
+                .get_result(conn)
+        })?;
+        if keyed > 0 {
+            // Said at start rather than only at the first refused change.
+            tracing::error!(
+                key = %context.config.key_source(),
+                keyed,
+                "the audit key is missing but the audit log holds events keyed with it: changes \
+                 are refused and the log cannot be verified until the key file is restored"
+            );
+        }
+    }
     let id = identity(conn).context("cannot identify the database")?;
     CONTEXTS
         .lock()
@@ -1013,4 +1029,76 @@ pub fn actions(conn: &mut DbConn) -> QueryResult<Vec<String>> {
     db_run!(conn: {
         audit_events::table.select(audit_events::action).distinct().order(audit_events::action.asc()).load(conn)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_parse_in_both_spellings() {
+        let hash = format!("{HMAC_PREFIX}ab12");
+        assert_eq!(parse_head(&format!("42 {hash}")), Some((42, hash.clone())));
+        assert_eq!(
+            parse_head(&format!(" 42:{hash}\n")),
+            Some((42, hash.clone()))
+        );
+        for bad in ["", "42", "x:abc", "0 abc", "-3 abc", "42 a b"] {
+            assert_eq!(parse_head(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_complete_line_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("head.log");
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(read_last_head(&path).unwrap(), None);
+        // A line cut short by a crash (no newline yet) is not the head.
+        std::fs::write(&path, "1 aa\n2 bb\n3 c").unwrap();
+        assert_eq!(read_last_head(&path).unwrap(), Some((2, "bb".into())));
+        // Far more than the tail window.
+        let long: String = (1..=2000)
+            .map(|i| format!("{i} {HMAC_PREFIX}{i:064}\n"))
+            .collect();
+        std::fs::write(&path, &long).unwrap();
+        assert_eq!(read_last_head(&path).unwrap().map(|h| h.0), Some(2000));
+        std::fs::write(&path, "not a head\n").unwrap();
+        assert!(read_last_head(&path).is_err());
+    }
+
+    #[test]
+    fn keys_are_long_and_known_by_fingerprint_only() {
+        assert!(AuditKey::from_text("short").is_err());
+        let a = AuditKey::from_text(" 0123456789abcdef0123456789abcdef\n").unwrap();
+        let b = AuditKey::from_text("0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            b.fingerprint(),
+            "blanks around the key do not count"
+        );
+        assert_eq!(a.fingerprint().len(), 16);
+        assert!(!format!("{a:?}").contains("0123456789abcdef0123"));
+    }
+
+    #[test]
+    fn a_generated_key_file_is_private_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("audit.key");
+        let key = create_key_file(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A second creation finds the first key instead of replacing it.
+        let again = create_key_file(&path).unwrap();
+        assert_eq!(again.fingerprint(), key.fingerprint());
+        assert_eq!(
+            read_key_file(&path).unwrap().unwrap().fingerprint(),
+            key.fingerprint()
+        );
+        assert!(read_key_file(&dir.path().join("none")).unwrap().is_none());
+    }
 }

@@ -437,6 +437,32 @@ mod tests {
     }
 
     #[test]
+    fn audit_key_settings_come_from_the_environment() {
+        let mut s = Settings::default();
+        s.apply_env(|name| match name {
+            "SIPAS_AUDIT_KEY_FILE" => Some("/etc/sipas/audit.key".into()),
+            "SIPAS_AUDIT_HEAD_FILE" => Some("/var/log/sipas/head.log".into()),
+            "SIPAS_AUDIT_KEY" => Some("too short".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            s.audit_key_file,
+            Some(PathBuf::from("/etc/sipas/audit.key"))
+        );
+        assert_eq!(
+            s.audit_head_file,
+            Some(PathBuf::from("/var/log/sipas/head.log"))
+        );
+        assert!(
+            s.check()
+                .unwrap_err()
+                .to_string()
+                .contains("SIPAS_AUDIT_KEY")
+        );
+    }
+
+    #[test]
     fn bad_numbers_name_the_variable() {
         let mut s = Settings::default();
         let err = s
