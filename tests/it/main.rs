@@ -13,6 +13,7 @@ mod case_contact;
 mod crash;
 mod forms;
 mod groups;
+mod hostile_input;
 mod integrity;
 mod lifecycle;
 mod mail;
