@@ -1,7 +1,9 @@
 //! The edge check of every request's text ([`crate::text`]), as one middleware so that no
-//! handler (the sign-in form included) can forget it: the path and the query string may hold no
-//! control character and no invalid UTF-8; a urlencoded form body no invalid UTF-8 and no
-//! control character other than tab, line feed and carriage return (free text spans lines).
+//! handler (the sign-in form included) can forget it: the path may hold no control character
+//! and no invalid UTF-8; the query string and a urlencoded form body no invalid UTF-8 and no
+//! control character other than tab, line feed and carriage return (free text spans lines, and
+//! the sign-in page must still open, then refuse to follow, a `next` such as `/\t/evil`).
+//! Fields that must be one line are checked where they are used (`text::Lines::Single`).
 //! Refusals are 422 (control character) or 400 (invalid UTF-8) and name the field; the error
 //! middleware shows them as a page or, under `/api/`, as the JSON error.
 
@@ -80,7 +82,7 @@ pub async fn screen<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<Res<B>, actix_web::Error> {
     let checked = check_path(req.uri().path())
-        .and_then(|()| check_urlencoded(req.query_string().as_bytes(), Lines::Single, "query"));
+        .and_then(|()| check_urlencoded(req.query_string().as_bytes(), Lines::Multi, "query"));
     if let Err(e) = checked {
         return Ok(refuse(req, e));
     }

@@ -994,3 +994,35 @@ async fn random_text_never_gets_a_5xx_and_exports_stay_neutral(app: TestApp) {
         started.elapsed()
     );
 }
+
+// ---------------------------------------------------------------- paper import
+
+crate::on_both_databases!(paper_import_refuses_control_characters);
+
+async fn paper_import_refuses_control_characters(app: TestApp) {
+    use sipas::paper::import::{ImportError, import};
+    let typist = create_user(&app, "nhap-nul", Role::Collector, None, Some("BUU-DIEN"));
+    let offset = app.state.settings.utc_offset_value().expect("offset");
+    let result = import(
+        &mut app.conn(),
+        &app.state.forms,
+        &typist,
+        "nul.csv",
+        b"serial,A1\nAB\0CD-EFGH-JK,4\n",
+        offset,
+    );
+    match result {
+        Err(ImportError::Invalid(problems)) => {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.row == 2 && p.column == "serial" && p.problem.contains("U+0000")),
+                "{problems:?}"
+            );
+        }
+        Err(ImportError::Failed(e)) => {
+            panic!("a NUL must be a reported problem, not a failure: {e}")
+        }
+        other => panic!("a NUL in the file is refused: {:?}", other.map(|_| ())),
+    }
+}
