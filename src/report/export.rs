@@ -337,6 +337,22 @@ mod tests {
     }
 
     #[test]
+    fn person_typed_text_is_neutralised_and_numbers_are_not() {
+        let t = vec![vec![
+            Cell::text("=HYPERLINK(\"http://x\",\"y\")"),
+            Cell::text("@SUM(1)"),
+            Cell::Number(-2.5),
+            Cell::text("Sở Tư pháp"),
+        ]];
+        assert_eq!(
+            to_csv(&t),
+            format!(
+                "{BOM}\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'@SUM(1),-2.5,Sở Tư pháp\r\n"
+            )
+        );
+    }
+
+    #[test]
     fn xlsx_is_a_zip_workbook() {
         let t = vec![vec![Cell::text("Sở Tư pháp"), Cell::Number(1.5)]];
         let bytes = to_xlsx(&t, "SIPAS").unwrap();

@@ -81,7 +81,7 @@ pub fn spec() -> Value {
                     "responses": {
                         "201": { "description": "Survey issued", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/IssuedSurvey" } } } },
                         "200": { "description": "Already registered: the same survey", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/IssuedSurvey" } } } },
-                        "400": { "description": "Malformed body (not JSON, not UTF-8, not an object) or a field of the wrong type", "content": { "application/json": { "schema": error } } },
+                        "400": { "description": "Malformed body (not JSON, not UTF-8, not an object), a field of the wrong type, or a query string that is not valid UTF-8", "content": { "application/json": { "schema": error } } },
                         "401": { "description": "Missing, unknown or revoked API key", "content": { "application/json": { "schema": error } } },
                         "403": { "description": "The unit is not the key's unit or below it", "content": { "application/json": { "schema": error } } },
                         "413": { "description": "Body larger than `SIPAS_MAX_BODY_BYTES`", "content": { "application/json": { "schema": error } } },
