@@ -27,6 +27,7 @@ pub mod report;
 pub mod secret;
 pub mod survey;
 pub mod synthetic;
+pub mod text;
 pub mod units;
 pub mod web;
 
@@ -166,6 +167,7 @@ impl Application {
                 .app_data(metrics_access.clone())
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .wrap(actix_web::middleware::from_fn(web::access::enforce))
+                .wrap(actix_web::middleware::from_fn(web::input::screen))
                 .wrap(web::errors::handlers())
                 .wrap(Compress::default())
                 .wrap(security_headers())

@@ -134,6 +134,22 @@ pub fn import(
                 continue;
             }
         };
+        // The same edge rule as the web forms: no control character but tab and line breaks
+        // (PostgreSQL would refuse a NUL halfway through the import).
+        let mut bad_text = false;
+        for (column, cell) in header.iter().zip(record.iter()) {
+            if let Some(c) = crate::text::forbidden_char(cell, crate::text::Lines::Multi) {
+                bad_text = true;
+                problems.push(ImportProblem {
+                    row: line,
+                    column: column.clone(),
+                    problem: format!("control character U+{:04X} not allowed", c as u32),
+                });
+            }
+        }
+        if bad_text {
+            continue;
+        }
         let raw_serial = record.get(serial_col).unwrap_or_default().to_string();
         if let Some(first) = seen_serials.insert(raw_serial.trim().to_uppercase(), line) {
             problems.push(ImportProblem {

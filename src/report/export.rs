@@ -87,7 +87,9 @@ pub fn text(r: &UnitReport) -> String {
     out
 }
 
-/// One cell of an exported table: numbers stay numbers in spreadsheets.
+/// One cell of an exported table: numbers stay numbers in spreadsheets; text is written through
+/// [`crate::text::neutralise_cell`] in every format, so no name, code or answer a person typed
+/// can run as a formula in the reader's spreadsheet (nor after a CSV re-save of the XLSX).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Text(String),
@@ -110,10 +112,14 @@ impl Cell {
 
     fn csv(&self) -> String {
         match self {
-            Cell::Text(s) if s.contains([',', '"', '\n', '\r']) => {
-                format!("\"{}\"", s.replace('"', "\"\""))
+            Cell::Text(s) => {
+                let s = crate::text::neutralise_cell(s);
+                if s.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", s.replace('"', "\"\""))
+                } else {
+                    s.into_owned()
+                }
             }
-            Cell::Text(s) => s.clone(),
             Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
             Cell::Number(n) => format!("{n:.1}"),
             Cell::Empty => String::new(),
@@ -278,11 +284,17 @@ pub fn to_xlsx(table: &Table, sheet: &str) -> anyhow::Result<Vec<u8>> {
         for (c, cell) in row.iter().enumerate() {
             let (r, c) = (r as u32, c as u16);
             match cell {
+                // `write_string` never makes a formula; the quote keeps a CSV re-save safe.
                 Cell::Text(s) if r <= 1 => {
-                    worksheet.write_string_with_format(r, c, s, &bold)?;
+                    worksheet.write_string_with_format(
+                        r,
+                        c,
+                        crate::text::neutralise_cell(s),
+                        &bold,
+                    )?;
                 }
                 Cell::Text(s) => {
-                    worksheet.write_string(r, c, s)?;
+                    worksheet.write_string(r, c, crate::text::neutralise_cell(s))?;
                 }
                 Cell::Number(n) => {
                     worksheet.write_number(r, c, *n)?;
@@ -321,6 +333,22 @@ mod tests {
         assert_eq!(
             to_csv(&t),
             format!("{BOM}\"a,b\",82.5,12,,\"Sở \"\"X\"\"\"\r\n")
+        );
+    }
+
+    #[test]
+    fn person_typed_text_is_neutralised_and_numbers_are_not() {
+        let t = vec![vec![
+            Cell::text("=HYPERLINK(\"http://x\",\"y\")"),
+            Cell::text("@SUM(1)"),
+            Cell::Number(-2.5),
+            Cell::text("Sở Tư pháp"),
+        ]];
+        assert_eq!(
+            to_csv(&t),
+            format!(
+                "{BOM}\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'@SUM(1),-2.5,Sở Tư pháp\r\n"
+            )
         );
     }
 

@@ -288,14 +288,16 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for StoredValue<'a> {
     }
 }
 
-/// A CSV field, quoted only when it has to be.
+/// A CSV text field, neutralised against formulas ([`crate::text::neutralise_cell`]) and
+/// quoted only when it has to be.
 fn push_cell(out: &mut String, s: &str) {
+    let s = crate::text::neutralise_cell(s);
     if s.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&s.replace('"', "\"\""));
         out.push('"');
     } else {
-        out.push_str(s);
+        out.push_str(&s);
     }
 }
 

@@ -94,6 +94,8 @@ fn text_field(
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
             let s = s.trim();
+            // Every field is one line; a NUL would also be refused by PostgreSQL alone.
+            crate::text::check(name, s, crate::text::Lines::Single)?;
             if s.is_empty() && required {
                 return Err(AppError::field(
                     name,
@@ -145,6 +147,28 @@ fn time_field(
         })
 }
 
+/// Every field of a registration; any other is refused (422) rather than silently ignored.
+pub const FIELDS: [&str; 8] = [
+    "unit",
+    "dossier_code",
+    "procedure",
+    "received_at",
+    "due_at",
+    "completed_at",
+    "email",
+    "form",
+];
+
+/// How far ahead a due date may be: a statutory deadline is days or months away, never years.
+pub const MAX_DUE_DAYS: i64 = 731;
+
+/// The earliest `received_at`/`completed_at` accepted: older is a typo or a default date.
+pub fn earliest_time() -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
+
 impl TransactionRequest {
     /// Checks the shape and content of a JSON body, naming the first bad field.
     pub fn from_json(body: &Value, now: NaiveDateTime) -> AppResult<Self> {
@@ -157,6 +181,23 @@ impl TransactionRequest {
                 ),
             ));
         };
+        if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            // Refused rather than ignored: a misspelt `email` would otherwise mean an invitation
+            // silently never sent.
+            return Err(AppError::field(
+                unknown.as_str(),
+                Msg::new(
+                    format!(
+                        "Trường `{unknown}` không có trong API (các trường: {}).",
+                        FIELDS.join(", ")
+                    ),
+                    format!(
+                        "Unknown field `{unknown}` (the fields are: {}).",
+                        FIELDS.join(", ")
+                    ),
+                ),
+            ));
+        }
         let unit = text_field(body, "unit", true, 64)?.unwrap_or_default();
         let dossier_code = text_field(body, "dossier_code", true, 64)?.unwrap_or_default();
         if !dossier_code
@@ -199,6 +240,27 @@ impl TransactionRequest {
                 Msg::new(
                     "Thời điểm hoàn thành nằm ở tương lai.",
                     "completed_at is in the future.",
+                ),
+            ));
+        }
+        let earliest = earliest_time();
+        for (name, at) in [("received_at", received_at), ("completed_at", completed_at)] {
+            if at < earliest {
+                return Err(AppError::field(
+                    name,
+                    Msg::new(
+                        format!("Trường `{name}` phải từ năm 2000 trở đi."),
+                        format!("The field `{name}` must be in the year 2000 or later."),
+                    ),
+                ));
+            }
+        }
+        if due_at.is_some_and(|due| due > now + chrono::Duration::days(MAX_DUE_DAYS)) {
+            return Err(AppError::field(
+                "due_at",
+                Msg::new(
+                    "Hạn trả kết quả quá xa (tối đa 2 năm kể từ nay).",
+                    "due_at is too far ahead (at most 2 years from now).",
                 ),
             ));
         }

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod export;
 pub mod health;
 pub mod home;
+pub mod input;
 pub mod integrity;
 pub mod layout;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! `GET /api/openapi.json`: the OpenAPI 3.1 description of the counter API, written by hand so
-//! it documents exactly what the handlers accept.
+//! it documents exactly what the handlers accept. `tests/it/hostile_input.rs` drives the real
+//! app into every status listed here and fails on any status it returns that is not listed.
 
 use actix_web::HttpResponse;
 use serde_json::{Value, json};
@@ -15,17 +16,26 @@ pub fn spec() -> Value {
         },
         "components": {
             "securitySchemes": { "session": { "type": "apiKey", "in": "cookie", "name": "sipas_session", "description": "Staff session from /login" }, "apiKey": { "type": "http", "scheme": "bearer", "description": "Khóa API của đơn vị (sipas api-key create --unit MÃ) / the unit's API key" } },
+            "responses": {
+                "BadQuery": { "description": "A query parameter is repeated or of the wrong type, or the path or query is not valid UTF-8", "content": { "application/json": { "schema": error } } },
+                "ControlCharacter": { "description": "The path or a query parameter holds a control character (NUL, …); `field` names it", "content": { "application/json": { "schema": error } } },
+                "TooManyRequests": { "description": "Too many survey requests from this address (`SIPAS_SURVEY_RATE_PER_MINUTE`); `Retry-After` says when to try again" },
+                "NotSignedIn": { "description": "No staff session", "content": { "application/json": { "schema": error } } },
+                "MustChangePassword": { "description": "The account must change its password first: redirect to /account/password" }
+            },
             "schemas": {
                 "TransactionRequest": {
                     "type": "object",
+                    "description": "Any other field is refused (422 naming it), so a misspelt optional field is never silently ignored. Texts are one line: control characters (NUL, tab, line breaks, …) are refused (422).",
+                    "additionalProperties": false,
                     "required": ["unit", "dossier_code", "procedure", "received_at", "completed_at"],
                     "properties": {
                         "unit": { "type": "string", "description": "Unit code; the key's unit or a unit below it" },
                         "dossier_code": { "type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._/:-]+$", "description": "Dossier code, unique per unit; repeating it returns the same survey" },
                         "procedure": { "type": "string", "description": "Procedure code from the catalogue" },
-                        "received_at": { "type": "string", "format": "date-time" },
-                        "due_at": { "type": ["string", "null"], "format": "date-time" },
-                        "completed_at": { "type": "string", "format": "date-time" },
+                        "received_at": { "type": "string", "format": "date-time", "description": "From 2000-01-01; not after completed_at" },
+                        "due_at": { "type": ["string", "null"], "format": "date-time", "description": "Not before received_at, at most 731 days from now" },
+                        "completed_at": { "type": "string", "format": "date-time", "description": "From 2000-01-01, at most 10 minutes in the future" },
                         "email": { "type": ["string", "null"], "format": "email", "description": "Optional: where to send the invitation" },
                         "form": { "type": ["string", "null"], "description": "Survey form code (default: the unit's counter form)" }
                     }
@@ -71,10 +81,11 @@ pub fn spec() -> Value {
                     "responses": {
                         "201": { "description": "Survey issued", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/IssuedSurvey" } } } },
                         "200": { "description": "Already registered: the same survey", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/IssuedSurvey" } } } },
-                        "400": { "description": "Malformed body or field type", "content": { "application/json": { "schema": error } } },
+                        "400": { "description": "Malformed body (not JSON, not UTF-8, not an object), a field of the wrong type, or a query string that is not valid UTF-8", "content": { "application/json": { "schema": error } } },
                         "401": { "description": "Missing, unknown or revoked API key", "content": { "application/json": { "schema": error } } },
                         "403": { "description": "The unit is not the key's unit or below it", "content": { "application/json": { "schema": error } } },
-                        "422": { "description": "A field is invalid; `field` names it", "content": { "application/json": { "schema": error } } }
+                        "413": { "description": "Body larger than `SIPAS_MAX_BODY_BYTES`", "content": { "application/json": { "schema": error } } },
+                        "422": { "description": "A field is invalid, unknown, holds a control character or a time outside its window; `field` names it", "content": { "application/json": { "schema": error } } }
                     }
                 }
             },
@@ -82,7 +93,13 @@ pub fn spec() -> Value {
                 "get": {
                     "summary": "QR code of the survey link (SVG)",
                     "parameters": [{ "name": "token", "in": "path", "required": true, "schema": { "type": "string" } }],
-                    "responses": { "200": { "description": "SVG image", "content": { "image/svg+xml": {} } }, "404": { "description": "Unknown token" } }
+                    "responses": {
+                        "200": { "description": "SVG image", "content": { "image/svg+xml": {} } },
+                        "400": { "$ref": "#/components/responses/BadQuery" },
+                        "404": { "description": "Unknown token" },
+                        "422": { "$ref": "#/components/responses/ControlCharacter" },
+                        "429": { "$ref": "#/components/responses/TooManyRequests" }
+                    }
                 }
             },
             "/s/{token}/qr.png": {
@@ -92,7 +109,13 @@ pub fn spec() -> Value {
                         { "name": "token", "in": "path", "required": true, "schema": { "type": "string" } },
                         { "name": "scale", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 32, "default": 8 }, "description": "Pixels per module" }
                     ],
-                    "responses": { "200": { "description": "PNG image", "content": { "image/png": {} } }, "404": { "description": "Unknown token" } }
+                    "responses": {
+                        "200": { "description": "PNG image", "content": { "image/png": {} } },
+                        "400": { "description": "`scale` is not an integer, a parameter is repeated, or the path or query is not valid UTF-8", "content": { "application/json": { "schema": error } } },
+                        "404": { "description": "Unknown token" },
+                        "422": { "$ref": "#/components/responses/ControlCharacter" },
+                        "429": { "$ref": "#/components/responses/TooManyRequests" }
+                    }
                 }
             },
             "/api/v1/reports/units/{id}": {
@@ -109,9 +132,12 @@ pub fn spec() -> Value {
                     ],
                     "responses": {
                         "200": { "description": "UnitReport: unit, period, sipas {index, elements[{index, items[{satisfied, mean, distribution, no_answer}]}], overall_question, choices}, transaction, dossier_rate {counts, rate}, sample {population, required, achieved, sufficient}, gap {counter, independent, difference, p_value, significant}, change {previous_period, previous, difference, p_value, significant}, trend[{month, index}]", "content": { "application/json": {} } },
-                        "303": { "description": "Not signed in: redirect to /login" },
+                        "303": { "$ref": "#/components/responses/MustChangePassword" },
+                        "400": { "$ref": "#/components/responses/BadQuery" },
+                        "401": { "$ref": "#/components/responses/NotSignedIn" },
+                        "403": { "description": "The account may not read results (a collector)", "content": { "application/json": { "schema": error } } },
                         "404": { "description": "Unknown unit, or outside the user's scope" },
-                        "422": { "description": "Bad period, channel, respondent type or procedure", "content": { "application/json": { "schema": error } } }
+                        "422": { "description": "Bad period, channel, respondent type or procedure, or a control character in the path or query", "content": { "application/json": { "schema": error } } }
                     }
                 }
             },
@@ -124,11 +150,23 @@ pub fn spec() -> Value {
                         { "name": "period", "in": "query", "schema": { "type": "string" } },
                         { "name": "kind", "in": "query", "schema": { "type": "string", "enum": ["province", "department", "centre", "commune", "other"], "default": "department" } }
                     ],
-                    "responses": { "200": { "description": "{period, from, to, kind, rows[{rank, unit, index, sample, dossier_rate, gap, gap_significant}]}", "content": { "application/json": {} } }, "403": { "description": "Not an administrator" } }
+                    "responses": {
+                        "200": { "description": "{period, from, to, kind, rows[{rank, unit, index, sample, dossier_rate, gap, gap_significant}]}", "content": { "application/json": {} } },
+                        "303": { "$ref": "#/components/responses/MustChangePassword" },
+                        "400": { "$ref": "#/components/responses/BadQuery" },
+                        "401": { "$ref": "#/components/responses/NotSignedIn" },
+                        "403": { "description": "Not an administrator", "content": { "application/json": { "schema": error } } },
+                        "422": { "description": "Bad period or kind, or a control character in the query", "content": { "application/json": { "schema": error } } }
+                    }
                 }
             },
             "/healthz": {
-                "get": { "summary": "Liveness and database check", "responses": { "200": { "description": "OK" }, "503": { "description": "Database unavailable" } } }
+                "get": { "summary": "Liveness and database check", "responses": {
+                    "200": { "description": "OK" },
+                    "400": { "$ref": "#/components/responses/BadQuery" },
+                    "422": { "$ref": "#/components/responses/ControlCharacter" },
+                    "503": { "description": "Database unavailable (no connection free within the pool's timeout, or the database does not answer)" }
+                } }
             }
         }
     })

@@ -15,6 +15,7 @@ mod crash;
 mod edge_security;
 mod forms;
 mod groups;
+mod hostile_input;
 mod integrity;
 mod lifecycle;
 mod mail;

@@ -184,6 +184,7 @@ pub async fn create(
     let f = form.into_inner();
     let result = state
         .with_conn(move |conn| {
+            unit_names(&f.name_vi, &f.name_en)?;
             let valid_from = parse_date("valid_from", &f.valid_from)?;
             let code = f.code.trim().to_ascii_uppercase();
             let parent = f.parent.trim().to_ascii_uppercase();
@@ -441,6 +442,18 @@ async fn apply(
     }
 }
 
+/// Longest unit name accepted: the longest official names are under 150 characters.
+const MAX_NAME: usize = 200;
+
+/// A unit's names are one line each and of a sensible length (they head reports and exports).
+fn unit_names(name_vi: &str, name_en: &str) -> Result<(), AppError> {
+    for (field, name) in [("name_vi", name_vi), ("name_en", name_en)] {
+        crate::text::check(field, name.trim(), crate::text::Lines::Single)?;
+        crate::text::check_length(field, name.trim(), MAX_NAME)?;
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 pub struct RenameForm {
     name_vi: String,
@@ -458,6 +471,7 @@ pub async fn rename(
     let (id, actor, f) = (path.into_inner(), user.0.user.actor(), form.into_inner());
     let target = id.clone();
     apply(&state, &req, &user, id, move |conn| {
+        unit_names(&f.name_vi, &f.name_en)?;
         units::rename(conn, &actor, &target, &f.name_vi, &f.name_en, &f.kind).map(drop)
     })
     .await
