@@ -920,3 +920,32 @@ mod processes {
         assert_eq!(deadlocks, 0, "deadlocks in the server logs");
     }
 }
+
+/// `sipas migrate` beside starting instances: migrations take their own lock on PostgreSQL.
+#[test]
+fn migrations_run_together_apply_once() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    for _ in 0..3 {
+        let (url, _db) = fresh_database(&backend);
+        let barrier = Arc::new(Barrier::new(3));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let url = sipas::db::DatabaseUrl::parse(&url).unwrap();
+                    let pool = sipas::db::DbPool::connect(&url, 2).unwrap();
+                    let mut conn = pool.get().unwrap();
+                    barrier.wait();
+                    sipas::db::run_migrations(&mut conn)
+                })
+            })
+            .collect();
+        let applied: Vec<usize> = threads
+            .into_iter()
+            .map(|t| t.join().unwrap().expect("migrations run"))
+            .collect();
+        assert_eq!(applied.iter().filter(|n| **n > 0).count(), 1, "{applied:?}");
+    }
+}
