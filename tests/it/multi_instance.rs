@@ -919,6 +919,254 @@ mod processes {
         }
         assert_eq!(deadlocks, 0, "deadlocks in the server logs");
     }
+
+    /// A PostgreSQL cluster of this test's own (the shared server allows no replication
+    /// connections): a primary and a streaming replica made with `pg_basebackup -R`, stopped
+    /// when dropped.
+    struct Clusters {
+        dir: tempfile::TempDir,
+        bin: PathBuf,
+        primary_port: u16,
+        replica_port: u16,
+    }
+
+    impl Clusters {
+        /// Runs a PostgreSQL program, as the `postgres` OS user when this test runs as root.
+        fn run(&self, program: &str, args: &[&str]) {
+            let path = self.bin.join(program);
+            let out = if is_root() {
+                Command::new("runuser")
+                    .args(["-u", "postgres", "--"])
+                    .arg(&path)
+                    .args(args)
+                    .output()
+            } else {
+                Command::new(&path).args(args).output()
+            }
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(
+                out.status.success(),
+                "{program} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+        fn data(&self, name: &str) -> String {
+            self.dir.path().join(name).display().to_string()
+        }
+
+        fn start() -> Self {
+            let bin = std::env::var("SIPAS_TEST_PG_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                        .expect("PostgreSQL server programs in /usr/lib/postgresql (or set SIPAS_TEST_PG_BIN)")
+                        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                        .filter(|b| b.join("initdb").exists())
+                        .collect();
+                    found.sort();
+                    found.pop().expect("initdb")
+                });
+            let dir = tempfile::tempdir().expect("cluster dir");
+            if is_root() {
+                let ok = Command::new("chown")
+                    .args(["postgres"])
+                    .arg(dir.path())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "chown the cluster folder to postgres");
+            }
+            let clusters = Self {
+                dir,
+                bin,
+                primary_port: free_port(),
+                replica_port: free_port(),
+            };
+            let primary = clusters.data("primary");
+            clusters.run("initdb", &["-D", &primary, "-A", "trust", "-U", "postgres"]);
+            let socket_dir = clusters.dir.path().display().to_string();
+            let conf = format!(
+                "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{socket_dir}'\nwal_level = replica\nmax_wal_senders = 4\nfsync = off\n",
+                clusters.primary_port
+            );
+            append(&format!("{primary}/postgresql.conf"), &conf);
+            append(
+                &format!("{primary}/pg_hba.conf"),
+                "host replication all 127.0.0.1/32 trust\n",
+            );
+            let log = clusters.data("primary.log");
+            clusters.run("pg_ctl", &["-D", &primary, "-l", &log, "-w", "start"]);
+            let replica = clusters.data("replica");
+            let port = clusters.primary_port.to_string();
+            clusters.run(
+                "pg_basebackup",
+                &[
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                    "-D",
+                    &replica,
+                    "-R",
+                    "-X",
+                    "stream",
+                ],
+            );
+            append(
+                &format!("{replica}/postgresql.conf"),
+                &format!("port = {}\n", clusters.replica_port),
+            );
+            let log = clusters.data("replica.log");
+            clusters.run("pg_ctl", &["-D", &replica, "-l", &log, "-w", "start"]);
+            clusters
+        }
+
+        fn stop(&self, name: &str) {
+            let data = self.data(name);
+            self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        }
+    }
+
+    impl Drop for Clusters {
+        fn drop(&mut self) {
+            for name in ["replica", "primary"] {
+                let pid = self.dir.path().join(name).join("postmaster.pid");
+                if pid.exists() {
+                    let data = self.data(name);
+                    let path = self.bin.join("pg_ctl");
+                    let args = ["-D", data.as_str(), "-m", "immediate", "-w", "stop"];
+                    let _ = if is_root() {
+                        Command::new("runuser")
+                            .args(["-u", "postgres", "--"])
+                            .arg(&path)
+                            .args(args)
+                            .output()
+                    } else {
+                        Command::new(&path).args(args).output()
+                    };
+                }
+            }
+        }
+    }
+
+    fn is_root() -> bool {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    }
+
+    fn append(path: &str, text: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Reports, rankings and exports read from a real streaming replica; when it stops, from
+    /// the primary.
+    #[actix_web::test]
+    #[ignore = "starts its own PostgreSQL primary and streaming replica; run by .ci/run with --ignored"]
+    async fn reports_read_from_a_streaming_replica() {
+        use crate::helpers::TestApp;
+        use crate::security::{sign_in_admin, unit_id};
+
+        let clusters = Clusters::start();
+        let primary = format!(
+            "postgres://postgres@127.0.0.1:{}/postgres",
+            clusters.primary_port
+        );
+        let (primary_port, replica_port) = (clusters.primary_port, clusters.replica_port);
+        let name = format!(
+            "sipas_standby_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let tweak_name = name.clone();
+        let app = TestApp::spawn_with(Backend::Postgres(primary), move |s| {
+            let on_replica = s.database_url.replacen(
+                &format!("127.0.0.1:{primary_port}"),
+                &format!("127.0.0.1:{replica_port}"),
+                1,
+            );
+            s.database_replica_url = Some(on_replica.replacen(
+                "options=",
+                &format!("application_name={tweak_name}&options="),
+                1,
+            ));
+        })
+        .await;
+        let form = app.state.forms.latest("sipas").unwrap();
+        for i in 0..6 {
+            let issued = app
+                .issue_survey(&format!("HS-STANDBY-{i}"), Some("sipas"))
+                .await;
+            let r = app
+                .submit(issued["survey_url"].as_str().unwrap(), &full_answers(&form))
+                .await;
+            assert_eq!(r.status(), 200);
+        }
+        let admin = sign_in_admin(&app).await;
+        let stp = unit_id(&app, "STP");
+        let year = chrono::Utc::now().format("%Y");
+        let export_path = format!("/admin/export/responses.csv?form=sipas&period={year}");
+        // The replica replays the primary's WAL within moments.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = admin.get(&app, &export_path).await;
+            assert_eq!(r.status(), 200);
+            if r.text().await.unwrap().lines().count() == 7 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the replica did not catch up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for path in [
+            format!("/reports/units/{stp}?period={year}"),
+            format!("/reports/ranking?period={year}&kind=department"),
+        ] {
+            assert_eq!(admin.get(&app, &path).await.status(), 200, "{path}");
+        }
+        // The reads were served by the standby: its own backends carry our application name.
+        let standby = format!("postgres://postgres@127.0.0.1:{replica_port}/postgres");
+        let mut conn = diesel::PgConnection::establish(&standby).expect("standby answers");
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            recovery: bool,
+        }
+        let row: Row = diesel::sql_query(
+            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE application_name = $1) AS n, \
+             pg_is_in_recovery() AS recovery",
+        )
+        .bind::<diesel::sql_types::Text, _>(&name)
+        .get_result(&mut conn)
+        .unwrap();
+        assert!(row.recovery, "a real standby");
+        assert!(row.n > 0, "reports read from the standby");
+        drop(conn);
+
+        // The standby goes away: the same pages come from the primary.
+        clusters.stop("replica");
+        for path in [
+            format!("/reports/units/{stp}?period={year}"),
+            format!("/reports/ranking?period={year}&kind=department"),
+            export_path.clone(),
+        ] {
+            assert_eq!(
+                admin.get(&app, &path).await.status(),
+                200,
+                "{path} without the replica"
+            );
+        }
+        drop(app);
+        drop(clusters);
+    }
 }
 
 /// `sipas migrate` beside starting instances: migrations take their own lock on PostgreSQL.
