@@ -464,6 +464,14 @@ mod processes {
         stdout: PathBuf,
     }
 
+    /// A failed check must not leave servers running.
+    impl Drop for Instance {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     fn free_port() -> u16 {
         std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -787,10 +795,7 @@ mod processes {
         }
         // Late copies of an invitation would arrive within a lease.
         tokio::time::sleep(Duration::from_secs(6)).await;
-        for mut instance in instances {
-            instance.child.kill().expect("SIGKILL");
-            instance.child.wait().expect("reaped");
-        }
+        drop(instances);
         let seen = seen.lock().unwrap();
         eprintln!(
             "{} registrations, {} answers acknowledged, {} used on retry, {} server errors retried, {} restarts of instance 0, {:?} in all",
