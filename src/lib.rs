@@ -79,6 +79,18 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
     Ok((pool, Arc::new(forms), secret))
 }
 
+/// Loads the demo province under the start-up lock: instances started together with `--demo`
+/// would otherwise insert the same rows at once and fail on unique keys.
+pub fn load_demo(
+    settings: &Settings,
+    conn: &mut db::DbConn,
+    secret: &ServerSecret,
+) -> anyhow::Result<demo::DemoInfo> {
+    let url = DatabaseUrl::parse(&settings.database_url)?;
+    let _lock = db::lock::StartupLock::acquire(&url, "demo province")?;
+    demo::load(conn, secret)
+}
+
 /// A built, listening server.
 pub struct Application {
     server: Server,

@@ -335,7 +335,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             simulate_gaming,
         } => {
             let (pool, forms, secret) = sipas::prepare(&settings)?;
-            let info = demo::load(&mut pool.get()?, &secret)?;
+            let info = sipas::load_demo(&settings, &mut pool.get()?, &secret)?;
             let added = sipas::synthetic::ensure_units(&mut pool.get()?, units)?;
             if added > 0 {
                 eprintln!("added {added} synthetic communes");
@@ -769,7 +769,7 @@ fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     let mut urls = json!({ "home": format!("{base}/"), "health": format!("{base}/healthz"), "openapi": format!("{base}/api/openapi.json") });
     if load_demo {
         let mut conn = state.pool.get()?;
-        let info = demo::load(&mut conn, &state.secret)?;
+        let info = sipas::load_demo(&state.settings, &mut conn, &state.secret)?;
         let request = sipas::survey::transaction::TransactionRequest {
             unit: "STP".into(),
             dossier_code: format!("DEMO-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")),

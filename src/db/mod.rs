@@ -170,24 +170,52 @@ fn create_parent_dir(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies every pending migration of the connection's backend; returns how many ran.
+/// Applies every pending migration of the connection's backend; returns how many ran. On
+/// PostgreSQL under an advisory lock (see [`with_migration_lock`]).
 pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<usize> {
-    let applied = match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
-    }
+    let applied = with_migration_lock(conn, |conn| match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    })?
     .map_err(|e| anyhow!("migration failed: {e}"))?;
-    Ok(applied.len())
+    Ok(applied)
 }
 
 /// Reverts every applied migration (used by `sipas migrate --down-all` and CI's up→down→up check).
 pub fn revert_all_migrations(conn: &mut DbConn) -> anyhow::Result<usize> {
-    let reverted = match conn {
-        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS),
-        DbConn::Postgres(c) => c.revert_all_migrations(POSTGRES_MIGRATIONS),
-    }
+    let reverted = with_migration_lock(conn, |conn| match conn {
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c
+            .revert_all_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    })?
     .map_err(|e| anyhow!("reverting migrations failed: {e}"))?;
-    Ok(reverted.len())
+    Ok(reverted)
+}
+
+/// Runs `work` holding a PostgreSQL session advisory lock (per schema) on `conn`, so that a
+/// `sipas migrate` and instances starting on the same database never migrate at once (two
+/// `CREATE TABLE`s of one migration fail on the catalogue's unique keys). The lock is released
+/// whatever `work` returns. SQLite: one process per database, nothing to take.
+fn with_migration_lock<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> T,
+) -> anyhow::Result<T> {
+    const KEY: &str = "hashtextextended('sipas-migrations:' || coalesce(current_schema(), ''), 0)";
+    if let DbConn::Postgres(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({KEY})"))
+            .execute(&mut **c)
+            .context("cannot take the migration lock")?;
+    }
+    let result = work(conn);
+    if let DbConn::Postgres(c) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({KEY})"))
+            .execute(&mut **c)
+            .context("cannot release the migration lock")?;
+    }
+    Ok(result)
 }
 
 impl DbConn {

@@ -61,8 +61,12 @@ impl SmtpSink {
                         } else if upper == "DATA" {
                             let _ = write.write_all(b"354 go ahead\r\n").await;
                             let mut data = String::new();
+                            // A message counts only once its final "." arrived: a client cut
+                            // mid-DATA delivered nothing, as with a real mail server.
+                            let mut complete = false;
                             while let Ok(Some(l)) = lines.next_line().await {
                                 if l == "." {
+                                    complete = true;
                                     break;
                                 }
                                 data.push_str(
@@ -71,6 +75,9 @@ impl SmtpSink {
                                         .unwrap_or(&l),
                                 );
                                 data.push('\n');
+                            }
+                            if !complete {
+                                break;
                             }
                             if let Ok(mut r) = store.lock() {
                                 r.push(Received {
