@@ -13,6 +13,7 @@ mod case_contact;
 mod crash;
 mod forms;
 mod groups;
+mod honest_stats;
 mod integrity;
 mod lifecycle;
 mod mail;
