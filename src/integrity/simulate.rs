@@ -636,8 +636,10 @@ mod tests {
         assert!(f.per_period() < 1.0, "{f:?}");
     }
 
-    /// Issue #14: a unit answering 20–30 % of its dossiers where units like it answer 45–65 %
-    /// is flagged for its issue rate, and its honest peers are not.
+    /// Issue #14: a unit answering 20–30 % of its dossiers where units like it answer 60–80 %
+    /// is flagged for its issue rate (within the panel's FDR control), and its honest peers
+    /// are not. The old rule (below half the province median) could never flag a unit above
+    /// half the median, whatever the evidence.
     #[test]
     fn selective_units_answering_a_quarter_are_flagged() {
         let (form, policy) = setup();
@@ -646,7 +648,7 @@ mod tests {
             .map(|i| MemoryUnit {
                 code: format!("H{i:02}"),
                 strategy: Strategy::Honest,
-                answer_rate: rng.random_range(0.45..0.65),
+                answer_rate: rng.random_range(0.6..0.8),
                 quality: rng.random_range(0.55..0.85),
             })
             .collect();

@@ -153,6 +153,21 @@ async fn json_figures_are_unrounded_and_pages_round(app: TestApp) {
         .find(|r| r["unit"]["code"] == "STP")
         .expect("STP row");
     assert_eq!(row["index"]["value"].as_f64(), Some(index), "{row}");
+    // The OpenAPI document says so.
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let figure = &doc["components"]["schemas"]["Figure"]["properties"];
+    for field in ["value", "ci_low", "ci_high"] {
+        let text = figure[field]["description"].as_str().unwrap_or_default();
+        assert!(text.contains("Unrounded percentage"), "{field}: {text}");
+    }
     // Pages round for display.
     let page = admin
         .page(&app, &format!("/reports/units/{stp}?period={period}"))
