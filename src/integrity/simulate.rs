@@ -623,7 +623,7 @@ mod tests {
     #[test]
     fn false_alarms_of_an_honest_province_stay_below_one_per_period() {
         let (form, policy) = setup();
-        let (units, periods) = (500, 20);
+        let (units, periods) = (500, 10);
         let f = false_alarms(&form, &policy, 2026, units, periods, 5);
         println!(
             "false alarms: {} honest units × {} months: {} flagged in all ({} months with a flag), {:.2} per month",
