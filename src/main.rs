@@ -58,6 +58,10 @@ enum Command {
         /// integrity signals flag.
         #[arg(long)]
         simulate_gaming: bool,
+        /// Measure false alarms: 500 honest units over this many simulated months, in memory
+        /// (no database), and print how many the integrity panel flags per month by chance.
+        #[arg(long, default_value_t = 0)]
+        false_alarm_months: usize,
     },
     /// Survey-form files.
     Forms {
@@ -333,6 +337,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             days,
             units,
             simulate_gaming,
+            false_alarm_months,
         } => {
             let (pool, forms, secret) = sipas::prepare(&settings)?;
             let info = sipas::load_demo(&settings, &mut pool.get()?, &secret)?;
@@ -394,6 +399,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     d.honest_rate() * 100.0
                 );
                 println!("See /admin/integrity?period={}", sim.period.label());
+            }
+            if false_alarm_months > 0 {
+                let form = forms
+                    .codes()
+                    .filter_map(|c| forms.latest(c))
+                    .find(|f| f.kind == sipas::forms::FormKind::Sipas)
+                    .ok_or_else(|| anyhow::anyhow!("no SIPAS form loaded"))?;
+                let policy = sipas::integrity::IntegrityPolicy::from_settings(&settings);
+                let f = sipas::integrity::simulate::false_alarms(
+                    &form,
+                    &policy,
+                    seed,
+                    500,
+                    false_alarm_months,
+                    settings.report_min_n,
+                );
+                println!(
+                    "Báo động nhầm / False alarms: {} honest units × {} months: {} flagged ({} months with a flag), {:.3} per month",
+                    f.units,
+                    f.periods,
+                    f.flagged,
+                    f.periods_with_flags,
+                    f.per_period()
+                );
             }
             println!(
                 "Demo province loaded: {} units, {} procedures.",

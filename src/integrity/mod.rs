@@ -295,6 +295,19 @@ pub struct Screening {
 /// Fewer rated items than this cannot show straight-lining (the short dossier form has four).
 const STRAIGHT_LINE_MIN_ITEMS: usize = 5;
 
+/// Whether every rated item got the same level (at least [`STRAIGHT_LINE_MIN_ITEMS`] of them).
+pub fn straight_line(form: &Form, answers: &[AnswerValue]) -> bool {
+    let levels: Vec<i64> = answers
+        .iter()
+        .filter(|a| {
+            form.question(&a.question_code)
+                .is_some_and(|q| matches!(q.kind, QuestionType::Scale5 | QuestionType::Scale3))
+        })
+        .filter_map(|a| a.value_int.filter(|l| *l > 0))
+        .collect();
+    levels.len() >= STRAIGHT_LINE_MIN_ITEMS && levels.iter().all(|l| *l == levels[0])
+}
+
 /// Screens one submission: which signals it shows, whether the rules hold it, and whether its
 /// overall rating opens a case.
 pub fn screen(
@@ -310,16 +323,7 @@ pub fn screen(
     let seconds_from_issue = seconds(response.issued_at);
     let seconds_answering = seconds(response.opened_at);
     let questions_answered = answers.len() as i64;
-    let levels: Vec<i64> = answers
-        .iter()
-        .filter(|a| {
-            form.question(&a.question_code)
-                .is_some_and(|q| matches!(q.kind, QuestionType::Scale5 | QuestionType::Scale3))
-        })
-        .filter_map(|a| a.value_int.filter(|l| *l > 0))
-        .collect();
-    let straight_line =
-        levels.len() >= STRAIGHT_LINE_MIN_ITEMS && levels.iter().all(|l| *l == levels[0]);
+    let straight_line = straight_line(form, answers);
     let facts = ResponseFacts {
         seconds_from_issue,
         seconds_answering,

@@ -1,8 +1,13 @@
 //! Integrity signals per unit and period: the share of counter responses showing each
 //! per-response signal (tested against what honest service tolerates), the issue rate (answers
-//! per dossier completed, against the province), and the counter/paper gap with its
-//! significance test. Units are ranked by the evidence: the sum of −log₁₀ p of the flagged
-//! signals.
+//! per dossier completed, against comparable units), and the counter/paper gap with its
+//! significance test.
+//!
+//! Every test is one-sided and exact at any n (binomial tails; beta-binomial for the issue
+//! rate, whose honest level varies between units). Dozens of units × eight tests are run every
+//! period, so the flags are controlled together: Benjamini–Hochberg over every test of the
+//! panel, a test flagged when its q-value is at most [`FDR_Q`]. Units are ranked by the
+//! evidence: the sum of −log₁₀ p of the flagged tests.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,14 +28,17 @@ use crate::report::source::{self, COUNTER_CHANNELS};
 use crate::report::{ChannelGap, ReportOptions, UnitRef, stats};
 use crate::units;
 
-/// A unit-level test is flagged at this p-value. Dozens of units are tested every period, so
-/// 5 % would flag an honest unit or two by chance each time.
-pub const ALPHA: f64 = 0.01;
-/// Fewer screened responses (or dossiers) than this say nothing either way.
+/// The false discovery rate of the panel: a test is flagged when its Benjamini–Hochberg q-value
+/// is at most this. In a province where every unit is honest, BH at Q flags anything at all in
+/// at most a share Q of periods, so the expected number of honest units flagged by chance per
+/// period stays far below one (measured by [`super::simulate::false_alarms`]); where units do
+/// game, at most about Q of the flags are honest units (1 in 100).
+pub const FDR_Q: f64 = 0.01;
+/// Fewer screened responses (or dossiers) than this say nothing either way: such tests are
+/// shown but left out of the family.
 pub const MIN_N: u64 = 10;
-/// A unit answering fewer than this share of the province's median answers per dossier looks
-/// like it hands out survey links selectively.
-pub const ISSUE_RATE_SHARE: f64 = 0.5;
+/// Comparable units (same kind, at least [`MIN_N`] dossiers) needed to test an issue rate.
+pub const MIN_PEERS: usize = 5;
 
 /// What honest service still produces of each signal: the share tested against.
 pub fn baseline(signal: Signal) -> f64 {
@@ -48,25 +56,14 @@ pub fn baseline(signal: Signal) -> f64 {
     }
 }
 
-/// One-sided p-value that `k` of `n` exceed a rate `p0` (normal approximation with
-/// continuity correction).
+/// One-sided exact p-value that `k` of `n` reach or exceed a rate `p0`: P(X ≥ k), binomial.
 pub fn p_above(k: u64, n: u64, p0: f64) -> Option<f64> {
-    if n == 0 || !(0.0..1.0).contains(&p0) || p0 == 0.0 {
-        return None;
-    }
-    let n = n as f64;
-    let z = (k as f64 - n * p0 - 0.5) / (n * p0 * (1.0 - p0)).sqrt();
-    Some(1.0 - stats::normal_cdf(z))
+    stats::binomial_p_above(k, n, p0)
 }
 
-/// One-sided p-value that `k` of `n` fall below a rate `p0`.
+/// One-sided exact p-value that `k` of `n` fall to or below a rate `p0`: P(X ≤ k), binomial.
 pub fn p_below(k: u64, n: u64, p0: f64) -> Option<f64> {
-    if n == 0 || !(0.0..1.0).contains(&p0) || p0 == 0.0 {
-        return None;
-    }
-    let n = n as f64;
-    let z = (n * p0 - k as f64 - 0.5) / (n * p0 * (1.0 - p0)).sqrt();
-    Some(1.0 - stats::normal_cdf(z))
+    stats::binomial_p_below(k.min(n), n, p0)
 }
 
 fn evidence_of(p: Option<f64>) -> f64 {
@@ -80,7 +77,10 @@ pub struct ShareSignal {
     pub count: u64,
     pub n: u64,
     pub baseline: f64,
+    /// Exact one-sided binomial p-value against the baseline.
     pub p_value: Option<f64>,
+    /// Benjamini–Hochberg q-value over the panel; `None` when not tested (n < [`MIN_N`]).
+    pub q_value: Option<f64>,
     pub flagged: bool,
 }
 
@@ -90,14 +90,24 @@ impl ShareSignal {
     }
 }
 
-/// Answers per dossier completed, against the province.
+/// Answers per dossier completed, against units of the same kind.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssueRate {
     pub answers: u64,
     pub dossiers: u64,
     pub rate: Option<f64>,
-    pub province_median: Option<f64>,
+    /// Wilson 95 % interval of the unit's rate.
+    pub rate_low: Option<f64>,
+    pub rate_high: Option<f64>,
+    /// Pooled rate of the comparable units (same kind, the unit itself left out).
+    pub peer_rate: Option<f64>,
+    /// How much honest rates vary between those units (robust standard deviation, binomial
+    /// noise removed): the uncertainty of the rate the unit should have.
+    pub peer_spread: Option<f64>,
+    pub peers: usize,
+    /// One-sided beta-binomial p-value of a rate this low among such units.
     pub p_value: Option<f64>,
+    pub q_value: Option<f64>,
     pub flagged: bool,
 }
 
@@ -110,6 +120,9 @@ pub struct UnitIntegrity {
     pub shares: Vec<ShareSignal>,
     pub issue: IssueRate,
     pub gap: Option<ChannelGap>,
+    /// One-sided p-value that the counter results are higher than the paper ones.
+    pub gap_p_value: Option<f64>,
+    pub gap_q_value: Option<f64>,
     pub gap_flagged: bool,
     pub evidence: f64,
     pub flagged: bool,
@@ -132,6 +145,17 @@ impl UnitIntegrity {
         }
         out
     }
+
+    /// The smallest q-value of the unit's tests: how strong its best evidence is after the
+    /// panel's multiple-testing control.
+    pub fn min_q(&self) -> Option<f64> {
+        self.shares
+            .iter()
+            .filter_map(|s| s.q_value)
+            .chain(self.issue.q_value)
+            .chain(self.gap_q_value)
+            .min_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal))
+    }
 }
 
 /// Title of any flag code, for pages.
@@ -146,8 +170,8 @@ pub fn flag_title(code: &str, lang: Lang) -> &'static str {
 pub fn flag_explanation(code: &str, lang: Lang) -> &'static str {
     match code {
         "issue_rate" => lang.pick(
-            "Số phiếu trả lời trên mỗi hồ sơ đã giải quyết thấp hơn nhiều so với mức chung của tỉnh: có thể mã QR chỉ được đưa cho người dân hài lòng.",
-            "Far fewer answers per completed dossier than across the province: the QR code may be handed only to satisfied citizens.",
+            "Số phiếu trả lời trên mỗi hồ sơ đã giải quyết thấp hơn nhiều so với các đơn vị cùng cấp (kể cả khi tính đến mức chênh lệch thường thấy giữa các đơn vị): có thể mã QR chỉ được đưa cho người dân hài lòng.",
+            "Far fewer answers per completed dossier than units of the same kind, even allowing for how much honest units differ: the QR code may be handed only to satisfied citizens.",
         ),
         "gap" => lang.pick(
             "Kết quả khảo sát tại quầy cao hơn kết quả phiếu giấy do bưu điện thu độc lập, và chênh lệch có ý nghĩa thống kê (không phải do ngẫu nhiên).",
@@ -157,6 +181,199 @@ pub fn flag_explanation(code: &str, lang: Lang) -> &'static str {
             .map(|s| s.explanation(lang))
             .unwrap_or(""),
     }
+}
+
+/// What the tests of one unit and period start from: the counts of its counter responses
+/// showing each signal, its dossiers, and its counter/paper gap.
+#[derive(Debug, Clone)]
+pub struct UnitCounts {
+    pub unit: UnitRef,
+    /// Counter responses screened in the period (held ones included).
+    pub screened: u64,
+    pub held: u64,
+    /// Responses showing each signal, in [`Signal::ALL`] order.
+    pub signals: [u64; 6],
+    pub dossiers: u64,
+    pub gap: Option<ChannelGap>,
+}
+
+/// A quantile (0–1, linear between order statistics) of `sorted` with the element at `skip`
+/// left out.
+fn quantile_without(sorted: &[f64], skip: usize, q: f64) -> f64 {
+    let len = sorted.len() - 1;
+    let at = |j: usize| sorted[if j < skip { j } else { j + 1 }];
+    let pos = q * (len - 1) as f64;
+    let (lo, frac) = (pos.floor() as usize, pos - pos.floor());
+    let hi = (lo + 1).min(len - 1);
+    at(lo) + (at(hi) - at(lo)) * frac
+}
+
+/// The issue-rate test of every unit of one kind: each unit's answers of its dossiers against
+/// the pooled rate of the others, allowing for how much the others' rates vary.
+fn issue_rates(counts: &[&UnitCounts]) -> Vec<IssueRate> {
+    // Comparable units: enough dossiers for a rate to mean something.
+    let mut peers: Vec<(usize, f64)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.dossiers >= MIN_N)
+        .map(|(i, c)| (i, c.screened.min(c.dossiers) as f64 / c.dossiers as f64))
+        .collect();
+    peers.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap_or(std::cmp::Ordering::Equal));
+    let sorted: Vec<f64> = peers.iter().map(|p| p.1).collect();
+    let position: HashMap<usize, usize> = peers.iter().enumerate().map(|(k, p)| (p.0, k)).collect();
+    let (answers_all, dossiers_all, noise_all) =
+        peers.iter().fold((0.0, 0.0, 0.0), |acc, (i, _)| {
+            let c = counts[*i];
+            (
+                acc.0 + c.screened.min(c.dossiers) as f64,
+                acc.1 + c.dossiers as f64,
+                acc.2 + 1.0 / c.dossiers as f64,
+            )
+        });
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let answers = c.screened.min(c.dossiers);
+            let rate = (c.dossiers > 0).then(|| answers as f64 / c.dossiers as f64);
+            let interval = stats::wilson(answers, c.dossiers);
+            let mut out = IssueRate {
+                answers: c.screened,
+                dossiers: c.dossiers,
+                rate,
+                rate_low: interval.map(|i| i.low),
+                rate_high: interval.map(|i| i.high),
+                peer_rate: None,
+                peer_spread: None,
+                peers: 0,
+                p_value: None,
+                q_value: None,
+                flagged: false,
+            };
+            let Some(&k) = position.get(&i) else {
+                return out;
+            };
+            let others = sorted.len() - 1;
+            if others < MIN_PEERS {
+                return out;
+            }
+            let d = c.dossiers as f64;
+            let pooled = (answers_all - answers as f64) / (dossiers_all - d);
+            // Robust spread of the others' rates (IQR / 1.349, so a few gaming units do not
+            // widen it), less the binomial noise a rate of their size carries.
+            let iqr = quantile_without(&sorted, k, 0.75) - quantile_without(&sorted, k, 0.25);
+            let mean_noise = pooled * (1.0 - pooled) * (noise_all - 1.0 / d) / others as f64;
+            let spread = ((iqr / 1.349).powi(2) - mean_noise).max(0.0).sqrt();
+            out.peer_rate = Some(pooled);
+            out.peer_spread = Some(spread);
+            out.peers = others;
+            out.p_value = stats::beta_binomial_p_below(answers, c.dossiers, pooled, spread);
+            out
+        })
+        .collect()
+}
+
+/// Runs every test of the panel on `counts` and controls them together (Benjamini–Hochberg at
+/// [`FDR_Q`]); the result is ranked by evidence (most at risk first). Pure: the simulations
+/// call it without a database.
+pub fn evaluate(counts: &[UnitCounts]) -> Vec<UnitIntegrity> {
+    // Issue rates, kind by kind.
+    let mut issues: Vec<Option<IssueRate>> = vec![None; counts.len()];
+    let mut kinds: Vec<&str> = counts.iter().map(|c| c.unit.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for kind in kinds {
+        let members: Vec<usize> = (0..counts.len())
+            .filter(|i| counts[*i].unit.kind == kind)
+            .collect();
+        let of_kind: Vec<&UnitCounts> = members.iter().map(|i| &counts[*i]).collect();
+        for (i, rate) in members.into_iter().zip(issue_rates(&of_kind)) {
+            issues[i] = Some(rate);
+        }
+    }
+    let mut out: Vec<UnitIntegrity> = counts
+        .iter()
+        .zip(issues)
+        .map(|(c, issue)| {
+            let n = c.screened;
+            let shares = Signal::ALL
+                .iter()
+                .zip(c.signals)
+                .map(|(s, count)| {
+                    let base = baseline(*s);
+                    ShareSignal {
+                        signal: s.code(),
+                        count,
+                        n,
+                        baseline: base,
+                        p_value: p_above(count, n, base),
+                        q_value: None,
+                        flagged: false,
+                    }
+                })
+                .collect();
+            // Two-sided p of the report's test, made one-sided: only a counter result above the
+            // paper one is a sign of inflation.
+            let gap_p_value = c.gap.as_ref().and_then(|g| {
+                let (d, p) = (g.difference?, g.p_value?);
+                Some(if d > 0.0 { p / 2.0 } else { 1.0 - p / 2.0 })
+            });
+            UnitIntegrity {
+                unit: c.unit.clone(),
+                screened: n,
+                held: c.held,
+                shares,
+                issue: issue.unwrap_or_else(|| issue_rates(&[c]).remove(0)),
+                gap: c.gap.clone(),
+                gap_p_value,
+                gap_q_value: None,
+                gap_flagged: false,
+                evidence: 0.0,
+                flagged: false,
+            }
+        })
+        .collect();
+    // The family: every test with enough data, across units and signals.
+    let mut family: Vec<Option<f64>> = Vec::new();
+    for u in &out {
+        for s in &u.shares {
+            family.push(s.p_value.filter(|_| s.n >= MIN_N));
+        }
+        family.push(u.issue.p_value.filter(|_| u.issue.dossiers >= MIN_N));
+        family.push(u.gap_p_value);
+    }
+    let q = stats::bh_adjust(&family);
+    let mut q = q.into_iter();
+    let flag = |q: Option<f64>| q.is_some_and(|q| q <= FDR_Q);
+    for u in &mut out {
+        let mut evidence = 0.0;
+        for s in &mut u.shares {
+            s.q_value = q.next().flatten();
+            s.flagged = flag(s.q_value);
+            if s.flagged {
+                evidence += evidence_of(s.p_value);
+            }
+        }
+        u.issue.q_value = q.next().flatten();
+        u.issue.flagged = flag(u.issue.q_value);
+        if u.issue.flagged {
+            evidence += evidence_of(u.issue.p_value);
+        }
+        u.gap_q_value = q.next().flatten();
+        u.gap_flagged = flag(u.gap_q_value);
+        if u.gap_flagged {
+            evidence += evidence_of(u.gap_p_value);
+        }
+        u.flagged = u.shares.iter().any(|s| s.flagged) || u.issue.flagged || u.gap_flagged;
+        u.evidence = (evidence * 10.0).round() / 10.0;
+    }
+    out.sort_by(|a, b| {
+        b.evidence
+            .partial_cmp(&a.evidence)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.unit.code.cmp(&b.unit.code))
+    });
+    out
 }
 
 type CountRow = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
@@ -214,74 +431,14 @@ pub fn assess(
         )?),
         None => None,
     };
-    // The province's typical answers per dossier, from units with enough dossiers.
-    let mut rates: Vec<f64> = dossiers
-        .iter()
-        .filter(|(_, d)| d.dossiers >= MIN_N)
-        .map(|(unit, d)| {
-            let answers = counts.get(unit).map_or(0, |r| r.1.max(0) as u64);
-            answers as f64 / d.dossiers as f64
-        })
-        .collect();
-    rates.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let median = (!rates.is_empty()).then(|| {
-        let mid = rates.len() / 2;
-        if rates.len().is_multiple_of(2) {
-            (rates[mid - 1] + rates[mid]) / 2.0
-        } else {
-            rates[mid]
-        }
-    });
     let present: HashSet<&String> = counts.keys().chain(dossiers.keys()).collect();
-    let mut out = Vec::new();
+    let mut inputs = Vec::new();
     for unit in units::list(conn)?
         .iter()
         .filter(|u| present.contains(&u.id))
     {
         let c = counts.get(&unit.id);
-        let n = c.map_or(0, |r| r.1.max(0) as u64);
-        let get = |i: usize| -> u64 {
-            c.map_or(0, |r| {
-                let v = [r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9];
-                v[i].max(0) as u64
-            })
-        };
-        let order = [
-            Signal::SameDevice,
-            Signal::SameNetwork,
-            Signal::FastIssue,
-            Signal::ShortAnswering,
-            Signal::StraightLine,
-            Signal::Burst,
-        ];
-        let shares: Vec<ShareSignal> = order
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let count = get(i);
-                let base = baseline(*s);
-                let p = p_above(count, n, base);
-                ShareSignal {
-                    signal: s.code(),
-                    count,
-                    n,
-                    baseline: base,
-                    p_value: p,
-                    flagged: n >= MIN_N && p.is_some_and(|p| p < ALPHA),
-                }
-            })
-            .collect();
-        let dossier_count = dossiers.get(&unit.id).map_or(0, |d| d.dossiers);
-        let threshold = median.map(|m| m * ISSUE_RATE_SHARE);
-        let issue_p = threshold.and_then(|t| p_below(n, dossier_count, t));
-        let issue = IssueRate {
-            answers: n,
-            dossiers: dossier_count,
-            rate: (dossier_count > 0).then(|| n as f64 / dossier_count as f64),
-            province_median: median,
-            p_value: issue_p,
-            flagged: dossier_count >= MIN_N && issue_p.is_some_and(|p| p < ALPHA),
-        };
+        let get = |v: Option<i64>| v.map_or(0, |v| v.max(0) as u64);
         let gap = match (&gap_form, &tallies) {
             (Some(form), Some(tallies)) => Some(crate::report::counter_independent_gap(
                 form,
@@ -291,38 +448,21 @@ pub fn assess(
             )),
             _ => None,
         };
-        let gap_flagged = gap.as_ref().is_some_and(|g| {
-            g.difference.is_some_and(|d| d > 0.0) && g.p_value.is_some_and(|p| p < ALPHA)
-        });
-        let mut evidence: f64 = shares
-            .iter()
-            .filter(|s| s.flagged)
-            .map(|s| evidence_of(s.p_value))
-            .sum();
-        if issue.flagged {
-            evidence += evidence_of(issue.p_value);
-        }
-        if gap_flagged {
-            evidence += evidence_of(gap.as_ref().and_then(|g| g.p_value));
-        }
-        let flagged = shares.iter().any(|s| s.flagged) || issue.flagged || gap_flagged;
-        out.push(UnitIntegrity {
+        inputs.push(UnitCounts {
             unit: unit.into(),
-            screened: n,
-            held: get(6),
-            shares,
-            issue,
+            screened: get(c.map(|r| r.1)),
+            held: get(c.map(|r| r.8)),
+            signals: [
+                get(c.map(|r| r.2)),
+                get(c.map(|r| r.3)),
+                get(c.map(|r| r.4)),
+                get(c.map(|r| r.5)),
+                get(c.map(|r| r.6)),
+                get(c.map(|r| r.7)),
+            ],
+            dossiers: dossiers.get(&unit.id).map_or(0, |d| d.dossiers),
             gap,
-            gap_flagged,
-            evidence: (evidence * 10.0).round() / 10.0,
-            flagged,
         });
     }
-    out.sort_by(|a, b| {
-        b.evidence
-            .partial_cmp(&a.evidence)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.unit.code.cmp(&b.unit.code))
-    });
-    Ok(out)
+    Ok(evaluate(&inputs))
 }

@@ -172,6 +172,7 @@ mod tests {
             value: v,
             ci_low: v.map(|v| v - 5.0),
             ci_high: v.map(|v| v + 5.0),
+            se: None,
         }
     }
 

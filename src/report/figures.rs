@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::stats::{Interval, respondent_interval, wilson};
+use super::stats::{Interval, respondent_interval, respondent_se, wilson};
 use crate::forms::scoring::{INDEX_CODE, is_satisfied, is_valid_level};
 use crate::forms::{Form, QuestionType};
 use crate::survey::rollup::RESPONSES_COUNTER;
@@ -107,23 +107,29 @@ impl Tally {
 }
 
 /// A percentage with its interval and the number of answers behind it. `value` and the
-/// interval are `None` when suppressed (fewer answers than the minimum).
+/// interval are `None` when suppressed (fewer answers than the minimum). Figures are unrounded
+/// percentages (0–100): pages, prints and text round them for display, so an analyst reading
+/// the JSON can recompute rankings without ties that are not there.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Figure {
     pub n: u64,
     pub value: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
+    /// Standard error in percentage points (respondent scores for element and index figures,
+    /// √(p(1 − p)/n) for item shares); `None` when suppressed or below two answers.
+    pub se: Option<f64>,
 }
 
 impl Figure {
-    fn new(n: u64, share: Option<f64>, ci: Option<Interval>, min_n: u64) -> Self {
+    fn new(n: u64, share: Option<f64>, ci: Option<Interval>, se: Option<f64>, min_n: u64) -> Self {
         let shown = n >= min_n.max(1);
         Self {
             n,
             value: share.filter(|_| shown).map(percent),
             ci_low: ci.filter(|_| shown).map(|c| percent(c.low)),
             ci_high: ci.filter(|_| shown).map(|c| percent(c.high)),
+            se: se.filter(|_| shown && share.is_some()).map(percent),
         }
     }
 
@@ -131,14 +137,24 @@ impl Figure {
         self.value.is_none()
     }
 
-    /// Standard error in percentage points, from the interval's half-width.
+    /// Standard error in percentage points.
     pub fn se(&self) -> Option<f64> {
-        Some((self.ci_high? - self.ci_low?) / 2.0 / super::stats::Z95)
+        self.se
+    }
+
+    /// Degrees of freedom of the standard error: n − 1 (infinite for n < 2, which has no se).
+    pub fn df(&self) -> f64 {
+        if self.n >= 2 {
+            (self.n - 1) as f64
+        } else {
+            f64::INFINITY
+        }
     }
 }
 
+/// A share (0–1) as an unrounded percentage.
 fn percent(share: f64) -> f64 {
-    (share * 1000.0).round() / 10.0
+    share * 100.0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -149,7 +165,7 @@ pub struct ItemFigure {
     pub weight: f64,
     /// Share answering satisfied (4–5 of 5, 2–3 of 3) among valid answers.
     pub satisfied: Figure,
-    /// Mean level among valid answers (1–5 or 1–3).
+    /// Mean level among valid answers (1–5 or 1–3), unrounded.
     pub mean: Option<f64>,
     /// Answers per level, lowest first; `None` when suppressed.
     pub distribution: Option<Vec<u64>>,
@@ -208,7 +224,7 @@ fn item_figure(q: &crate::forms::Question, tally: &Tally, min_n: u64) -> ItemFig
             .zip(&distribution)
             .map(|(l, n)| *l as f64 * *n as f64)
             .sum();
-        (total / valid as f64 * 100.0).round() / 100.0
+        total / valid as f64
     });
     debug_assert!(levels.iter().all(|l| is_valid_level(q.kind, *l)));
     ItemFigure {
@@ -216,7 +232,15 @@ fn item_figure(q: &crate::forms::Question, tally: &Tally, min_n: u64) -> ItemFig
         text_vi: q.text.vi.clone(),
         text_en: q.text.en.clone(),
         weight: q.weight,
-        satisfied: Figure::new(valid, share, wilson(satisfied, valid), min_n),
+        satisfied: Figure::new(
+            valid,
+            share,
+            wilson(satisfied, valid),
+            share
+                .filter(|_| valid >= 2)
+                .map(|p| (p * (1.0 - p) / valid as f64).sqrt()),
+            min_n,
+        ),
         mean,
         distribution: shown.then_some(distribution),
         no_answer: tally.count(&q.code, 0),
@@ -248,6 +272,7 @@ pub fn compute(form: &Form, tally: &Tally, min_n: u64) -> FormFigures {
             .copied()
             .unwrap_or((0, 0.0, 0.0));
         let ci = estimate.and_then(|e| respondent_interval(e, n, sum, sq));
+        let se = respondent_se(n, sum, sq);
         // Without respondent scores (procedure slices) n is the best-answered item's count.
         let n = if n > 0 {
             n
@@ -259,7 +284,7 @@ pub fn compute(form: &Form, tally: &Tally, min_n: u64) -> FormFigures {
             title_vi: section.title.vi.clone(),
             title_en: section.title.en.clone(),
             weight: section.weight,
-            index: Figure::new(n, estimate, ci, min_n),
+            index: Figure::new(n, estimate, ci, se, min_n),
             items,
         });
     }
@@ -287,20 +312,23 @@ pub fn compute(form: &Form, tally: &Tally, min_n: u64) -> FormFigures {
     let weights: f64 = rated.iter().map(|(e, _)| e.weight).sum();
     let index_estimate =
         (weights > 0.0).then(|| rated.iter().map(|(e, v)| e.weight * v).sum::<f64>() / weights);
-    let (n, sum, sq) = tally
+    let (respondents, sum, sq) = tally
         .scores
         .get(INDEX_CODE)
         .copied()
         .unwrap_or((0, 0.0, 0.0));
-    let n = if n > 0 {
-        n
+    // Without respondent scores (procedure slices) there is no interval: n is the
+    // best-answered element's.
+    let n = if respondents > 0 {
+        respondents
     } else {
         elements.iter().map(|e| e.index.n).max().unwrap_or(0)
     };
     let index = Figure::new(
         n,
         index_estimate,
-        index_estimate.and_then(|e| respondent_interval(e, n, sum, sq)),
+        index_estimate.and_then(|e| respondent_interval(e, respondents, sum, sq)),
+        respondent_se(respondents, sum, sq),
         min_n,
     );
     let overall_question = form
@@ -437,14 +465,16 @@ text = { vi = "a", en = "a" }
         }
         let f = compute(&form(), &t, 5);
         let a = &f.elements[0];
-        assert_eq!(a.items[0].satisfied.value, Some(60.0));
-        assert_eq!(a.items[0].mean, Some(3.8));
+        let close = |x: Option<f64>, want: f64| x.is_some_and(|x| (x - want).abs() < 1e-9);
+        assert!(close(a.items[0].satisfied.value, 60.0));
+        assert!(close(a.items[0].mean, 3.8));
         assert_eq!(a.items[0].no_answer, 5);
         assert_eq!(a.items[0].distribution, Some(vec![0, 1, 1, 1, 2]));
         // A = (1·0.6 + 3·0.9)/4 = 0.825; B = 0.5; index = (1·0.825 + 2·0.5)/3 = 0.60833
-        assert_eq!(a.index.value, Some(82.5));
-        assert_eq!(f.elements[1].index.value, Some(50.0));
-        assert_eq!(f.index.value, Some(60.8));
+        assert!(close(a.index.value, 82.5));
+        assert!(close(f.elements[1].index.value, 50.0));
+        // Unrounded: an analyst recomputing a ranking sees 60.833…, not 60.8.
+        assert!(close(f.index.value, 60.833_333_333), "{:?}", f.index.value);
         assert_eq!(f.responses, 10);
     }
 
@@ -472,10 +502,16 @@ text = { vi = "a", en = "a" }
         t.add_count("B1", 2, 2);
         t.add_score("B", 10, 8.0, 8.0);
         let f = compute(&form(), &t, 5);
+        let close = |x: Option<f64>, want: f64| x.is_some_and(|x| (x - want).abs() < 1e-2);
         let item = &f.elements[1].items[0].satisfied;
-        assert_eq!((item.ci_low, item.ci_high), (Some(49.0), Some(94.3)));
+        assert!(
+            close(item.ci_low, 49.02) && close(item.ci_high, 94.33),
+            "{item:?}"
+        );
+        assert!(close(item.se, 12.65), "{item:?}");
         let b = &f.elements[1].index;
-        // var = (8 - 10·0.64)/9 = 0.1778, se = 0.1333, half = 0.2613
-        assert_eq!((b.ci_low, b.ci_high), (Some(53.9), Some(100.0)));
+        // var = (8 - 10·0.64)/9 = 0.1778, se = 0.1333, t(9) = 2.2622 → half = 0.3016
+        assert!(close(b.ci_low, 49.84) && close(b.ci_high, 100.0), "{b:?}");
+        assert!(close(b.se, 13.33), "{b:?}");
     }
 }

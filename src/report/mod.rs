@@ -96,7 +96,8 @@ pub struct SampleFigure {
     pub sufficient: bool,
 }
 
-/// The Decision 766 rate: (dossiers − rated unsatisfied − late) ÷ dossiers.
+/// The Decision 766 rate: (dossiers − rated unsatisfied − late) ÷ dossiers, an unrounded
+/// percentage.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DossierRate {
     pub counts: DossierCounts,
@@ -107,7 +108,7 @@ impl DossierRate {
     fn from_counts(counts: DossierCounts) -> Self {
         let rate = (counts.dossiers > 0).then(|| {
             let good = counts.dossiers - counts.unsatisfied_or_late.min(counts.dossiers);
-            (good as f64 / counts.dossiers as f64 * 1000.0).round() / 10.0
+            good as f64 / counts.dossiers as f64 * 100.0
         });
         Self { counts, rate }
     }
@@ -118,7 +119,7 @@ impl DossierRate {
 pub struct ChannelGap {
     pub counter: Figure,
     pub independent: Figure,
-    /// Counter minus independent, in percentage points.
+    /// Counter minus independent, in percentage points (unrounded).
     pub difference: Option<f64>,
     pub p_value: Option<f64>,
     pub significant: bool,
@@ -166,15 +167,13 @@ fn form_of_kind(forms: &FormRegistry, kind: FormKind) -> Option<Arc<Form>> {
         .find(|f| f.kind == kind)
 }
 
-fn compare(a: &Figure, b: &Figure) -> (Option<f64>, Option<f64>, bool) {
+/// The difference a − b (percentage points, unrounded), its two-sided p-value (Welch's t on
+/// the figures' standard errors) and whether it is significant at 5 %.
+pub fn compare(a: &Figure, b: &Figure) -> (Option<f64>, Option<f64>, bool) {
     match (a.value, b.value, a.se(), b.se()) {
         (Some(x), Some(y), Some(sx), Some(sy)) => {
-            let p = stats::difference_p(x, sx, y, sy);
-            (
-                Some(((x - y) * 10.0).round() / 10.0),
-                p,
-                p.is_some_and(|p| p < 0.05),
-            )
+            let p = stats::difference_p(x, sx, a.df(), y, sy, b.df());
+            (Some(x - y), p, p.is_some_and(|p| p < 0.05))
         }
         _ => (None, None, false),
     }

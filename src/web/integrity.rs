@@ -111,8 +111,8 @@ pub async fn panel(
     let flagged = assessed.iter().filter(|u| u.flagged).count();
     let body = html! {
         p { (lang.pick(
-            "Các dấu hiệu cho thấy kết quả khảo sát tại quầy có thể bị làm đẹp. Mỗi dấu hiệu được kiểm định thống kê (mức 1 %) so với mức một đơn vị phục vụ trung thực vẫn có, nên dao động ngẫu nhiên không bị gắn cờ. Đơn vị được xếp theo mức bằng chứng (tổng −log₁₀ p của các dấu hiệu bị gắn cờ).",
-            "Signs that counter survey results may be inflated. Each signal is tested (at 1 %) against what honest service still produces, so chance variation is not flagged. Units are ranked by evidence (the sum of −log₁₀ p of their flagged signals).")) }
+            "Các dấu hiệu cho thấy kết quả khảo sát tại quầy có thể bị làm đẹp. Mỗi dấu hiệu được kiểm định chính xác (một phía) so với mức một đơn vị phục vụ trung thực vẫn có; vì mỗi kỳ kiểm định nhiều đơn vị × nhiều dấu hiệu, p được hiệu chỉnh đa kiểm định (Benjamini–Hochberg, q) và chỉ gắn cờ khi q ≤ 1 %, nên dao động ngẫu nhiên hầu như không bao giờ gắn cờ một đơn vị trung thực. Đơn vị được xếp theo mức bằng chứng (tổng −log₁₀ p của các dấu hiệu bị gắn cờ).",
+            "Signs that counter survey results may be inflated. Each signal is tested exactly (one-sided) against what honest service still produces; since every period tests many units × several signals, the p-values are adjusted for multiple testing (Benjamini–Hochberg q-values) and a signal is flagged only when q ≤ 1 %, so chance almost never flags an honest unit. Units are ranked by evidence (the sum of −log₁₀ p of their flagged signals).")) }
         (period_form(lang, "/admin/integrity", &period))
         p #integrity-summary {
             (lang.pick("Đơn vị bị gắn cờ: ", "Units flagged: ")) strong { (flagged) } " / " (assessed.len())
@@ -122,7 +122,7 @@ pub async fn panel(
         table #integrity-units {
             thead { tr {
                 th { "#" } th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Bằng chứng", "Evidence")) }
-                th { (lang.pick("Dấu hiệu", "Signals")) } th { (lang.pick("Phiếu tại quầy", "Counter answers")) }
+                th { (lang.pick("Dấu hiệu", "Signals")) } th { (lang.pick("q nhỏ nhất", "Smallest q")) } th { (lang.pick("Phiếu tại quầy", "Counter answers")) }
                 th { (lang.pick("Chờ xem xét", "Held")) } th { (lang.pick("Phiếu / hồ sơ", "Answers / dossier")) }
                 th { (lang.pick("Chênh lệch quầy – giấy", "Counter – paper gap")) }
             } }
@@ -131,6 +131,7 @@ pub async fn panel(
                 td { a href=(format!("/admin/integrity/units/{}?period={}", u.unit.id, period.label())) { (u.unit.code) " " (unit_name(&u.unit, lang)) } }
                 td { (format!("{:.1}", u.evidence)) }
                 td { @for f in u.flags() { span.flag title=(flag_explanation(f, lang)) { (flag_title(f, lang)) } " " } }
+                td.q { (p_text(u.min_q())) }
                 td { (u.screened) }
                 td { (u.held) }
                 td { (pct(u.issue.rate)) }
@@ -225,20 +226,25 @@ pub async fn unit(
                 table #unit-signals {
                     thead { tr {
                         th { (lang.pick("Dấu hiệu", "Signal")) } th { (lang.pick("Số phiếu", "Answers")) } th { (lang.pick("Tỷ lệ", "Share")) }
-                        th { (lang.pick("Mức chấp nhận", "Tolerated")) } th { "p" } th { (lang.pick("Cờ", "Flag")) } th { (lang.pick("Ý nghĩa", "Meaning")) }
+                        th { (lang.pick("Mức chấp nhận", "Tolerated")) } th { "p" } th { abbr title=(lang.pick("p đã hiệu chỉnh đa kiểm định (Benjamini–Hochberg) trên toàn bảng của kỳ", "p adjusted for multiple testing (Benjamini–Hochberg) over the whole panel of the period")) { "q" } }
+                        th { (lang.pick("Cờ", "Flag")) } th { (lang.pick("Ý nghĩa", "Meaning")) }
                     } }
                     tbody {
                         @for s in &u.shares { tr class=[s.flagged.then_some("flagged")] {
                             td { (flag_title(s.signal, lang)) } td { (s.count) " / " (s.n) } td { (pct(s.share())) }
-                            td { (pct(Some(s.baseline))) } td { (p_text(s.p_value)) }
+                            td { (pct(Some(s.baseline))) } td { (p_text(s.p_value)) } td.q { (p_text(s.q_value)) }
                             td { @if s.flagged { "⚑" } } td { (flag_explanation(s.signal, lang)) }
                         } }
                         tr class=[u.issue.flagged.then_some("flagged")] {
                             td { (flag_title("issue_rate", lang)) }
                             td { (u.issue.answers) " / " (u.issue.dossiers) }
-                            td { (pct(u.issue.rate)) }
-                            td { (lang.pick("≥ ½ trung vị tỉnh ", "≥ ½ province median ")) "(" (pct(u.issue.province_median)) ")" }
-                            td { (p_text(u.issue.p_value)) } td { @if u.issue.flagged { "⚑" } }
+                            td { (pct(u.issue.rate)) " [" (pct(u.issue.rate_low)) " – " (pct(u.issue.rate_high)) "]" }
+                            td {
+                                (lang.pick("Đơn vị cùng cấp: ", "Units of its kind: ")) (pct(u.issue.peer_rate))
+                                @if let Some(sd) = u.issue.peer_spread { " ± " (pct(Some(sd))) }
+                                " (" (u.issue.peers) (lang.pick(" đơn vị)", " units)"))
+                            }
+                            td { (p_text(u.issue.p_value)) } td.q { (p_text(u.issue.q_value)) } td { @if u.issue.flagged { "⚑" } }
                             td { (flag_explanation("issue_rate", lang)) }
                         }
                         tr class=[u.gap_flagged.then_some("flagged")] {
@@ -248,7 +254,7 @@ pub async fn unit(
                                 (g.counter.value.map(|v| format!("{v:.1}")).unwrap_or("—".into())) " – "
                                 (g.independent.value.map(|v| format!("{v:.1}")).unwrap_or("—".into()))
                             } }
-                            td { "0" } td { (p_text(u.gap.as_ref().and_then(|g| g.p_value))) } td { @if u.gap_flagged { "⚑" } }
+                            td { "0" } td { (p_text(u.gap_p_value)) } td.q { (p_text(u.gap_q_value)) } td { @if u.gap_flagged { "⚑" } }
                             td { (flag_explanation("gap", lang)) }
                         }
                     }

@@ -24,6 +24,18 @@ pub fn spec() -> Value {
                 "MustChangePassword": { "description": "The account must change its password first: redirect to /account/password" }
             },
             "schemas": {
+                "Figure": {
+                    "type": "object",
+                    "description": "A report figure. Percentages are unrounded (pages, prints and text round them to 0.1); null when suppressed (fewer answers than the minimum).",
+                    "required": ["n", "value", "ci_low", "ci_high", "se"],
+                    "properties": {
+                        "n": { "type": "integer", "description": "Answers (items) or respondents (elements, index) behind the figure" },
+                        "value": { "type": ["number", "null"], "description": "Unrounded percentage (0–100)" },
+                        "ci_low": { "type": ["number", "null"], "description": "Unrounded percentage: lower end of the 95 % interval (Wilson for items; Student t, df = n − 1, on respondent scores for elements and the index)" },
+                        "ci_high": { "type": ["number", "null"], "description": "Unrounded percentage: upper end of the 95 % interval" },
+                        "se": { "type": ["number", "null"], "description": "Standard error in percentage points, unrounded" }
+                    }
+                },
                 "TransactionRequest": {
                     "type": "object",
                     "description": "Any other field is refused (422 naming it), so a misspelt optional field is never silently ignored. Texts are one line: control characters (NUL, tab, line breaks, …) are refused (422).",
@@ -131,7 +143,7 @@ pub fn spec() -> Value {
                         { "name": "procedure", "in": "query", "schema": { "type": "string" }, "description": "Procedure code (whole-month periods only)" }
                     ],
                     "responses": {
-                        "200": { "description": "UnitReport: unit, period, sipas {index, elements[{index, items[{satisfied, mean, distribution, no_answer}]}], overall_question, choices}, transaction, dossier_rate {counts, rate}, sample {population, required, achieved, sufficient}, gap {counter, independent, difference, p_value, significant}, change {previous_period, previous, difference, p_value, significant}, trend[{month, index}]", "content": { "application/json": {} } },
+                        "200": { "description": "UnitReport: unit, period, sipas {index, elements[{index, items[{satisfied, mean, distribution, no_answer}]}], overall_question, choices}, transaction, dossier_rate {counts, rate}, sample {population, required, achieved, sufficient}, gap {counter, independent, difference, p_value, significant}, change {previous_period, previous, difference, p_value, significant}, trend[{month, index}]. Every index, satisfied, counter, independent and previous is a Figure (#/components/schemas/Figure: unrounded percentage with its interval); dossier_rate.rate is an unrounded percentage, difference unrounded percentage points, mean the unrounded mean level.", "content": { "application/json": {} } },
                         "303": { "$ref": "#/components/responses/MustChangePassword" },
                         "400": { "$ref": "#/components/responses/BadQuery" },
                         "401": { "$ref": "#/components/responses/NotSignedIn" },
@@ -151,7 +163,7 @@ pub fn spec() -> Value {
                         { "name": "kind", "in": "query", "schema": { "type": "string", "enum": ["province", "department", "centre", "commune", "other"], "default": "department" } }
                     ],
                     "responses": {
-                        "200": { "description": "{period, from, to, kind, rows[{rank, unit, index, sample, dossier_rate, gap, gap_significant}]}", "content": { "application/json": {} } },
+                        "200": { "description": "{period, from, to, kind, rows[{rank, unit, index, sample, dossier_rate, gap, gap_significant}]}: index is a Figure (#/components/schemas/Figure, unrounded percentage), dossier_rate an unrounded percentage, gap unrounded percentage points (counter − paper)", "content": { "application/json": {} } },
                         "303": { "$ref": "#/components/responses/MustChangePassword" },
                         "400": { "$ref": "#/components/responses/BadQuery" },
                         "401": { "$ref": "#/components/responses/NotSignedIn" },

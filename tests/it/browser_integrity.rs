@@ -332,7 +332,7 @@ async fn scenario(app: &TestApp, browser: &Browser) {
         format!("{COUNTER_ANSWERS} / {answered}"),
         "{signals:?}"
     );
-    assert_eq!(device[5], "⚑", "{signals:?}");
+    assert_eq!(device[6], "⚑", "{signals:?}");
     let network = row(&signals, "Cùng mạng với quầy");
     assert_eq!(
         network[1],
