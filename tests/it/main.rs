@@ -17,6 +17,7 @@ mod integrity;
 mod lifecycle;
 mod mail;
 mod paper;
+mod pg_writer;
 mod reports;
 mod security;
 mod smtp_sink;
