@@ -463,6 +463,111 @@ pub fn store(
     Ok(screening.held)
 }
 
+crate::set_sql!(
+    /// The signals rows of a whole batch of answers in one statement (see [`store_many`]).
+    InsertSignals,
+    diesel::sql_types::Integer,
+    "INSERT INTO response_signals (response_id, unit_id, channel, submitted_at, \
+     seconds_from_issue, seconds_answering, questions_answered, straight_line, same_device, \
+     same_network, network_hash, burst, signals, review) \
+     SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::timestamp[], ?::int8[], \
+     ?::int8[], ?::int8[], ?::bool[], ?::bool[], ?::bool[], ?::text[], ?::bool[], ?::text[], \
+     ?::text[])"
+);
+
+crate::set_sql!(
+    /// Holds a batch's held answers for review.
+    HoldResponses,
+    diesel::sql_types::Integer,
+    "UPDATE responses SET status = 'held' WHERE id = ANY(?::text[])"
+);
+
+/// As [`store`] for a whole batch of answers (the group commit's), with the same rows: on
+/// PostgreSQL one statement for all signals rows and one for the held answers, instead of one
+/// or two per answer; on SQLite (local calls cost nothing) [`store`] for each.
+pub fn store_many(
+    conn: &mut DbConn,
+    batch: &[(&NewResponse, &str, &Screening)],
+) -> QueryResult<()> {
+    use crate::survey::statements::{Column, SetStatement};
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let DbConn::Postgres(pg) = conn else {
+        for (response, form_code, screening) in batch {
+            store(conn, response, form_code, screening)?;
+        }
+        return Ok(());
+    };
+    let codes: Vec<String> = batch
+        .iter()
+        .map(|(_, _, s)| {
+            s.signals
+                .iter()
+                .map(|s| s.code())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    let facts = |f: fn(&ResponseFacts) -> bool| batch.iter().map(|(_, _, s)| f(&s.facts)).collect();
+    SetStatement::<InsertSignals>::new(vec![
+        Column::Text(batch.iter().map(|(r, _, _)| r.id.as_str()).collect()),
+        Column::Text(batch.iter().map(|(r, _, _)| r.unit_id.as_str()).collect()),
+        Column::Text(batch.iter().map(|(r, _, _)| r.channel.as_str()).collect()),
+        Column::Time(batch.iter().map(|(r, _, _)| r.submitted_at).collect()),
+        Column::NullInt(
+            batch
+                .iter()
+                .map(|(_, _, s)| s.facts.seconds_from_issue)
+                .collect(),
+        ),
+        Column::NullInt(
+            batch
+                .iter()
+                .map(|(_, _, s)| s.facts.seconds_answering)
+                .collect(),
+        ),
+        Column::Int(
+            batch
+                .iter()
+                .map(|(_, _, s)| s.facts.questions_answered)
+                .collect(),
+        ),
+        Column::Bool(facts(|f| f.straight_line)),
+        Column::Bool(facts(|f| f.same_device)),
+        Column::Bool(facts(|f| f.same_network)),
+        Column::NullText(
+            batch
+                .iter()
+                .map(|(_, _, s)| s.facts.network_hash.as_deref())
+                .collect(),
+        ),
+        Column::Bool(facts(|f| f.burst)),
+        Column::Text(codes.iter().map(String::as_str).collect()),
+        Column::NullText(
+            batch
+                .iter()
+                .map(|(_, _, s)| s.held.then_some("held"))
+                .collect(),
+        ),
+    ])
+    .execute(pg)?;
+    let held: Vec<&str> = batch
+        .iter()
+        .filter(|(_, _, s)| s.held)
+        .map(|(r, _, _)| r.id.as_str())
+        .collect();
+    if !held.is_empty() {
+        SetStatement::<HoldResponses>::new(vec![Column::Text(held)]).execute(pg)?;
+    }
+    for (response, form_code, screening) in batch {
+        if let Some(case) = &screening.case {
+            cases::open(conn, response, form_code, case)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod hold_rule_tests {
     use super::*;

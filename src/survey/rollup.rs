@@ -17,12 +17,14 @@ use super::writer::Submission;
 use crate::db::DbConn;
 use crate::db::schema::{dossier_rollups, rollup_cells, rollup_procedure_cells};
 use crate::db_run;
+use crate::set_sql;
 
 /// The question code under which whole responses are counted (level 0).
 pub const RESPONSES_COUNTER: &str = "_responses";
 
-/// A cell of the main rollups: who answered, about which unit, when and how.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A cell of the main rollups: who answered, about which unit, when and how. Ordered, because
+/// every writer locks cells in this one order (see [`RollupDelta::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CellKey {
     pub unit_id: String,
     pub form_code: String,
@@ -33,7 +35,7 @@ pub struct CellKey {
 }
 
 /// A cell of the procedure rollups.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProcedureCellKey {
     pub unit_id: String,
     pub form_code: String,
@@ -168,37 +170,337 @@ impl RollupDelta {
         entry.unsatisfied_or_late += change.unsatisfied_or_late;
     }
 
-    /// Writes every increment; call inside the transaction that stored the responses. Each
-    /// cell is created if missing, then locked, read, added to and written back, so concurrent
-    /// writers (the group-commit writer and an administrator's correction) never lose counts.
-    pub fn apply(self, conn: &mut DbConn) -> QueryResult<()> {
-        for (key, delta) in self.cells {
-            apply_cell(conn, &key, &delta)?;
-        }
-        for (key, delta) in self.procedure_cells {
-            apply_procedure_cell(conn, &key, &delta)?;
-        }
-        db_run!(conn: {
-            for ((unit, month), c) in self.dossiers {
-                diesel::insert_into(dossier_rollups::table)
-                    .values((
-                        dossier_rollups::unit_id.eq(unit), dossier_rollups::month.eq(month),
-                        dossier_rollups::dossiers.eq(c.dossiers), dossier_rollups::rated_unsatisfied.eq(c.rated_unsatisfied),
-                        dossier_rollups::late.eq(c.late), dossier_rollups::unsatisfied_or_late.eq(c.unsatisfied_or_late),
-                    ))
-                    .on_conflict((dossier_rollups::unit_id, dossier_rollups::month))
-                    .do_update()
-                    .set((
-                        dossier_rollups::dossiers.eq(dossier_rollups::dossiers + excluded(dossier_rollups::dossiers)),
-                        dossier_rollups::rated_unsatisfied.eq(dossier_rollups::rated_unsatisfied + excluded(dossier_rollups::rated_unsatisfied)),
-                        dossier_rollups::late.eq(dossier_rollups::late + excluded(dossier_rollups::late)),
-                        dossier_rollups::unsatisfied_or_late.eq(dossier_rollups::unsatisfied_or_late + excluded(dossier_rollups::unsatisfied_or_late)),
-                    ))
-                    .execute(conn)?;
-            }
-            QueryResult::Ok(())
-        })
+    /// Whether the batch changes no rollup at all.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.procedure_cells.is_empty() && self.dossiers.is_empty()
     }
+
+    /// Writes every increment; call inside the transaction that stored the responses.
+    ///
+    /// Cells are locked in one global order (sorted keys), whoever writes, so two writers on
+    /// one database (two instances, or the writer and an administrator's correction) wait for
+    /// each other instead of deadlocking. Should PostgreSQL still abort the step (deadlock
+    /// 40P01 or serialization failure 40001, e.g. against a tool that locks in another order),
+    /// it runs in a savepoint and is tried again a few times: rolling back to the savepoint
+    /// frees the locks it took, and the batch's other writes stay.
+    pub fn apply(self, conn: &mut DbConn) -> QueryResult<()> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut cells: Vec<_> = self.cells.into_iter().collect();
+        cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut procedure_cells: Vec<_> = self.procedure_cells.into_iter().collect();
+        procedure_cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut dossiers: Vec<_> = self.dossiers.into_iter().collect();
+        dossiers.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        match conn {
+            DbConn::Postgres(_) => retry_transient(conn, |conn| {
+                let DbConn::Postgres(pg) = conn else {
+                    return Err(diesel::result::Error::QueryBuilderError(
+                        "set-based rollups are for PostgreSQL".into(),
+                    ));
+                };
+                apply_pg(pg, &cells, &procedure_cells, &dossiers)
+            }),
+            // One writer at a time on SQLite (`BEGIN IMMEDIATE`): nothing can deadlock.
+            DbConn::Sqlite(_) => {
+                for (key, delta) in &cells {
+                    apply_cell(conn, key, delta)?;
+                }
+                for (key, delta) in &procedure_cells {
+                    apply_procedure_cell(conn, key, delta)?;
+                }
+                apply_dossiers_one_by_one(conn, &dossiers)
+            }
+        }
+    }
+}
+
+/// How many times a step aborted by a deadlock or serialization failure is tried again.
+const TRANSIENT_RETRIES: usize = 8;
+
+/// Whether PostgreSQL aborted a statement only because of concurrent writers (SQLSTATE 40001
+/// or 40P01), so that trying again can succeed. diesel names 40001; 40P01 has no kind of its
+/// own, so it is told by its message.
+pub fn is_transient(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
+/// Runs `work` in a savepoint and tries it again (a few times, after a short pause) when
+/// PostgreSQL aborts it as a deadlock victim or a serialization failure; `work` must be
+/// repeatable.
+pub fn retry_transient<T>(
+    conn: &mut DbConn,
+    mut work: impl FnMut(&mut DbConn) -> QueryResult<T>,
+) -> QueryResult<T> {
+    let mut attempt = 0;
+    loop {
+        match conn.write_transaction(&mut work) {
+            Err(e) if attempt < TRANSIENT_RETRIES && is_transient(&e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "transient database error, trying again");
+                std::thread::sleep(std::time::Duration::from_millis(
+                    2 * attempt as u64 + rand::random::<u64>() % 5,
+                ));
+            }
+            other => return other,
+        }
+    }
+}
+
+set_sql!(
+    /// Creates the missing cells and locks every cell of the batch in the given (sorted) order,
+    /// returning their stored counts: one statement for the whole batch.
+    LockCells,
+    (
+        diesel::sql_types::Text,
+        diesel::sql_types::Text,
+        diesel::sql_types::BigInt,
+        diesel::sql_types::Date,
+        diesel::sql_types::Text,
+        diesel::sql_types::Text,
+        diesel::sql_types::Binary
+    ),
+    "INSERT INTO rollup_cells AS c (unit_id, form_code, form_version, month, channel, \
+     respondent_type, responses, counts) \
+     SELECT k.u, k.f, k.v, k.m, k.ch, k.r, 0, ? \
+     FROM unnest(?::text[], ?::text[], ?::int8[], ?::date[], ?::text[], ?::text[]) \
+     WITH ORDINALITY AS k(u, f, v, m, ch, r, i) ORDER BY k.i \
+     ON CONFLICT (unit_id, form_code, month, form_version, channel, respondent_type) \
+     DO UPDATE SET responses = c.responses \
+     RETURNING c.unit_id, c.form_code, c.form_version, c.month, c.channel, c.respondent_type, \
+     c.counts"
+);
+
+set_sql!(
+    /// Writes back cells locked by [`LockCells`].
+    WriteCells,
+    diesel::sql_types::Integer,
+    "UPDATE rollup_cells AS c SET responses = v.n, counts = v.counts \
+     FROM unnest(?::text[], ?::text[], ?::int8[], ?::date[], ?::text[], ?::text[], ?::int8[], \
+     ?::bytea[]) AS v(u, f, fv, m, ch, r, n, counts) \
+     WHERE c.unit_id = v.u AND c.form_code = v.f AND c.form_version = v.fv AND c.month = v.m \
+     AND c.channel = v.ch AND c.respondent_type = v.r"
+);
+
+set_sql!(
+    /// As [`LockCells`], for procedure cells.
+    LockProcedureCells,
+    (
+        diesel::sql_types::Text,
+        diesel::sql_types::Text,
+        diesel::sql_types::BigInt,
+        diesel::sql_types::Date,
+        diesel::sql_types::Text,
+        diesel::sql_types::Binary
+    ),
+    "INSERT INTO rollup_procedure_cells AS c (unit_id, form_code, form_version, month, \
+     procedure_id, responses, counts) \
+     SELECT k.u, k.f, k.v, k.m, k.p, 0, ? \
+     FROM unnest(?::text[], ?::text[], ?::int8[], ?::date[], ?::text[]) \
+     WITH ORDINALITY AS k(u, f, v, m, p, i) ORDER BY k.i \
+     ON CONFLICT (unit_id, form_code, month, procedure_id, form_version) \
+     DO UPDATE SET responses = c.responses \
+     RETURNING c.unit_id, c.form_code, c.form_version, c.month, c.procedure_id, c.counts"
+);
+
+set_sql!(
+    /// Writes back cells locked by [`LockProcedureCells`].
+    WriteProcedureCells,
+    diesel::sql_types::Integer,
+    "UPDATE rollup_procedure_cells AS c SET responses = v.n, counts = v.counts \
+     FROM unnest(?::text[], ?::text[], ?::int8[], ?::date[], ?::text[], ?::int8[], ?::bytea[]) \
+     AS v(u, f, fv, m, p, n, counts) \
+     WHERE c.unit_id = v.u AND c.form_code = v.f AND c.form_version = v.fv AND c.month = v.m \
+     AND c.procedure_id = v.p"
+);
+
+set_sql!(
+    /// Adds a batch's dossier counts, unit-months in the given (sorted) order.
+    AddDossiers,
+    diesel::sql_types::Integer,
+    "INSERT INTO dossier_rollups AS d (unit_id, month, dossiers, rated_unsatisfied, late, \
+     unsatisfied_or_late) \
+     SELECT k.u, k.m, k.d, k.ru, k.l, k.ul \
+     FROM unnest(?::text[], ?::date[], ?::int8[], ?::int8[], ?::int8[], ?::int8[]) \
+     WITH ORDINALITY AS k(u, m, d, ru, l, ul, i) ORDER BY k.i \
+     ON CONFLICT (unit_id, month) DO UPDATE SET dossiers = d.dossiers + excluded.dossiers, \
+     rated_unsatisfied = d.rated_unsatisfied + excluded.rated_unsatisfied, \
+     late = d.late + excluded.late, \
+     unsatisfied_or_late = d.unsatisfied_or_late + excluded.unsatisfied_or_late"
+);
+
+type CellRow = (String, String, i64, NaiveDate, String, String, Vec<u8>);
+type ProcedureCellRow = (String, String, i64, NaiveDate, String, Vec<u8>);
+
+/// The whole batch's rollups in five statements, whatever the number of cells: lock (creating
+/// missing cells) and read every cell in key order, add in memory, write back.
+fn apply_pg(
+    conn: &mut diesel::PgConnection,
+    cells: &[(CellKey, CellCounts)],
+    procedure_cells: &[(ProcedureCellKey, CellCounts)],
+    dossiers: &[((String, NaiveDate), DossierChange)],
+) -> QueryResult<()> {
+    use super::statements::{Column, SetStatement};
+    let empty = CellCounts::default().encode();
+    if !cells.is_empty() {
+        let stored: Vec<CellRow> = SetStatement::<LockCells>::new(vec![
+            Column::OneBytes(&empty),
+            Column::Text(cells.iter().map(|(k, _)| k.unit_id.as_str()).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.form_code.as_str()).collect()),
+            Column::Int(cells.iter().map(|(k, _)| k.form_version).collect()),
+            Column::Date(cells.iter().map(|(k, _)| k.month).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.channel.as_str()).collect()),
+            Column::Text(
+                cells
+                    .iter()
+                    .map(|(k, _)| k.respondent_type.as_str())
+                    .collect(),
+            ),
+        ])
+        .load(conn)?;
+        let mut by_key: HashMap<CellKey, CellCounts> = HashMap::with_capacity(stored.len());
+        for (unit_id, form_code, form_version, month, channel, respondent_type, counts) in stored {
+            let key = CellKey {
+                unit_id,
+                form_code,
+                form_version,
+                month,
+                channel,
+                respondent_type,
+            };
+            by_key.insert(key, CellCounts::decode(&counts).map_err(unreadable)?);
+        }
+        let mut merged = Vec::with_capacity(cells.len());
+        for (key, delta) in cells {
+            let mut cell = by_key.remove(key).ok_or_else(|| missing_cell("rollup"))?;
+            cell.merge(delta);
+            merged.push(cell);
+        }
+        SetStatement::<WriteCells>::new(vec![
+            Column::Text(cells.iter().map(|(k, _)| k.unit_id.as_str()).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.form_code.as_str()).collect()),
+            Column::Int(cells.iter().map(|(k, _)| k.form_version).collect()),
+            Column::Date(cells.iter().map(|(k, _)| k.month).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.channel.as_str()).collect()),
+            Column::Text(
+                cells
+                    .iter()
+                    .map(|(k, _)| k.respondent_type.as_str())
+                    .collect(),
+            ),
+            Column::Int(
+                merged
+                    .iter()
+                    .map(|c| c.count(RESPONSES_COUNTER, 0))
+                    .collect(),
+            ),
+            Column::Bytes(merged.iter().map(CellCounts::encode).collect()),
+        ])
+        .execute(conn)?;
+    }
+    if !procedure_cells.is_empty() {
+        let cells = procedure_cells;
+        let stored: Vec<ProcedureCellRow> = SetStatement::<LockProcedureCells>::new(vec![
+            Column::OneBytes(&empty),
+            Column::Text(cells.iter().map(|(k, _)| k.unit_id.as_str()).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.form_code.as_str()).collect()),
+            Column::Int(cells.iter().map(|(k, _)| k.form_version).collect()),
+            Column::Date(cells.iter().map(|(k, _)| k.month).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.procedure_id.as_str()).collect()),
+        ])
+        .load(conn)?;
+        let mut by_key: HashMap<ProcedureCellKey, CellCounts> =
+            HashMap::with_capacity(stored.len());
+        for (unit_id, form_code, form_version, month, procedure_id, counts) in stored {
+            let key = ProcedureCellKey {
+                unit_id,
+                form_code,
+                form_version,
+                month,
+                procedure_id,
+            };
+            by_key.insert(key, CellCounts::decode(&counts).map_err(unreadable)?);
+        }
+        let mut merged = Vec::with_capacity(cells.len());
+        for (key, delta) in cells {
+            let mut cell = by_key
+                .remove(key)
+                .ok_or_else(|| missing_cell("procedure rollup"))?;
+            cell.merge(delta);
+            merged.push(cell);
+        }
+        SetStatement::<WriteProcedureCells>::new(vec![
+            Column::Text(cells.iter().map(|(k, _)| k.unit_id.as_str()).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.form_code.as_str()).collect()),
+            Column::Int(cells.iter().map(|(k, _)| k.form_version).collect()),
+            Column::Date(cells.iter().map(|(k, _)| k.month).collect()),
+            Column::Text(cells.iter().map(|(k, _)| k.procedure_id.as_str()).collect()),
+            Column::Int(
+                merged
+                    .iter()
+                    .map(|c| c.count(RESPONSES_COUNTER, 0))
+                    .collect(),
+            ),
+            Column::Bytes(merged.iter().map(CellCounts::encode).collect()),
+        ])
+        .execute(conn)?;
+    }
+    if !dossiers.is_empty() {
+        SetStatement::<AddDossiers>::new(vec![
+            Column::Text(dossiers.iter().map(|((u, _), _)| u.as_str()).collect()),
+            Column::Date(dossiers.iter().map(|((_, m), _)| *m).collect()),
+            Column::Int(dossiers.iter().map(|(_, c)| c.dossiers).collect()),
+            Column::Int(dossiers.iter().map(|(_, c)| c.rated_unsatisfied).collect()),
+            Column::Int(dossiers.iter().map(|(_, c)| c.late).collect()),
+            Column::Int(
+                dossiers
+                    .iter()
+                    .map(|(_, c)| c.unsatisfied_or_late)
+                    .collect(),
+            ),
+        ])
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn missing_cell(what: &'static str) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(
+        format!("a locked {what} cell was not returned").into(),
+    )
+}
+
+/// The dossier counts on SQLite, one upsert per unit-month.
+fn apply_dossiers_one_by_one(
+    conn: &mut DbConn,
+    dossiers: &[((String, NaiveDate), DossierChange)],
+) -> QueryResult<()> {
+    db_run!(conn: {
+        for ((unit, month), c) in dossiers {
+            diesel::insert_into(dossier_rollups::table)
+                .values((
+                    dossier_rollups::unit_id.eq(unit), dossier_rollups::month.eq(month),
+                    dossier_rollups::dossiers.eq(c.dossiers), dossier_rollups::rated_unsatisfied.eq(c.rated_unsatisfied),
+                    dossier_rollups::late.eq(c.late), dossier_rollups::unsatisfied_or_late.eq(c.unsatisfied_or_late),
+                ))
+                .on_conflict((dossier_rollups::unit_id, dossier_rollups::month))
+                .do_update()
+                .set((
+                    dossier_rollups::dossiers.eq(dossier_rollups::dossiers + excluded(dossier_rollups::dossiers)),
+                    dossier_rollups::rated_unsatisfied.eq(dossier_rollups::rated_unsatisfied + excluded(dossier_rollups::rated_unsatisfied)),
+                    dossier_rollups::late.eq(dossier_rollups::late + excluded(dossier_rollups::late)),
+                    dossier_rollups::unsatisfied_or_late.eq(dossier_rollups::unsatisfied_or_late + excluded(dossier_rollups::unsatisfied_or_late)),
+                ))
+                .execute(conn)?;
+        }
+        QueryResult::Ok(())
+    })
 }
 
 /// Adds one response's counts and scores to a cell.

@@ -77,3 +77,100 @@ where
 }
 
 impl<Conn> RunQueryDsl<Conn> for RateDossier<'_> {}
+
+/// One column of a set-based statement on PostgreSQL: a whole batch's values as one array
+/// parameter (read back row by row with `unnest`), so the statement's text and types never
+/// change with the batch's size and it stays prepared.
+pub enum Column<'a> {
+    Text(Vec<&'a str>),
+    NullText(Vec<Option<&'a str>>),
+    Int(Vec<i64>),
+    Time(Vec<NaiveDateTime>),
+    NullTime(Vec<Option<NaiveDateTime>>),
+    Date(Vec<chrono::NaiveDate>),
+    Bytes(Vec<Vec<u8>>),
+    Bool(Vec<bool>),
+    NullInt(Vec<Option<i64>>),
+    /// One value for the whole batch.
+    OneTime(NaiveDateTime),
+    /// One value for the whole batch.
+    OneBytes(&'a [u8]),
+}
+
+/// The fixed text of a set-based statement: `?` marks each parameter, in the order of the
+/// columns given; `Row` is the SQL type of a returned row (unused by statements without
+/// `RETURNING`).
+pub trait SetSql: 'static {
+    const SQL: &'static str;
+    type Row;
+}
+
+/// A set-based statement with its columns; prepared once per connection (its query id is the
+/// statement's type).
+pub struct SetStatement<'a, S> {
+    columns: Vec<Column<'a>>,
+    statement: std::marker::PhantomData<S>,
+}
+
+impl<'a, S: SetSql> SetStatement<'a, S> {
+    pub fn new(columns: Vec<Column<'a>>) -> Self {
+        Self {
+            columns,
+            statement: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S: SetSql> QueryId for SetStatement<'_, S> {
+    type QueryId = S;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<S: SetSql> Query for SetStatement<'_, S> {
+    type SqlType = S::Row;
+}
+
+impl<S: SetSql> QueryFragment<diesel::pg::Pg> for SetStatement<'_, S> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Binary, Bool, Date};
+        let mut pieces = S::SQL.split('?');
+        if S::SQL.matches('?').count() != self.columns.len() {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "a set-based statement got the wrong number of columns".into(),
+            ));
+        }
+        for column in &self.columns {
+            out.push_sql(pieces.next().unwrap_or_default());
+            match column {
+                Column::Text(v) => out.push_bind_param::<Array<Text>, _>(v)?,
+                Column::NullText(v) => out.push_bind_param::<Array<Nullable<Text>>, _>(v)?,
+                Column::Int(v) => out.push_bind_param::<Array<BigInt>, _>(v)?,
+                Column::Time(v) => out.push_bind_param::<Array<Timestamp>, _>(v)?,
+                Column::NullTime(v) => out.push_bind_param::<Array<Nullable<Timestamp>>, _>(v)?,
+                Column::Date(v) => out.push_bind_param::<Array<Date>, _>(v)?,
+                Column::Bytes(v) => out.push_bind_param::<Array<Binary>, _>(v)?,
+                Column::Bool(v) => out.push_bind_param::<Array<Bool>, _>(v)?,
+                Column::NullInt(v) => out.push_bind_param::<Array<Nullable<BigInt>>, _>(v)?,
+                Column::OneTime(t) => out.push_bind_param::<Timestamp, _>(t)?,
+                Column::OneBytes(b) => out.push_bind_param::<Binary, _>(*b)?,
+            }
+        }
+        out.push_sql(pieces.next().unwrap_or_default());
+        Ok(())
+    }
+}
+
+impl<S, Conn> RunQueryDsl<Conn> for SetStatement<'_, S> {}
+
+/// Declares a [`SetSql`] statement.
+#[macro_export]
+macro_rules! set_sql {
+    ($(#[$meta:meta])* $name:ident, $row:ty, $sql:expr) => {
+        $(#[$meta])*
+        pub struct $name;
+        impl $crate::survey::statements::SetSql for $name {
+            const SQL: &'static str = $sql;
+            type Row = $row;
+        }
+    };
+}

@@ -518,6 +518,125 @@ impl NewDossier {
     }
 }
 
+crate::set_sql!(
+    /// A batch's new dossiers in one statement (see [`insert_many`]).
+    InsertTransactions,
+    diesel::sql_types::Integer,
+    "INSERT INTO transactions (id, unit_id, dossier_code, procedure_id, received_at, due_at, \
+     completed_at, email, form_code, form_version, created_at) \
+     SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::timestamp[], \
+     ?::timestamp[], ?::timestamp[], ?::text[], ?::text[], ?::int8[], ?::timestamp[])"
+);
+
+crate::set_sql!(
+    /// A batch's survey tokens, with who asked for each, in one statement.
+    InsertTokens,
+    diesel::sql_types::Integer,
+    "INSERT INTO survey_tokens (token_hash, transaction_id, unit_id, procedure_id, form_code, \
+     form_version, issued_at, expires_at, issuer_network, issuer_device) \
+     SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::int8[], \
+     ?::timestamp[], ?::timestamp[], ?::text[], ?::text[])"
+);
+
+/// Writes many new dossiers as [`NewDossier::insert`] and [`crate::integrity::record_issuer`]
+/// write each, with a few statements for the whole batch on PostgreSQL (the group commit's
+/// fast path); one by one on SQLite. Any failure (e.g. a dossier registered meanwhile) fails
+/// the whole call: run it in a savepoint, and write the dossiers one by one after a failure.
+pub fn insert_many(
+    conn: &mut DbConn,
+    batch: &[(&NewDossier, Option<&crate::integrity::Fingerprint>)],
+    delta: &mut RollupDelta,
+) -> QueryResult<()> {
+    use crate::survey::statements::{Column, SetStatement};
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let DbConn::Postgres(pg) = conn else {
+        for (dossier, issuer) in batch {
+            dossier.insert(conn, delta)?;
+            if let Some(issuer) = issuer {
+                crate::integrity::record_issuer(conn, &dossier.token.hash(), issuer)?;
+            }
+        }
+        return Ok(());
+    };
+    // Unique keys in one order, so that two instances registering the same dossiers wait for
+    // each other instead of deadlocking.
+    let mut batch: Vec<_> = batch.to_vec();
+    batch.sort_by(|a, b| {
+        (&a.0.unit_id, &a.0.request.dossier_code).cmp(&(&b.0.unit_id, &b.0.request.dossier_code))
+    });
+    let text = |f: fn(&NewDossier) -> &str| batch.iter().map(|(d, _)| f(d)).collect();
+    SetStatement::<InsertTransactions>::new(vec![
+        Column::Text(text(|d| &d.id)),
+        Column::Text(text(|d| &d.unit_id)),
+        Column::Text(text(|d| &d.request.dossier_code)),
+        Column::Text(text(|d| &d.procedure_id)),
+        Column::Time(batch.iter().map(|(d, _)| d.request.received_at).collect()),
+        Column::NullTime(batch.iter().map(|(d, _)| d.request.due_at).collect()),
+        Column::Time(batch.iter().map(|(d, _)| d.request.completed_at).collect()),
+        Column::NullText(
+            batch
+                .iter()
+                .map(|(d, _)| d.request.email.as_deref())
+                .collect(),
+        ),
+        Column::Text(text(|d| &d.form_code)),
+        Column::Int(batch.iter().map(|(d, _)| d.form_version).collect()),
+        Column::Time(batch.iter().map(|(d, _)| d.now).collect()),
+    ])
+    .execute(pg)?;
+    let hashes: Vec<String> = batch.iter().map(|(d, _)| d.token.hash()).collect();
+    SetStatement::<InsertTokens>::new(vec![
+        Column::Text(hashes.iter().map(String::as_str).collect()),
+        Column::Text(text(|d| &d.id)),
+        Column::Text(text(|d| &d.unit_id)),
+        Column::Text(text(|d| &d.procedure_id)),
+        Column::Text(text(|d| &d.form_code)),
+        Column::Int(batch.iter().map(|(d, _)| d.form_version).collect()),
+        Column::Time(batch.iter().map(|(d, _)| d.now).collect()),
+        Column::Time(batch.iter().map(|(d, _)| d.expires_at).collect()),
+        Column::NullText(
+            batch
+                .iter()
+                .map(|(_, i)| i.map(|i| i.network.as_str()))
+                .collect(),
+        ),
+        Column::NullText(
+            batch
+                .iter()
+                .map(|(_, i)| i.map(|i| i.device.as_str()))
+                .collect(),
+        ),
+    ])
+    .execute(pg)?;
+    // The invitation and reminder in the same transaction, as in `NewDossier::insert`.
+    let mail: Vec<_> = batch
+        .iter()
+        .filter(|(d, _)| d.request.email.is_some() && d.invitations)
+        .flat_map(|(d, _)| {
+            crate::mail::outbox::rows_for(
+                &d.id,
+                &d.unit_id,
+                d.now,
+                d.expires_at,
+                d.reminder_before,
+                &d.mail_host,
+            )
+        })
+        .collect();
+    if !mail.is_empty() {
+        diesel::insert_into(crate::db::schema::outbox::table)
+            .values(&mail)
+            .execute(pg)?;
+    }
+    for (d, _) in &batch {
+        let change = DossierChange::of_dossier(d.request.completed_at, d.request.due_at, None);
+        delta.add_dossier(&d.unit_id, d.request.completed_at, d.utc_offset, change);
+    }
+    Ok(())
+}
+
 fn find_existing(
     conn: &mut DbConn,
     secret: &ServerSecret,

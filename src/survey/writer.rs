@@ -5,6 +5,14 @@
 //! database transaction (each submission in its own savepoint, so one bad submission never
 //! spoils the others), commits once, and only then answers each waiting request. A citizen's
 //! "thank you" therefore always means the answer is on disk.
+//!
+//! On PostgreSQL every statement is a round trip to the server, so the batch is written
+//! set-based: all tokens spent in one statement, all responses, signals rows, ratings and mail
+//! stops in one statement each, every rollup cell once (see [`RollupDelta::apply`]), and the
+//! registrations likewise. Only when a statement of this optimistic path fails (a token spent
+//! twice is not a failure: it is refused) is the batch written again one job per savepoint, so
+//! that one bad job spoils nothing else. SQLite runs in-process, where a statement costs
+//! microseconds: it keeps the per-job savepoints.
 
 use std::thread::JoinHandle;
 
@@ -12,14 +20,16 @@ use chrono::{FixedOffset, NaiveDateTime};
 use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use super::rollup::{DossierChange, RollupDelta};
-use super::statements::{RateDossier, SpendToken};
+use super::rollup::{DossierChange, RollupDelta, is_transient, retry_transient};
+use super::statements::{Column, RateDossier, SetStatement, SpendToken};
 use super::stored;
+use super::transaction::NewDossier;
 use crate::db::schema::{responses, survey_tokens};
 use crate::db::{DbConn, DbPool};
-use crate::db_run;
 use crate::error::AppError;
 use crate::forms::answers::AnswerValue;
+use crate::integrity::Fingerprint;
+use crate::{db_run, set_sql};
 
 /// "Không hài lòng" on the 3-level dossier scale: what Decision 766 subtracts.
 pub const UNSATISFIED_RATING: i64 = 1;
@@ -94,8 +104,9 @@ struct SubmitJob {
 
 impl BatchJob for SubmitJob {
     fn write(&mut self, conn: &mut DbConn, delta: &mut RollupDelta, utc_offset: FixedOffset) {
-        let stored =
-            conn.write_transaction(|conn| store_one(conn, &self.submission, &self.answers));
+        let stored = retry_transient(conn, |conn| {
+            store_one(conn, &self.submission, &self.answers)
+        });
         self.outcome = Some(match stored {
             Ok((outcome, rated)) => {
                 count(delta, &self.submission, outcome, rated, utc_offset);
@@ -157,8 +168,415 @@ where
     }
 }
 
+/// A new dossier waiting for its group commit (`POST /api/v1/transactions`).
+struct RegisterJob {
+    dossier: std::sync::Arc<NewDossier>,
+    /// Who asked for the survey link (see [`crate::integrity::record_issuer`]).
+    issuer: Option<Fingerprint>,
+    /// An API key whose "last used" time is due, with that time.
+    key_use: Option<(String, NaiveDateTime)>,
+    result: Option<QueryResult<()>>,
+    reply: oneshot::Sender<Result<QueryResult<()>, AppError>>,
+}
+
+impl BatchJob for RegisterJob {
+    fn write(&mut self, conn: &mut DbConn, delta: &mut RollupDelta, _: FixedOffset) {
+        let result = retry_transient(conn, |conn| {
+            let mut own = RollupDelta::default();
+            self.dossier.insert(conn, &mut own)?;
+            if let Some(issuer) = &self.issuer {
+                crate::integrity::record_issuer(conn, &self.dossier.token_issue().0, issuer)?;
+            }
+            if let Some((id, at)) = &self.key_use {
+                crate::api_keys::record_use(conn, id, *at)?;
+            }
+            Ok(own)
+        });
+        self.result = Some(result.map(|own| delta.merge(own)));
+    }
+
+    fn reply(self: Box<Self>, committed: Result<(), String>) {
+        let result = match (committed, self.result) {
+            (Ok(()), Some(result)) => Ok(result),
+            (Ok(()), None) => Err(AppError::Internal(anyhow::anyhow!(
+                "the registration was not written"
+            ))),
+            (Err(e), _) => Err(AppError::Internal(anyhow::anyhow!(
+                "the group commit failed: {e}"
+            ))),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// A queued write, by kind: submissions and registrations can be written set-based.
+enum Job {
+    Submit(Box<SubmitJob>),
+    Register(Box<RegisterJob>),
+    Other(Box<dyn BatchJob>),
+}
+
+impl Job {
+    fn write(&mut self, conn: &mut DbConn, delta: &mut RollupDelta, utc_offset: FixedOffset) {
+        match self {
+            Job::Submit(job) => job.write(conn, delta, utc_offset),
+            Job::Register(job) => job.write(conn, delta, utc_offset),
+            Job::Other(job) => job.write(conn, delta, utc_offset),
+        }
+    }
+
+    fn reply(self, committed: Result<(), String>) {
+        match self {
+            Job::Submit(job) => job.reply(committed),
+            Job::Register(job) => job.reply(committed),
+            Job::Other(job) => job.reply(committed),
+        }
+    }
+
+    /// Forgets what an attempt that did not commit wrote, before the batch is tried again.
+    fn reset(&mut self) {
+        match self {
+            Job::Submit(job) => job.outcome = None,
+            Job::Register(job) => job.result = None,
+            Job::Other(_) => {}
+        }
+    }
+}
+
+/// How many times a whole batch aborted by a deadlock or serialization failure is tried again
+/// (each step already retries in its own savepoint; this covers the rest).
+const BATCH_RETRIES: usize = 3;
+
+/// Writes and commits one batch; each job keeps its own outcome for its reply.
+fn commit_batch(conn: &mut DbConn, batch: &mut [Job], utc_offset: FixedOffset) -> QueryResult<()> {
+    let mut attempt = 0;
+    loop {
+        let committed = conn.write_transaction(|conn| -> QueryResult<()> {
+            let mut delta = RollupDelta::default();
+            if matches!(conn, DbConn::Postgres(_)) {
+                write_set_based(conn, batch, &mut delta, utc_offset);
+                for job in batch.iter_mut().filter(|j| matches!(j, Job::Other(_))) {
+                    job.write(conn, &mut delta, utc_offset);
+                }
+            } else {
+                for job in batch.iter_mut() {
+                    job.write(conn, &mut delta, utc_offset);
+                }
+            }
+            delta.apply(conn)
+        });
+        match committed {
+            // A closure job ran once and cannot run again: only batches without one retry.
+            Err(e)
+                if attempt < BATCH_RETRIES
+                    && is_transient(&e)
+                    && !batch.iter().any(|j| matches!(j, Job::Other(_))) =>
+            {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "batch aborted by a concurrent writer, trying again");
+                batch.iter_mut().for_each(Job::reset);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The set-based path (PostgreSQL): the batch's submissions and registrations in a savepoint,
+/// a few statements in all; if any of them fails, the savepoint is rolled back and each job is
+/// written alone in its own savepoint (the slow path), so one bad job spoils nothing else.
+fn write_set_based(
+    conn: &mut DbConn,
+    batch: &mut [Job],
+    delta: &mut RollupDelta,
+    utc_offset: FixedOffset,
+) {
+    let written = retry_transient(conn, |conn| {
+        let mut own = RollupDelta::default();
+        let registrations: Vec<&RegisterJob> = batch
+            .iter()
+            .filter_map(|j| match j {
+                Job::Register(job) => Some(&**job),
+                _ => None,
+            })
+            .collect();
+        register_many(conn, &registrations, &mut own)?;
+        let submissions: Vec<&SubmitJob> = batch
+            .iter()
+            .filter_map(|j| match j {
+                Job::Submit(job) => Some(&**job),
+                _ => None,
+            })
+            .collect();
+        let outcomes = store_many(conn, &submissions, &mut own, utc_offset)?;
+        Ok((own, outcomes))
+    });
+    match written {
+        Ok((own, outcomes)) => {
+            delta.merge(own);
+            let mut outcomes = outcomes.into_iter();
+            for job in batch.iter_mut() {
+                match job {
+                    Job::Submit(job) => {
+                        job.outcome = outcomes.next().map(Ok);
+                    }
+                    Job::Register(job) => job.result = Some(Ok(())),
+                    Job::Other(_) => {}
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "set-based batch failed, writing it job by job");
+            for job in batch.iter_mut().filter(|j| !matches!(j, Job::Other(_))) {
+                job.write(conn, delta, utc_offset);
+            }
+        }
+    }
+}
+
+/// The batch's registrations, set-based (see [`super::transaction::insert_many`]).
+fn register_many(
+    conn: &mut DbConn,
+    jobs: &[&RegisterJob],
+    delta: &mut RollupDelta,
+) -> QueryResult<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let dossiers: Vec<_> = jobs
+        .iter()
+        .map(|j| (&*j.dossier, j.issuer.as_ref()))
+        .collect();
+    super::transaction::insert_many(conn, &dossiers, delta)?;
+    // A key's use is stamped at most once a minute: rarely more than one per batch.
+    let mut uses: Vec<(&str, NaiveDateTime)> = jobs
+        .iter()
+        .filter_map(|j| j.key_use.as_ref().map(|(id, at)| (id.as_str(), *at)))
+        .collect();
+    uses.sort();
+    uses.dedup_by(|later, earlier| {
+        later.0 == earlier.0 && {
+            earlier.1 = earlier.1.max(later.1);
+            true
+        }
+    });
+    for (id, at) in uses {
+        crate::api_keys::record_use(conn, id, at)?;
+    }
+    Ok(())
+}
+
+set_sql!(
+    /// Spends every token of a batch that is neither spent nor expired at its submission's
+    /// time; returns the ones spent.
+    SpendTokens,
+    diesel::sql_types::Text,
+    "UPDATE survey_tokens AS t SET spent_at = v.at \
+     FROM unnest(?::text[], ?::timestamp[]) AS v(h, at) \
+     WHERE t.token_hash = v.h AND t.spent_at IS NULL AND t.expires_at > v.at \
+     RETURNING t.token_hash"
+);
+
+set_sql!(
+    /// Whether each of some tokens is unspent (so refused as expired), for the refused ones.
+    TokenStates,
+    (diesel::sql_types::Text, diesel::sql_types::Bool),
+    "SELECT token_hash, spent_at IS NULL FROM survey_tokens WHERE token_hash = ANY(?::text[])"
+);
+
+set_sql!(
+    /// A batch's responses in one statement.
+    InsertResponses,
+    diesel::sql_types::Integer,
+    "INSERT INTO responses (id, unit_id, procedure_id, form_code, form_version, channel, \
+     respondent_type, language, issued_at, opened_at, submitted_at, provenance, answers) \
+     SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::int8[], ?::text[], \
+     ?::text[], ?::text[], ?::timestamp[], ?::timestamp[], ?::timestamp[], ?::text[], ?::text[])"
+);
+
+set_sql!(
+    /// Stores the overall rating of each dossier not yet rated; returns the dossiers rated
+    /// with their unit, completion and due times.
+    RateDossiers,
+    (
+        diesel::sql_types::Text,
+        diesel::sql_types::Text,
+        diesel::sql_types::Timestamp,
+        diesel::sql_types::Nullable<diesel::sql_types::Timestamp>
+    ),
+    "UPDATE transactions AS t SET rating = v.rating \
+     FROM unnest(?::text[], ?::int8[]) AS v(id, rating) \
+     WHERE t.id = v.id AND t.rating IS NULL \
+     RETURNING t.id, t.unit_id, t.completed_at, t.due_at"
+);
+
+/// What [`store_one`] does for each submission, for a whole batch in a handful of statements
+/// (PostgreSQL only); returns each submission's outcome, in order, and counts the stored ones.
+/// A link submitted twice in one batch is spent by the first submission, and the others are
+/// refused as [`store_one`] would refuse them one after the other.
+fn store_many(
+    conn: &mut DbConn,
+    jobs: &[&SubmitJob],
+    delta: &mut RollupDelta,
+    utc_offset: FixedOffset,
+) -> QueryResult<Vec<SubmitOutcome>> {
+    use std::collections::{HashMap, HashSet};
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let DbConn::Postgres(pg) = conn else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "the set-based writer is for PostgreSQL".into(),
+        ));
+    };
+    // Each token once, by its first submission, in one (sorted) order.
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if let Some(hash) = &job.submission.token_hash {
+            first_of.entry(hash.as_str()).or_insert(i);
+        }
+    }
+    let mut spending: Vec<(&str, NaiveDateTime)> = first_of
+        .iter()
+        .map(|(hash, i)| (*hash, jobs[*i].submission.response.submitted_at))
+        .collect();
+    spending.sort_unstable();
+    let spent: HashSet<String> = if spending.is_empty() {
+        HashSet::new()
+    } else {
+        SetStatement::<SpendTokens>::new(vec![
+            Column::Text(spending.iter().map(|(h, _)| *h).collect()),
+            Column::Time(spending.iter().map(|(_, at)| *at).collect()),
+        ])
+        .load::<String>(pg)?
+        .into_iter()
+        .collect()
+    };
+    let refused: Vec<&str> = spending
+        .iter()
+        .map(|(h, _)| *h)
+        .filter(|h| !spent.contains(*h))
+        .collect();
+    // Refused: an unspent token has expired; a spent or unknown one is used.
+    let unspent: HashMap<String, bool> = if refused.is_empty() {
+        HashMap::new()
+    } else {
+        SetStatement::<TokenStates>::new(vec![Column::Text(refused)])
+            .load::<(String, bool)>(pg)?
+            .into_iter()
+            .collect()
+    };
+    let outcomes: Vec<SubmitOutcome> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| match &job.submission.token_hash {
+            None => SubmitOutcome::Stored,
+            Some(hash) if spent.contains(hash) => {
+                if first_of.get(hash.as_str()) == Some(&i) {
+                    SubmitOutcome::Stored
+                } else {
+                    SubmitOutcome::AlreadyUsed
+                }
+            }
+            Some(hash) if unspent.get(hash) == Some(&true) => SubmitOutcome::Expired,
+            Some(_) => SubmitOutcome::AlreadyUsed,
+        })
+        .collect();
+    let stored: Vec<&SubmitJob> = jobs
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == SubmitOutcome::Stored)
+        .map(|(j, _)| *j)
+        .collect();
+    if stored.is_empty() {
+        return Ok(outcomes);
+    }
+    let rs: Vec<&NewResponse> = stored.iter().map(|j| &j.submission.response).collect();
+    SetStatement::<InsertResponses>::new(vec![
+        Column::Text(rs.iter().map(|r| r.id.as_str()).collect()),
+        Column::Text(rs.iter().map(|r| r.unit_id.as_str()).collect()),
+        Column::NullText(rs.iter().map(|r| r.procedure_id.as_deref()).collect()),
+        Column::Text(rs.iter().map(|r| r.form_code.as_str()).collect()),
+        Column::Int(rs.iter().map(|r| r.form_version).collect()),
+        Column::Text(rs.iter().map(|r| r.channel.as_str()).collect()),
+        Column::NullText(rs.iter().map(|r| r.respondent_type.as_deref()).collect()),
+        Column::Text(rs.iter().map(|r| r.language.as_str()).collect()),
+        Column::NullTime(rs.iter().map(|r| r.issued_at).collect()),
+        Column::NullTime(rs.iter().map(|r| r.opened_at).collect()),
+        Column::Time(rs.iter().map(|r| r.submitted_at).collect()),
+        Column::NullText(rs.iter().map(|r| r.provenance.as_deref()).collect()),
+        Column::Text(stored.iter().map(|j| j.answers.as_str()).collect()),
+    ])
+    .execute(pg)?;
+    let screened: Vec<_> = stored
+        .iter()
+        .filter_map(|j| {
+            let s = &j.submission;
+            s.screening
+                .as_ref()
+                .map(|screening| (&s.response, s.response.form_code.as_str(), screening))
+        })
+        .collect();
+    crate::integrity::store_many(conn, &screened)?;
+    let DbConn::Postgres(pg) = conn else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "the set-based writer is for PostgreSQL".into(),
+        ));
+    };
+    // Each dossier rated once (by its first answer), in one (sorted) order.
+    let mut ratings: Vec<(&str, i64)> = stored
+        .iter()
+        .filter_map(|j| {
+            let (id, rating) = j.submission.dossier_rating.as_ref()?;
+            Some((id.as_str(), *rating))
+        })
+        .collect();
+    ratings.sort_by(|a, b| a.0.cmp(b.0));
+    ratings.dedup_by(|later, earlier| later.0 == earlier.0);
+    let mut rated: Vec<RatedDossier> = Vec::new();
+    if !ratings.is_empty() {
+        let rows: Vec<(String, String, NaiveDateTime, Option<NaiveDateTime>)> =
+            SetStatement::<RateDossiers>::new(vec![
+                Column::Text(ratings.iter().map(|(id, _)| *id).collect()),
+                Column::Int(ratings.iter().map(|(_, r)| *r).collect()),
+            ])
+            .load(pg)?;
+        let rating_of: HashMap<&str, i64> = ratings.iter().copied().collect();
+        for (id, unit_id, completed_at, due_at) in rows {
+            let rating = rating_of.get(id.as_str()).copied().unwrap_or_default();
+            rated.push(RatedDossier {
+                unit_id,
+                completed_at,
+                late: due_at.is_some_and(|due| completed_at > due),
+                unsatisfied: rating == UNSATISFIED_RATING,
+            });
+        }
+    }
+    // An answer ends all mail about its dossier and erases the citizen's address.
+    let mut answered: Vec<&str> = stored
+        .iter()
+        .filter_map(|j| j.submission.transaction_id.as_deref())
+        .collect();
+    answered.sort_unstable();
+    answered.dedup();
+    crate::mail::outbox::stop_all_many(conn, &answered)?;
+    for job in &stored {
+        if job.submission.counts_now() {
+            delta.add(&job.submission, utc_offset);
+        }
+    }
+    for rated in rated {
+        delta.add_dossier(
+            &rated.unit_id,
+            rated.completed_at,
+            utc_offset,
+            rated.change(),
+        );
+    }
+    Ok(outcomes)
+}
+
 enum Message {
-    Job(Box<dyn BatchJob>),
+    Job(Job),
     /// Sent by [`WriterThread::shutdown`]: everything queued before it is still stored.
     Shutdown,
 }
@@ -196,7 +614,7 @@ impl ResponseWriter {
         let handle = std::thread::Builder::new()
             .name("sipas-writer".into())
             .spawn(move || {
-                let mut batch: Vec<Box<dyn BatchJob>> = Vec::with_capacity(max_batch);
+                let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
                 let mut stopping = false;
                 while !stopping {
                     match receiver.blocking_recv() {
@@ -215,18 +633,10 @@ impl ResponseWriter {
                     }
                     let size = batch.len();
                     let commit_started = std::time::Instant::now();
-                    let committed = conn
-                        .write_transaction(|conn| -> QueryResult<()> {
-                            let mut delta = RollupDelta::default();
-                            for job in batch.iter_mut() {
-                                job.write(conn, &mut delta, utc_offset);
-                            }
-                            delta.apply(conn)
-                        })
-                        .map_err(|e| {
-                            tracing::error!(error = %e, size, "batch commit failed");
-                            e.to_string()
-                        });
+                    let committed = commit_batch(&mut conn, &mut batch, utc_offset).map_err(|e| {
+                        tracing::error!(error = %e, size, "batch commit failed");
+                        e.to_string()
+                    });
                     crate::metrics::writer_batch(size, commit_started.elapsed());
                     for job in batch.drain(..) {
                         job.reply(committed.clone());
@@ -246,7 +656,7 @@ impl ResponseWriter {
         self.queue.max_capacity() - self.queue.capacity()
     }
 
-    async fn enqueue(&self, job: Box<dyn BatchJob>) -> anyhow::Result<()> {
+    async fn enqueue(&self, job: Job) -> anyhow::Result<()> {
         self.queue
             .send(Message::Job(job))
             .await
@@ -257,12 +667,12 @@ impl ResponseWriter {
     pub async fn submit(&self, submission: Submission) -> anyhow::Result<SubmitOutcome> {
         let (reply, answer) = oneshot::channel();
         let answers = stored::encode(&submission.answers);
-        self.enqueue(Box::new(SubmitJob {
+        self.enqueue(Job::Submit(Box::new(SubmitJob {
             submission,
             answers,
             outcome: None,
             reply,
-        }))
+        })))
         .await?;
         let (result, _freed_here) = answer
             .await
@@ -280,14 +690,40 @@ impl ResponseWriter {
         F: FnOnce(&mut DbConn, &mut RollupDelta) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.enqueue(Box::new(ClosureJob {
+        self.enqueue(Job::Other(Box::new(ClosureJob {
             work: Some(work),
             result: None,
             reply,
-        }))
+        })))
         .await?;
         answer.await.map_err(|_| {
             AppError::Internal(anyhow::anyhow!("the response writer dropped a write"))
+        })?
+    }
+
+    /// Registers a checked new dossier in the next group commit, with who asked for its link
+    /// and an API key's due "last used" time; set-based with the batch's other registrations.
+    /// The outer error means the batch did not commit; the inner one is the dossier's own
+    /// (e.g. a unique violation when it was registered meanwhile: see [`NewDossier::settle`]).
+    pub async fn register(
+        &self,
+        dossier: std::sync::Arc<NewDossier>,
+        issuer: Option<Fingerprint>,
+        key_use: Option<(String, NaiveDateTime)>,
+    ) -> Result<QueryResult<()>, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Job::Register(Box::new(RegisterJob {
+            dossier,
+            issuer,
+            key_use,
+            result: None,
+            reply,
+        })))
+        .await?;
+        answer.await.map_err(|_| {
+            AppError::Internal(anyhow::anyhow!(
+                "the response writer dropped a registration"
+            ))
         })?
     }
 }

@@ -109,7 +109,7 @@ pub async fn create_transaction(
             let writing = dossier.clone();
             // Who registered it, as keyed hashes only: answers later sent from the same
             // machine or network are an integrity signal.
-            let (token_hash, issued_at) = dossier.token_issue();
+            let (_, issued_at) = dossier.token_issue();
             let issuer = crate::integrity::fingerprint(
                 &state.secret,
                 issued_at.date(),
@@ -118,14 +118,7 @@ pub async fn create_transaction(
             );
             let inserted = state
                 .writer
-                .run(move |conn, delta| {
-                    writing.insert(conn, delta)?;
-                    crate::integrity::record_issuer(conn, &token_hash, &issuer)?;
-                    match key_use {
-                        Some(id) => Ok(api_keys::record_use(conn, &id, now)?),
-                        None => Ok(()),
-                    }
-                })
+                .register(writing, Some(issuer), key_use.map(|id| (id, now)))
                 .await?;
             match inserted {
                 Ok(()) => dossier.issued(),

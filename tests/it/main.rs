@@ -23,6 +23,7 @@ mod mail;
 mod multi_instance;
 mod operations;
 mod paper;
+mod pg_writer;
 mod reports;
 mod security;
 mod smtp_sink;
