@@ -294,7 +294,7 @@ fn move_answers(
             .load(conn)
     })?;
     for row in &rows {
-        let submission = row.to_submission(forms).ok_or_else(|| {
+        let submission = row.to_submission(conn, forms)?.ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!(
                 "stored answers of {} cannot be counted (form {} v{} not loaded?)",
                 row.id,
@@ -831,7 +831,7 @@ pub fn results(
     min_n: u64,
 ) -> AppResult<CampaignResults> {
     let form = forms
-        .get(&campaign.form_code, campaign.form_version)
+        .find(conn, &campaign.form_code, campaign.form_version)?
         .ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!(
                 "form {} v{} of campaign {} is not loaded",

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::{Context, bail};
 use diesel::prelude::*;
@@ -21,11 +21,65 @@ use crate::db_run;
 pub struct FormRegistry {
     forms: HashMap<(String, i64), Arc<Form>>,
     latest: BTreeMap<String, i64>,
+    /// Versions another instance on the same database recorded after this one started (a
+    /// rolling deployment of a new version), read from the database on first use by
+    /// [`Self::find`]. They do not change what this instance issues ([`Self::latest`]).
+    late: RwLock<HashMap<(String, i64), Arc<Form>>>,
 }
 
 impl FormRegistry {
+    /// A version this instance has in memory (loaded at start or since by [`Self::find`]).
     pub fn get(&self, code: &str, version: i64) -> Option<Arc<Form>> {
-        self.forms.get(&(code.to_string(), version)).cloned()
+        let key = (code.to_string(), version);
+        if let Some(form) = self.forms.get(&key) {
+            return Some(form.clone());
+        }
+        let late = self.late.read().unwrap_or_else(PoisonError::into_inner);
+        late.get(&key).cloned()
+    }
+
+    /// A version by code and version, for anything a request reads (links, paper forms,
+    /// stored answers): from memory, else the definition another instance stored in the
+    /// database, kept from then on. `None` when the database has no such version, or its
+    /// stored definition does not parse with this build (logged).
+    pub fn find(
+        &self,
+        conn: &mut DbConn,
+        code: &str,
+        version: i64,
+    ) -> QueryResult<Option<Arc<Form>>> {
+        if let Some(form) = self.get(code, version) {
+            return Ok(Some(form));
+        }
+        let source: Option<String> = db_run!(conn: {
+            form_versions::table
+                .find((code, version))
+                .select(form_versions::source)
+                .first(conn)
+                .optional()
+        })?;
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        let name = format!("(database) {code} v{version}");
+        let form = match parse(&name, &source) {
+            Ok(form) if form.code == code && form.version == version => form,
+            Ok(form) => {
+                tracing::error!(form = %name, found = %format!("{} v{}", form.code, form.version), "stored form names another version");
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::error!(form = %name, error = %e, "stored form does not parse with this build");
+                return Ok(None);
+            }
+        };
+        tracing::info!(form = %name, "form version recorded by another instance loaded");
+        let mut late = self.late.write().unwrap_or_else(PoisonError::into_inner);
+        let form = late
+            .entry((code.to_string(), version))
+            .or_insert_with(|| Arc::new(form))
+            .clone();
+        Ok(Some(form))
     }
 
     /// The newest version of a form code: what new transactions are issued with.

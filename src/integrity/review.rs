@@ -119,7 +119,7 @@ pub fn decide(
         })?;
         if *decision == Decision::Accept {
             let submission = StoredResponse::load(conn, response_id)?
-                .to_submission(forms)
+                .to_submission(conn, forms)?
                 .ok_or_else(|| {
                     AppError::Internal(anyhow::anyhow!(
                         "stored answers of {response_id} unreadable"

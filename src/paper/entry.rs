@@ -108,7 +108,7 @@ pub fn find(
         return Err(unknown_serial());
     }
     let form = forms
-        .get("sipas", version)
+        .find(conn, "sipas", version)?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("paper form version missing")))?;
     let passes: Vec<(i64, String)> = db_run!(conn: {
         paper_entries::table.filter(paper_entries::member_id.eq(&member_id)).order(paper_entries::pass.asc()).select((paper_entries::pass, paper_entries::typist_id)).load(conn)

@@ -228,7 +228,7 @@ fn count_responses(
             .load(conn)
     })?;
     for row in rows {
-        let Some(submission) = row.to_submission(forms) else {
+        let Some(submission) = row.to_submission(conn, forms)? else {
             continue;
         };
         let key = CellKey {
@@ -409,7 +409,7 @@ pub fn rebuild_missing_rollups(
             after = last.id.clone();
             let mut delta = RollupDelta::default();
             for row in &page {
-                if let Some(submission) = row.to_submission(forms) {
+                if let Some(submission) = row.to_submission(conn, forms)? {
                     delta.add(&submission, offset);
                     counted += 1;
                 }

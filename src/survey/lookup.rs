@@ -132,8 +132,8 @@ pub fn lookup(
             None => TokenState::Expired,
         });
     }
-    let form = forms.get(&form_code, version).ok_or_else(|| {
-        anyhow::anyhow!("form {form_code} v{version} of an issued token is not loaded")
+    let form = forms.find(conn, &form_code, version)?.ok_or_else(|| {
+        anyhow::anyhow!("form {form_code} v{version} of an issued token is not in the database")
     })?;
     Ok(TokenState::Open(Box::new(OpenSurvey {
         token_hash,

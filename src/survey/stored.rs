@@ -138,10 +138,16 @@ impl StoredResponse {
 
     /// The response as the submission that created it, so its counts can be taken back or
     /// counted again exactly as the rollups counted them. `None` when its form version is not
-    /// loaded or its answers cannot be read.
-    pub fn to_submission(&self, forms: &FormRegistry) -> Option<Submission> {
-        let form = forms.get(&self.form_code, self.form_version)?;
-        self.to_submission_of(&form)
+    /// known (see [`FormRegistry::find`]) or its answers cannot be read.
+    pub fn to_submission(
+        &self,
+        conn: &mut crate::db::DbConn,
+        forms: &FormRegistry,
+    ) -> diesel::QueryResult<Option<Submission>> {
+        let Some(form) = forms.find(conn, &self.form_code, self.form_version)? else {
+            return Ok(None);
+        };
+        Ok(self.to_submission_of(&form))
     }
 
     /// As [`Self::to_submission`], with the form at hand.

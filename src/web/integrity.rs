@@ -439,7 +439,7 @@ async fn load_case(
                 return Err(not_found());
             }
             let actions = cases::actions(conn, &case.id)?;
-            let form = forms.get(&case.form_code, case.form_version);
+            let form = forms.find(conn, &case.form_code, case.form_version)?;
             Ok((case, actions, form))
         })
         .await

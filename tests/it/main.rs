@@ -13,6 +13,7 @@ mod browser_staff;
 mod case_contact;
 mod crash;
 mod edge_security;
+mod form_reload;
 mod forms;
 mod groups;
 mod honest_stats;

@@ -588,14 +588,14 @@ pub async fn campaign_show(
     let lang = page_lang(&req);
     let id = path.into_inner();
     let (forms, min_n) = (state.forms.clone(), state.settings.report_min_n);
-    let (campaign, group, results) = state
+    let (campaign, group, results, form) = state
         .with_conn(move |conn| {
             let (campaign, group, rated) = groups::campaign_detail(conn, &id)?;
             let results = groups::results(conn, &forms, &campaign, &rated, min_n)?;
-            Ok((campaign, group, results))
+            let form = forms.find(conn, &campaign.form_code, campaign.form_version)?;
+            Ok((campaign, group, results, form))
         })
         .await?;
-    let form = state.forms.get(&campaign.form_code, campaign.form_version);
     let elements: Vec<(String, String)> = results
         .total
         .elements
