@@ -307,12 +307,7 @@ impl AuditContext {
         if let Some(key) = cached.as_ref() {
             return Ok(key.clone());
         }
-        let keyed: i64 = db_run!(conn: {
-            audit_events::table
-                .filter(audit_events::hash.like(format!("{HMAC_PREFIX}%")))
-                .count()
-                .get_result(conn)
-        })?;
+        let keyed = keyed_event_count(conn)?;
         if keyed > 0 {
             bail!(
                 "the audit key {} is missing but the audit log holds {keyed} events keyed with it: \
@@ -453,18 +448,23 @@ fn extensions(conn: &mut DbConn) -> &mut Extensions {
     }
 }
 
+/// How many events carry an HMAC: once there is one, the chain needs its key for good.
+fn keyed_event_count(conn: &mut DbConn) -> QueryResult<i64> {
+    db_run!(conn: {
+        audit_events::table
+            .filter(audit_events::hash.like(format!("{HMAC_PREFIX}%")))
+            .count()
+            .get_result(conn)
+    })
+}
+
 /// Configures the audit log of the database `conn` reaches: every later [`record`] on any
 /// connection to it uses this key and head file. Called once per start by [`crate::prepare`].
 /// A damaged key file stops here; a missing one is created by the first event.
 pub fn attach(conn: &mut DbConn, settings: &Settings) -> anyhow::Result<Arc<AuditContext>> {
     let context = Arc::new(AuditContext::new(AuditConfig::from_settings(settings)?));
     if context.key_for_verify()?.is_none() {
-        let keyed: i64 = db_run!(conn: {
-            audit_events::table
-                .filter(audit_events::hash.like(format!("{HMAC_PREFIX}%")))
-                .count()
-                .get_result(conn)
-        })?;
+        let keyed = keyed_event_count(conn)?;
         if keyed > 0 {
             // Said at start rather than only at the first refused change.
             tracing::error!(

@@ -35,6 +35,13 @@ pub struct Unit {
 /// Kinds a unit may be; levels are data, not code, so this list only labels them.
 pub const UNIT_KINDS: &[&str] = &["province", "department", "centre", "commune", "other"];
 
+/// `(code, counter form)` of every unit: which form each unit issues at the counter.
+pub fn counter_forms(conn: &mut DbConn) -> QueryResult<Vec<(String, Option<String>)>> {
+    db_run!(conn: {
+        units::table.select((units::code, units::counter_form)).load(conn)
+    })
+}
+
 impl Unit {
     pub fn name(&self, lang: Lang) -> &str {
         match lang {

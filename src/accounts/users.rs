@@ -118,6 +118,17 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option
 }
 
 /// One page of users matching `query` (username or display name), and whether more follow.
+/// The accounts of one collector organisation, by username (its home page lists them).
+pub fn of_collector_org(conn: &mut DbConn, org_id: &str) -> QueryResult<Vec<User>> {
+    db_run!(conn: {
+        users::table
+            .filter(users::collector_org_id.eq(org_id))
+            .order(users::username.asc())
+            .select(User::as_select())
+            .load(conn)
+    })
+}
+
 pub fn search(
     conn: &mut DbConn,
     query: &str,

@@ -267,6 +267,97 @@ pub fn list(conn: &mut DbConn, org_id: Option<&str>) -> QueryResult<Vec<(Batch, 
     Ok(out)
 }
 
+// ---------------------------------------------------------------- a collector's view
+
+/// `(sample id, unit id, serial)` of every form handed to collector organisation `org`,
+/// optionally of one sample: what a collector may see of the samples.
+pub fn handed_forms(
+    conn: &mut DbConn,
+    org: &str,
+    sample_id: Option<&str>,
+) -> QueryResult<Vec<(String, String, String)>> {
+    db_run!(conn: {
+        let mut q = paper_forms::table
+            .inner_join(sample_members::table.on(sample_members::id.eq(paper_forms::member_id)))
+            .inner_join(paper_batches::table.on(paper_batches::id.eq(paper_forms::batch_id)))
+            .filter(paper_batches::collector_org_id.eq(org.to_string()))
+            .select((sample_members::sample_id, sample_members::unit_id, sample_members::serial))
+            .into_boxed();
+        if let Some(id) = sample_id {
+            q = q.filter(sample_members::sample_id.eq(id.to_string()));
+        }
+        q.load(conn)
+    })
+}
+
+/// The samples a reader may see: all of them (`scope` = `None`, administrators), or for a
+/// collector organisation only the samples and units it was handed forms of.
+pub fn visible_samples(
+    conn: &mut DbConn,
+    scope: Option<&str>,
+) -> QueryResult<Vec<super::sampling::StoredSample>> {
+    let mut samples = super::sampling::list(conn)?;
+    if let Some(org) = scope {
+        let handed = handed_forms(conn, org, None)?;
+        let units: std::collections::HashSet<(&str, &str)> = handed
+            .iter()
+            .map(|(s, u, _)| (s.as_str(), u.as_str()))
+            .collect();
+        for sample in &mut samples {
+            let id = sample.id.clone();
+            sample
+                .units
+                .retain(|u| units.contains(&(id.as_str(), u.0.as_str())));
+        }
+        samples.retain(|s| !s.units.is_empty());
+    }
+    Ok(samples)
+}
+
+/// One sample as a reader may see it: with `scope`, only the units handed to that collector
+/// organisation and the set of their serials; `None` when the sample does not exist for it.
+pub fn visible_sample(
+    conn: &mut DbConn,
+    scope: Option<&str>,
+    id: &str,
+) -> QueryResult<
+    Option<(
+        super::sampling::StoredSample,
+        Option<std::collections::HashSet<String>>,
+    )>,
+> {
+    let Some(mut sample) = super::sampling::list(conn)?
+        .into_iter()
+        .find(|s| s.id == id)
+    else {
+        return Ok(None);
+    };
+    let Some(org) = scope else {
+        return Ok(Some((sample, None)));
+    };
+    let handed = handed_forms(conn, org, Some(&sample.id))?;
+    if handed.is_empty() {
+        return Ok(None);
+    }
+    let units: std::collections::HashSet<&str> =
+        handed.iter().map(|(_, u, _)| u.as_str()).collect();
+    sample.units.retain(|u| units.contains(u.0.as_str()));
+    let serials = handed.into_iter().map(|(_, _, s)| s).collect();
+    Ok(Some((sample, Some(serials))))
+}
+
+/// Whether forms of `unit_id` in `sample_id` were handed to collector organisation `org`.
+pub fn unit_handed(
+    conn: &mut DbConn,
+    org: &str,
+    sample_id: &str,
+    unit_id: &str,
+) -> QueryResult<bool> {
+    Ok(handed_forms(conn, org, Some(sample_id))?
+        .iter()
+        .any(|(_, u, _)| u == unit_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Satisfaction reports: the SIPAS index per unit with intervals, channel gaps, the Decision 766
 //! dossier rate, sample adequacy, trends and rankings — all from rollups.
 
+pub mod activity;
 pub mod charts;
 pub mod export;
 pub mod figures;

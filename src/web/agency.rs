@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::prelude::*;
 use maud::html;
 
 use super::AppState;
@@ -13,10 +12,9 @@ use super::layout::html_response;
 use super::staff::staff_page;
 use crate::accounts::Role;
 use crate::db::DbConn;
-use crate::db::schema::{dossier_rollups, rollup_cells};
-use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
+use crate::report::activity;
 use crate::units::{self, Unit};
 
 /// The units a results reader may see: everything for admins, the subtree for agencies.
@@ -32,22 +30,6 @@ fn scope(conn: &mut DbConn, user: &CurrentUser) -> AppResult<Vec<Unit>> {
     }
 }
 
-/// Registered dossiers and answered surveys of one unit (from the rollups, never raw answers).
-fn counts(conn: &mut DbConn, unit_id: &str) -> AppResult<(i64, i64)> {
-    Ok(db_run!(conn: {
-        let dossiers: Option<i64> = dossier_rollups::table
-            .filter(dossier_rollups::unit_id.eq(unit_id))
-            .select(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>("CAST(SUM(dossiers) AS BIGINT)"))
-            .first::<Option<i64>>(conn)?;
-        let answered: Option<i64> = rollup_cells::table
-            .filter(rollup_cells::unit_id.eq(unit_id))
-            .select(sum_n())
-            .first::<Option<i64>>(conn)
-            .or_else(|_| Ok::<_, diesel::result::Error>(None))?;
-        QueryResult::Ok((dossiers.unwrap_or(0), answered.unwrap_or(0)))
-    })?)
-}
-
 pub async fn home(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -60,7 +42,7 @@ pub async fn home(
             let units = scope(conn, &viewer)?;
             let mut rows = Vec::with_capacity(units.len());
             for unit in units {
-                let (dossiers, answered) = counts(conn, &unit.id)?;
+                let (dossiers, answered) = activity::unit_counts(conn, &unit.id)?;
                 rows.push((unit, dossiers, answered));
             }
             Ok(rows)
@@ -115,17 +97,8 @@ pub async fn unit(
                 return Err(not_found());
             }
             let unit = units::find(conn, &id)?.ok_or_else(not_found)?;
-            let (dossiers, _) = counts(conn, &id)?;
-            let by_channel: Vec<(String, String, i64)> = db_run!(conn: {
-                rollup_cells::table
-                    .filter(rollup_cells::unit_id.eq(&id))
-                    .group_by((rollup_cells::form_code, rollup_cells::channel))
-                    .select((rollup_cells::form_code, rollup_cells::channel, sum_n()))
-                    .load::<(String, String, Option<i64>)>(conn)
-            })?
-            .into_iter()
-            .map(|(f, c, n)| (f, c, n.unwrap_or(0)))
-            .collect();
+            let (dossiers, _) = activity::unit_counts(conn, &id)?;
+            let by_channel = activity::unit_answers_by_form_and_channel(conn, &id)?;
             Ok((unit, dossiers, by_channel))
         })
         .await?;
@@ -147,10 +120,4 @@ pub async fn unit(
         StatusCode::OK,
         staff_page(lang, &user, "/agency", unit.name(lang), body),
     ))
-}
-
-/// `SUM(rollups.n)` as BIGINT on both backends (PostgreSQL's SUM of BIGINT is NUMERIC).
-fn sum_n() -> diesel::expression::SqlLiteral<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>
-{
-    diesel::dsl::sql("CAST(SUM(rollup_cells.responses) AS BIGINT)")
 }

@@ -2,18 +2,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::prelude::*;
 use maud::html;
 
 use super::AppState;
 use super::access::{CurrentUser, page_lang};
 use super::layout::html_response;
 use super::staff::staff_page;
-use crate::accounts::User;
+use crate::accounts::users;
 use crate::collector_orgs;
-use crate::db::schema::users;
-use crate::db_run;
 use crate::error::AppError;
+use crate::paper::custody;
 
 pub async fn home(
     state: web::Data<AppState>,
@@ -25,32 +23,15 @@ pub async fn home(
     // Only samples the organisation was handed forms of (administrators: all).
     let scope = super::paper::collector_scope(&user);
     let samples = state
-        .with_conn(move |conn| {
-            let mut samples = crate::paper::sampling::list(conn)?;
-            if let Some(org) = scope {
-                let handed = super::paper::handed_forms(conn, &org, None)?;
-                let units: std::collections::HashSet<(&str, &str)> = handed
-                    .iter()
-                    .map(|(s, u, _)| (s.as_str(), u.as_str()))
-                    .collect();
-                for sample in &mut samples {
-                    let id = sample.id.clone();
-                    sample
-                        .units
-                        .retain(|u| units.contains(&(id.as_str(), u.0.as_str())));
-                }
-                samples.retain(|s| !s.units.is_empty());
-            }
-            Ok(samples)
-        })
+        .with_conn(move |conn| Ok(custody::visible_samples(conn, scope.as_deref())?))
         .await?;
     let (org, members) = state
         .with_conn(move |conn| {
-            let Some(org_id) = org_id else { return Ok((None, Vec::new())) };
+            let Some(org_id) = org_id else {
+                return Ok((None, Vec::new()));
+            };
             let org = collector_orgs::find(conn, &org_id)?;
-            let members: Vec<User> = db_run!(conn: {
-                users::table.filter(users::collector_org_id.eq(&org_id)).order(users::username.asc()).select(User::as_select()).load(conn)
-            })?;
+            let members = users::of_collector_org(conn, &org_id)?;
             Ok((org, members))
         })
         .await?;

@@ -48,6 +48,15 @@ pub struct AppState {
     pub survey_limiter: Arc<rate_limit::RateLimiter>,
 }
 
+/// No pooled connection came in time: the service is overloaded (503).
+fn overloaded(cause: impl std::fmt::Display) -> AppError {
+    AppError::Unavailable(crate::i18n::Msg::new(
+        "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.",
+        "The service is overloaded; please try again in a few minutes.",
+    ))
+    .with_cause(cause)
+}
+
 impl AppState {
     /// Runs blocking database work off the async workers.
     pub async fn with_conn<T, F>(&self, work: F) -> Result<T, AppError>
@@ -57,13 +66,7 @@ impl AppState {
     {
         let pool = self.pool.clone();
         web::block(move || {
-            let mut conn = pool.get().map_err(|e| {
-                AppError::Unavailable(crate::i18n::Msg::new(
-                    "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.",
-                    "The service is overloaded; please try again in a few minutes.",
-                ))
-                .with_cause(e)
-            })?;
+            let mut conn = pool.get().map_err(overloaded)?;
             work(&mut conn)
         })
         .await?
@@ -78,13 +81,7 @@ impl AppState {
     {
         let reads = self.reads.clone();
         web::block(move || {
-            let mut conn = reads.get().map_err(|e| {
-                AppError::Unavailable(crate::i18n::Msg::new(
-                    "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.",
-                    "The service is overloaded; please try again in a few minutes.",
-                ))
-                .with_cause(e)
-            })?;
+            let mut conn = reads.get().map_err(overloaded)?;
             work(&mut conn)
         })
         .await?

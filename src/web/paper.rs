@@ -19,12 +19,10 @@ use super::citizen::scale_label;
 use super::layout::{html_response, page};
 use super::staff::{csrf_field, error_box, notice, staff_page};
 use crate::accounts::Role;
-use crate::db::DbConn;
-use crate::db::schema::{paper_batches, paper_forms, sample_members};
-use crate::db_run;
 use crate::error::AppError;
 use crate::forms::QuestionType;
 use crate::i18n::{Lang, Msg};
+use crate::paper::custody;
 use crate::paper::sampling::{self, SampleRequest, StoredSample};
 use crate::report::export::{Cell, to_csv};
 
@@ -196,27 +194,6 @@ pub fn collector_scope(user: &CurrentUser) -> Option<String> {
     }
 }
 
-/// `(sample id, unit id, serial)` of every form handed to `org`, optionally of one sample.
-pub fn handed_forms(
-    conn: &mut DbConn,
-    org: &str,
-    sample_id: Option<&str>,
-) -> diesel::QueryResult<Vec<(String, String, String)>> {
-    use diesel::prelude::*;
-    db_run!(conn: {
-        let mut q = paper_forms::table
-            .inner_join(sample_members::table.on(sample_members::id.eq(paper_forms::member_id)))
-            .inner_join(paper_batches::table.on(paper_batches::id.eq(paper_forms::batch_id)))
-            .filter(paper_batches::collector_org_id.eq(org.to_string()))
-            .select((sample_members::sample_id, sample_members::unit_id, sample_members::serial))
-            .into_boxed();
-        if let Some(id) = sample_id {
-            q = q.filter(sample_members::sample_id.eq(id.to_string()));
-        }
-        q.load(conn)
-    })
-}
-
 /// A sample as the user may see it: for a collector, only the units and serials handed to its
 /// organisation (`None`: everything).
 struct Visible {
@@ -242,27 +219,9 @@ async fn find_sample(
     let scope = collector_scope(user);
     state
         .with_conn(move |conn| {
-            let mut sample = sampling::list(conn)?
-                .into_iter()
-                .find(|s| s.id == id)
-                .ok_or_else(no_sample)?;
-            let Some(org) = scope else {
-                return Ok(Visible {
-                    sample,
-                    serials: None,
-                });
-            };
-            let handed = handed_forms(conn, &org, Some(&sample.id))?;
-            if handed.is_empty() {
-                return Err(no_sample());
-            }
-            let units: HashSet<&str> = handed.iter().map(|(_, u, _)| u.as_str()).collect();
-            sample.units.retain(|u| units.contains(u.0.as_str()));
-            let serials = handed.iter().map(|(_, _, s)| s.clone()).collect();
-            Ok(Visible {
-                sample,
-                serials: Some(serials),
-            })
+            let (sample, serials) =
+                custody::visible_sample(conn, scope.as_deref(), &id)?.ok_or_else(no_sample)?;
+            Ok(Visible { sample, serials })
         })
         .await
 }

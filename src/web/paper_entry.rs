@@ -97,7 +97,7 @@ async fn batch_data(state: &AppState, org: Option<String>) -> Result<BatchData, 
             let mut samples = crate::paper::sampling::list(conn)?;
             if let Some(org) = &org {
                 // A collector is offered only samples it was handed forms of.
-                let handed = super::paper::handed_forms(conn, org, None)?;
+                let handed = custody::handed_forms(conn, org, None)?;
                 samples.retain(|s| handed.iter().any(|(id, _, _)| *id == s.id));
             }
             Ok((
@@ -166,14 +166,11 @@ pub async fn create_batch(
                 })?;
             // Administrators hand units over; a collector may only issue the rest of a unit
             // already handed to its organisation (its reserve list, say).
-            if scoped {
-                let handed = super::paper::handed_forms(conn, &org, Some(&f.sample))?;
-                if !handed.iter().any(|(_, u, _)| *u == unit.id) {
-                    return Err(AppError::NotFound(Msg::new(
-                        "Không có mẫu hoặc đơn vị này.",
-                        "No such sample or unit.",
-                    )));
-                }
+            if scoped && !custody::unit_handed(conn, &org, &f.sample, &unit.id)? {
+                return Err(AppError::NotFound(Msg::new(
+                    "Không có mẫu hoặc đơn vị này.",
+                    "No such sample or unit.",
+                )));
             }
             let share: f64 = match f.double_share.trim() {
                 "" => 1.0,

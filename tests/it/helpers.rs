@@ -281,3 +281,23 @@ macro_rules! on_both_databases {
         }
     )* };
 }
+
+/// Runs each named `async fn name(backend: Backend)` on SQLite and PostgreSQL, for tests that
+/// start their own app (or processes) rather than take a ready `TestApp`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres() {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )* };
+}

@@ -74,26 +74,7 @@ fn url_with(text: &str, needle: &str) -> String {
         .to_string()
 }
 
-/// Runs `async fn name(backend: Backend)` on SQLite and PostgreSQL (these tests start their
-/// own app, pointed at their own SMTP sink).
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[actix_web::test]
-            async fn sqlite() {
-                super::$name(crate::helpers::Backend::Sqlite).await
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                if let Some(backend) = crate::helpers::Backend::postgres() {
-                    super::$name(backend).await
-                }
-            }
-        }
-    )* };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
     invitation_arrives_with_both_parts_and_a_working_link,
     one_reminder_only_when_unanswered,
     opt_out_stops_mail_and_erases_the_address,

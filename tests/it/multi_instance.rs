@@ -20,25 +20,7 @@ use crate::helpers::{
 use crate::security::{sign_in_admin, unit_id};
 use crate::smtp_sink::SmtpSink;
 
-/// Runs `async fn name(backend: Backend)` on SQLite and PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[actix_web::test]
-            async fn sqlite() {
-                super::$name(crate::helpers::Backend::Sqlite).await
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                if let Some(backend) = crate::helpers::Backend::postgres() {
-                    super::$name(backend).await
-                }
-            }
-        }
-    )* };
-}
-
-on_both_backends!(
+crate::on_both_backends!(
     a_starting_instance_leaves_mail_another_instance_is_sending,
     two_senders_send_every_message_once,
     instances_starting_together_all_start,

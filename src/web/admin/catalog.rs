@@ -4,15 +4,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
-use diesel::prelude::*;
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{done, failed_status};
 use crate::collector_orgs::{self, CollectorOrg};
 use crate::db::DbConn;
-use crate::db::schema::{responses, units as units_table};
-use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
 use crate::periods::{self, KINDS, PeriodInput, STATUSES, SurveyPeriod};
@@ -331,17 +328,10 @@ pub async fn forms_list(
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
     let counts: Vec<(String, i64, i64)> = state
-        .with_conn(|conn| {
-            Ok(db_run!(conn: {
-                responses::table
-                    .group_by((responses::form_code, responses::form_version))
-                    .select((responses::form_code, responses::form_version, diesel::dsl::count_star()))
-                    .load(conn)
-            })?)
-        })
+        .with_conn(|conn| Ok(crate::report::activity::responses_by_form_version(conn)?))
         .await?;
     let counter_units: Vec<(String, Option<String>)> = state
-        .with_conn(|conn| Ok(db_run!(conn: { units_table::table.select((units_table::code, units_table::counter_form)).load(conn) })?))
+        .with_conn(|conn| Ok(crate::units::counter_forms(conn)?))
         .await?;
     let mut forms: Vec<_> = state.forms.all().cloned().collect();
     forms.sort_by(|a, b| (&a.code, b.version).cmp(&(&b.code, a.version)));

@@ -10,17 +10,12 @@ pub mod users;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::prelude::*;
 use maud::html;
 
 use super::AppState;
 use super::access::{CurrentUser, page_lang};
 use super::layout::html_response;
 use super::staff::staff_page;
-use crate::db::schema::{
-    procedures, responses, transactions, units as units_table, users as users_table,
-};
-use crate::db_run;
 use crate::error::AppError;
 
 /// Redirect after a successful change (post/redirect/get), with a notice code.
@@ -51,15 +46,7 @@ pub async fn overview(
     );
     let (counts, chain, overdue) = state
         .with_conn(move |conn| {
-            let counts: [i64; 5] = db_run!(conn: {
-                QueryResult::Ok([
-                    units_table::table.count().get_result(conn)?,
-                    procedures::table.count().get_result(conn)?,
-                    users_table::table.count().get_result(conn)?,
-                    transactions::table.count().get_result(conn)?,
-                    responses::table.count().get_result(conn)?,
-                ])
-            })?;
+            let counts = crate::report::activity::province_totals(conn)?;
             let overdue = crate::integrity::cases::overdue_count(conn, today)?;
             Ok((counts, crate::audit::verify(conn)?, overdue))
         })
