@@ -68,6 +68,9 @@ pub struct Settings {
     /// How long an instance's claim on a message keeps other instances from sending it; a
     /// message whose sender died is sent by another instance after this.
     pub mail_lease_seconds: i64,
+    /// `/readyz` reports the mail sender stopped when its last loop turn is older than this
+    /// (0: five poll intervals, at least 30 s, so one slow SMTP exchange is not an alarm).
+    pub mail_stale_seconds: u64,
     /// Per-response signals that hold a counter response out of the index until reviewed
     /// (comma-separated: same_device, same_network, fast_issue, short_answering, straight_line,
     /// burst; empty holds nothing). Signals a real citizen can trip alone are left out by default.
@@ -128,6 +131,7 @@ impl Default for Settings {
             mail_retry_base_seconds: 60,
             mail_poll_millis: 2000,
             mail_lease_seconds: 300,
+            mail_stale_seconds: 0,
             hold_rules: "same_device,fast_issue".into(),
             integrity_fast_seconds: 90,
             integrity_seconds_per_question: 2.0,
@@ -171,6 +175,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAIL_RETRY_BASE_SECONDS", "mail_retry_base_seconds"),
     ("SIPAS_MAIL_POLL_MILLIS", "mail_poll_millis"),
     ("SIPAS_MAIL_LEASE_SECONDS", "mail_lease_seconds"),
+    ("SIPAS_MAIL_STALE_SECONDS", "mail_stale_seconds"),
     ("SIPAS_HOLD_RULES", "hold_rules"),
     ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
     (
@@ -253,6 +258,7 @@ impl Settings {
                 "mail_retry_base_seconds" => self.mail_retry_base_seconds = number(name, &value)?,
                 "mail_poll_millis" => self.mail_poll_millis = number(name, &value)?,
                 "mail_lease_seconds" => self.mail_lease_seconds = number(name, &value)?,
+                "mail_stale_seconds" => self.mail_stale_seconds = number(name, &value)?,
                 "hold_rules" => self.hold_rules = value,
                 "integrity_fast_seconds" => self.integrity_fast_seconds = number(name, &value)?,
                 "integrity_seconds_per_question" => {
@@ -368,6 +374,15 @@ impl Settings {
             bail!("SIPAS_AUDIT_KEY must be at least 32 characters");
         }
         Ok(())
+    }
+
+    /// How old the mail sender's last loop turn may be before `/readyz` reports it stopped.
+    pub fn mail_stale_after(&self) -> std::time::Duration {
+        if self.mail_stale_seconds > 0 {
+            return std::time::Duration::from_secs(self.mail_stale_seconds);
+        }
+        (std::time::Duration::from_millis(self.mail_poll_millis) * 5)
+            .max(std::time::Duration::from_secs(30))
     }
 
     /// The province's offset from UTC.

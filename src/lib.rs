@@ -69,8 +69,34 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
     // Before anything else is written: an instance with another secret changes nothing.
     let secret = ServerSecret::load(settings.secret.as_deref(), &mut conn)?;
     let forms = FormRegistry::load_and_sync(&settings.forms_dir, &mut conn)?;
-    let (dossiers, responses) =
-        report::source::rebuild_missing_rollups(&mut conn, &forms, settings.utc_offset_value()?)?;
+    let (dossiers, responses) = {
+        // Nothing is drawn unless a rebuild runs (on an upgraded database, it can take minutes).
+        let mut bar: Option<(report::source::RebuildStep, indicatif::ProgressBar)> = None;
+        let counted = report::source::rebuild_missing_rollups(
+            &mut conn,
+            &forms,
+            settings.utc_offset_value()?,
+            &mut |step, done| {
+                if bar.as_ref().is_none_or(|(s, _)| *s != step) {
+                    if let Some((_, old)) = bar.take() {
+                        old.finish();
+                    }
+                    let what = match step {
+                        report::source::RebuildStep::Dossiers => "rollups: dossiers",
+                        report::source::RebuildStep::Responses => "rollups: responses",
+                    };
+                    bar = Some((step, progress::counter(what)));
+                }
+                if let Some((_, b)) = &bar {
+                    b.set_position(done);
+                }
+            },
+        )?;
+        if let Some((_, b)) = bar {
+            b.finish();
+        }
+        counted
+    };
     if dossiers + responses > 0 {
         tracing::info!(dossiers, responses, "rollups filled from the stored data");
     }
@@ -171,6 +197,7 @@ impl Application {
             secret,
             writer,
             survey_limiter,
+            mail_sender: mail.status(),
         };
         let data = aweb::Data::new(state.clone());
         let server = HttpServer::new(move || {

@@ -6,7 +6,6 @@
 //! survey token or id ever reaches a label.
 
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -34,13 +33,6 @@ pub struct Metrics {
     mail_heartbeat_age: IntGauge,
     http_requests: IntCounterVec,
     http_seconds: HistogramVec,
-}
-
-/// Milliseconds since the Unix epoch of the mail sender's last loop turn; 0: never.
-static MAIL_HEARTBEAT_MS: AtomicI64 = AtomicI64::new(0);
-
-fn unix_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 impl Metrics {
@@ -179,21 +171,6 @@ pub fn mail_send_failed(transport: &str) {
     METRICS.mail_failures.with_label_values(&[transport]).inc();
 }
 
-/// The mail sender is alive: called at every turn of its loop.
-pub fn mail_heartbeat() {
-    MAIL_HEARTBEAT_MS.store(unix_ms(), Ordering::Relaxed);
-}
-
-/// How long ago the mail sender last went round its loop; `None` if it never did.
-pub fn mail_heartbeat_age() -> Option<Duration> {
-    match MAIL_HEARTBEAT_MS.load(Ordering::Relaxed) {
-        0 => None,
-        beat => Some(Duration::from_millis(
-            u64::try_from(unix_ms() - beat).unwrap_or(0),
-        )),
-    }
-}
-
 /// Outbox rows by status.
 pub fn outbox_counts(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
     use crate::db::schema::outbox;
@@ -205,8 +182,9 @@ pub fn outbox_counts(conn: &mut DbConn) -> QueryResult<Vec<(String, i64)>> {
     })
 }
 
-/// Renders every metric; `queue_depth` and `outbox` are what the caller read just now.
-pub fn render(queue_depth: usize, outbox: &[(String, i64)]) -> String {
+/// Renders every metric; `queue_depth`, `outbox` and `mail_age` (since the mail sender's last
+/// loop turn, `None` if it never turned) are what the caller read just now.
+pub fn render(queue_depth: usize, outbox: &[(String, i64)], mail_age: Option<Duration>) -> String {
     METRICS
         .queue_depth
         .set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
@@ -217,9 +195,9 @@ pub fn render(queue_depth: usize, outbox: &[(String, i64)]) -> String {
             .map_or(0, |(_, n)| *n);
         METRICS.outbox.with_label_values(&[status]).set(n);
     }
-    METRICS.mail_heartbeat_age.set(
-        mail_heartbeat_age().map_or(-1, |age| i64::try_from(age.as_secs()).unwrap_or(i64::MAX)),
-    );
+    METRICS
+        .mail_heartbeat_age
+        .set(mail_age.map_or(-1, |age| i64::try_from(age.as_secs()).unwrap_or(i64::MAX)));
     let mut out = Vec::new();
     // Encoding into a Vec cannot fail for these metric types.
     let _ = TextEncoder::new().encode(&METRICS.registry.gather(), &mut out);
@@ -311,7 +289,7 @@ mod tests {
     fn renders_prometheus_text_with_scrape_time_values() {
         writer_batch(3, Duration::from_millis(4));
         mail_send_failed("smtp");
-        let text = render(7, &[("failed".into(), 2)]);
+        let text = render(7, &[("failed".into(), 2)], None);
         assert!(text.contains("sipas_writer_queue_depth 7"), "{text}");
         assert!(
             text.contains("sipas_outbox_messages{status=\"failed\"} 2"),
@@ -338,7 +316,7 @@ mod tests {
             .http_seconds
             .with_label_values(&["/", "GET"])
             .observe(0.01);
-        let text = render(0, &[]);
+        let text = render(0, &[], None);
         let mut names: Vec<&str> = dashboard
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .filter(|w| w.starts_with("sipas_"))

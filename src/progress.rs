@@ -37,3 +37,14 @@ pub fn spinner(what: &str) -> ProgressBar {
     spinner.enable_steady_tick(Duration::from_millis(200));
     spinner
 }
+
+/// For work counted as it goes, without a known total: position and rate.
+pub fn counter(what: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{spinner} {msg}: {human_pos} {per_sec} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let counter = ProgressBar::with_draw_target(None, target())
+        .with_style(style)
+        .with_message(what.to_string());
+    counter.enable_steady_tick(Duration::from_millis(200));
+    counter
+}

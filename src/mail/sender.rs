@@ -3,7 +3,7 @@
 //! refusal, the message is marked failed and shown to administrators.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -194,9 +194,45 @@ fn send(policy: &MailPolicy, mail: &DueMail) -> Result<(), SendError> {
     policy.transport.send(&message)
 }
 
+/// What readiness probes and metrics see of a sender: when it last went round its loop, and
+/// the flag that stops it. Kept per sender (not process-global) so that two applications in
+/// one process, as in the tests, each report their own sender.
+#[derive(Clone, Default)]
+pub struct SenderStatus {
+    /// Milliseconds since the Unix epoch of the last loop turn; 0: never.
+    last_turn_ms: Arc<AtomicI64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl SenderStatus {
+    fn beat(&self) {
+        self.last_turn_ms
+            .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// How long ago the sender last went round its loop; `None` if it never did.
+    pub fn age(&self) -> Option<Duration> {
+        match self.last_turn_ms.load(Ordering::Relaxed) {
+            0 => None,
+            beat => Some(Duration::from_millis(
+                u64::try_from(chrono::Utc::now().timestamp_millis() - beat).unwrap_or(0),
+            )),
+        }
+    }
+
+    /// Asks the loop to end after its current pass (shutdown; tests that stop the sender).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
 /// The running sender thread.
 pub struct MailSender {
-    stop: Arc<AtomicBool>,
+    status: SenderStatus,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -211,13 +247,13 @@ impl MailSender {
             requeued,
             "mail sender started"
         );
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let status = SenderStatus::default();
+        let flag = status.clone();
         let handle = std::thread::Builder::new()
             .name("sipas-mail".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    crate::metrics::mail_heartbeat(); // read by /readyz
+                while !flag.stopping() {
+                    flag.beat(); // read by /readyz and /metrics
                     let result = pool
                         .get()
                         .and_then(|mut conn| run_once(&mut conn, &policy, crate::db::now()));
@@ -225,7 +261,7 @@ impl MailSender {
                         tracing::error!(error = format!("{e:#}"), "mail pass failed");
                     }
                     let mut slept = Duration::ZERO;
-                    while slept < poll && !flag.load(Ordering::Relaxed) {
+                    while slept < poll && !flag.stopping() {
                         let step = Duration::from_millis(50).min(poll - slept);
                         std::thread::sleep(step);
                         slept += step;
@@ -233,14 +269,19 @@ impl MailSender {
                 }
             })?;
         Ok(Self {
-            stop,
+            status,
             handle: Some(handle),
         })
     }
 
+    /// The sender's heartbeat and stop flag, for the application state.
+    pub fn status(&self) -> SenderStatus {
+        self.status.clone()
+    }
+
     /// Finishes the current pass and stops.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.status.request_stop();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -249,7 +290,7 @@ impl MailSender {
 
 impl Drop for MailSender {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.status.request_stop();
     }
 }
 

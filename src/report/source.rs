@@ -348,10 +348,18 @@ pub fn dossier_counts(
 /// from the responses (local months need the UTC offset, a setting SQL migrations cannot see).
 /// Each kind in one transaction, so an interrupted run is simply done again at the next start.
 /// Returns (dossiers, responses) counted.
+/// Which part of a rollup rebuild a progress report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebuildStep {
+    Dossiers,
+    Responses,
+}
+
 pub fn rebuild_missing_rollups(
     conn: &mut DbConn,
     forms: &FormRegistry,
     offset: FixedOffset,
+    progress: &mut dyn FnMut(RebuildStep, u64),
 ) -> QueryResult<(u64, u64)> {
     use crate::survey::rollup::{DossierChange, RollupDelta};
     let dossiers = conn.write_transaction(|conn| {
@@ -380,6 +388,7 @@ pub fn rebuild_missing_rollups(
                 delta.add_dossier(unit, *completed, offset, DossierChange::of_dossier(*completed, *due, *rating));
                 counted += 1;
             }
+            progress(RebuildStep::Dossiers, counted);
         }
         delta.apply(conn)?;
         QueryResult::Ok(counted)
@@ -415,6 +424,7 @@ pub fn rebuild_missing_rollups(
                 }
             }
             delta.apply(conn)?;
+            progress(RebuildStep::Responses, counted);
         }
         QueryResult::Ok(counted)
     })?;

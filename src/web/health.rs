@@ -28,12 +28,6 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// The mail sender counts as stopped when its last turn is older than this: a few poll
-/// intervals, but never less than 30 s, so one slow SMTP exchange is not an alarm.
-pub fn mail_stale_after(poll: Duration) -> Duration {
-    (poll * 5).max(Duration::from_secs(30))
-}
-
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let writer = state.writer.run(|_, _| Ok::<(), diesel::result::Error>(()));
     let writer = match actix_web::rt::time::timeout(PROBE_TIMEOUT, writer).await {
@@ -54,8 +48,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             PROBE_TIMEOUT.as_secs()
         )),
     };
-    let limit = mail_stale_after(Duration::from_millis(state.settings.mail_poll_millis));
-    let mail = match crate::metrics::mail_heartbeat_age() {
+    let limit = state.settings.mail_stale_after();
+    let mail = match state.mail_sender.age() {
         Some(age) if age <= limit => Ok(()),
         Some(age) => Err(format!(
             "mail sender: last turn {} s ago (limit {} s)",

@@ -63,7 +63,11 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         });
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render(state.writer.queue_depth(), &outbox))
+        .body(crate::metrics::render(
+            state.writer.queue_depth(),
+            &outbox,
+            state.mail_sender.age(),
+        ))
 }
 
 /// Middleware: the separate metrics address serves `/metrics` and the health checks only.

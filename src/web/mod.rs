@@ -46,6 +46,8 @@ pub struct AppState {
     pub secret: ServerSecret,
     pub writer: ResponseWriter,
     pub survey_limiter: Arc<rate_limit::RateLimiter>,
+    /// The mail sender's heartbeat, read by `/readyz` and `/metrics`.
+    pub mail_sender: crate::mail::sender::SenderStatus,
 }
 
 /// No pooled connection came in time: the service is overloaded (503).

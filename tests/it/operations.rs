@@ -304,6 +304,57 @@ async fn readiness_follows_the_writer(app: TestApp) {
 
 crate::on_both_databases!(readiness_follows_the_writer);
 
+/// `/readyz` turns 503 within seconds of the mail sender stopping, naming it; the writer and
+/// the database stay "ok".
+async fn readiness_follows_the_mail_sender(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.mail_poll_millis = 100;
+        s.mail_stale_seconds = 1;
+        s.metrics_token = Some(METRICS_TOKEN.into());
+    })
+    .await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+
+    app.state.mail_sender.request_stop();
+    let started = Instant::now();
+    let body = loop {
+        let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if res.status() == 503 {
+            break res.json::<serde_json::Value>().await.unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still ready 5 s after the mail sender stopped"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        body["reason"].as_str().unwrap().contains("mail sender"),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["writer"], "ok");
+    assert_eq!(body["checks"]["database"], "ok");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let age: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sipas_mail_sender_heartbeat_age_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("heartbeat age metric");
+    assert!(age >= 1, "{age}");
+}
+
+crate::on_both_backends!(readiness_follows_the_mail_sender);
+
 /// A backup taken while answers keep arriving restores into a folder of its own, the app starts
 /// on it, and every answer acknowledged before the backup began is in it.
 #[actix_web::test]
