@@ -145,7 +145,7 @@ fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let settings = Settings::load(None)?;
     let (pool, forms, _) = sipas::prepare(&settings)?;
-    let opts: ReportOptions = settings.report_options()?;
+    let opts: ReportOptions = sipas::policies::Policies::from_settings(&settings)?.report;
     let conn = &mut pool.get()?;
     let stored: i64 = sipas::db_run!(conn: {
         sipas::db::schema::responses::table.count().get_result(conn)

@@ -25,7 +25,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use anyhow::{Context, bail};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::r2d2::{Extensions, PooledConnection};
+
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
@@ -441,13 +441,6 @@ fn identity(conn: &mut DbConn) -> QueryResult<String> {
     Ok(row.id)
 }
 
-fn extensions(conn: &mut DbConn) -> &mut Extensions {
-    match conn {
-        DbConn::Sqlite(c) => PooledConnection::extensions_mut(c),
-        DbConn::Postgres(c) => PooledConnection::extensions_mut(c),
-    }
-}
-
 /// How many events carry an HMAC: once there is one, the chain needs its key for good.
 fn keyed_event_count(conn: &mut DbConn) -> QueryResult<i64> {
     db_run!(conn: {
@@ -480,7 +473,7 @@ pub fn attach(conn: &mut DbConn, settings: &Settings) -> anyhow::Result<Arc<Audi
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id, context.clone());
-    extensions(conn).insert(context.clone());
+    conn.extensions().insert(context.clone());
     Ok(context)
 }
 
@@ -490,7 +483,7 @@ fn other(e: anyhow::Error) -> diesel::result::Error {
 
 /// The context of the database `conn` reaches (cached on the connection).
 pub fn context(conn: &mut DbConn) -> QueryResult<Arc<AuditContext>> {
-    if let Some(found) = extensions(conn).get::<Arc<AuditContext>>() {
+    if let Some(found) = conn.extensions().get::<Arc<AuditContext>>() {
         return Ok(found.clone());
     }
     let id = identity(conn)?;
@@ -504,21 +497,8 @@ pub fn context(conn: &mut DbConn) -> QueryResult<Arc<AuditContext>> {
                 "the audit log of {id} is not configured (sipas::prepare attaches it)"
             ))
         })?;
-    extensions(conn).insert(found.clone());
+    conn.extensions().insert(found.clone());
     Ok(found)
-}
-
-fn in_transaction(conn: &mut DbConn) -> bool {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let depth = match conn {
-        DbConn::Sqlite(c) => {
-            AnsiTransactionManager::transaction_manager_status_mut(&mut **c).transaction_depth()
-        }
-        DbConn::Postgres(c) => {
-            AnsiTransactionManager::transaction_manager_status_mut(&mut **c).transaction_depth()
-        }
-    };
-    !matches!(depth, Ok(None))
 }
 
 /// Head-file lines waiting for their transaction to commit.
@@ -527,14 +507,14 @@ struct PendingHeads {
     entries: Vec<(i64, String)>,
 }
 
-/// Called by [`DbConn::write_transaction`] whenever a transaction ends: once the outermost one
-/// has, appends the events it committed to the head file. Rolled-back events are not in the
+/// Registered with [`DbConn::after_transaction`] by the first event of a transaction: once the
+/// outermost transaction has ended, appends the events it committed to the head file. Rolled-back events are not in the
 /// table (or another event took their seq) and are left out.
-pub fn transaction_ended(conn: &mut DbConn) {
-    if in_transaction(conn) {
+fn transaction_ended(conn: &mut DbConn) {
+    if conn.in_transaction() {
         return;
     }
-    let Some(pending) = extensions(conn).remove::<PendingHeads>() else {
+    let Some(pending) = conn.extensions().remove::<PendingHeads>() else {
         return;
     };
     let seqs: Vec<i64> = pending.entries.iter().map(|(seq, _)| *seq).collect();
@@ -608,9 +588,9 @@ pub fn record(
             .execute(conn)?;
         diesel::update(audit_head::table.find(1i64)).set(audit_head::hash.eq(&event.hash)).execute(conn)
     })?;
-    if in_transaction(conn) {
+    if conn.in_transaction() {
         let entry = (seq, event.hash);
-        let ext = extensions(conn);
+        let ext = conn.extensions();
         match ext.get_mut::<PendingHeads>() {
             Some(pending) => pending.entries.push(entry),
             None => {
@@ -618,6 +598,7 @@ pub fn record(
                     context,
                     entries: vec![entry],
                 });
+                conn.after_transaction(transaction_ended);
             }
         }
     } else if let Err(e) = context.append_head(&[(seq, event.hash)]) {

@@ -345,7 +345,6 @@ impl Settings {
         if self.max_batch == 0 || self.pool_size == 0 {
             bail!("max_batch and pool_size must be at least 1");
         }
-        crate::integrity::HoldRules::parse(&self.hold_rules)?;
         if self.integrity_fast_seconds < 0
             || self.integrity_seconds_per_question < 0.0
             || self.integrity_burst_count < 2
@@ -394,15 +393,6 @@ impl Settings {
         parsed
             .map(|t| *t.offset())
             .map_err(|_| anyhow::anyhow!("utc_offset `{}` must look like +07:00", self.utc_offset))
-    }
-
-    /// How reports are computed.
-    pub fn report_options(&self) -> anyhow::Result<crate::report::ReportOptions> {
-        Ok(crate::report::ReportOptions {
-            min_n: self.report_min_n,
-            sample_margin: self.sample_margin,
-            utc_offset: self.utc_offset_value()?,
-        })
     }
 
     /// Folds the deprecated `trust_proxy` flag into `trusted_proxies` (with a warning).

@@ -20,6 +20,7 @@ pub mod mail;
 pub mod metrics;
 pub mod paper;
 pub mod periods;
+pub mod policies;
 pub mod procedures;
 pub mod progress;
 pub mod proxy;
@@ -144,6 +145,7 @@ impl Application {
         secret: ServerSecret,
     ) -> anyhow::Result<Self> {
         let port = listener.local_addr()?.port();
+        let policies = Arc::new(policies::Policies::from_settings(&settings)?);
         let metrics_listener = match &settings.metrics_bind {
             Some(bind) => Some(
                 TcpListener::bind(bind)
@@ -172,11 +174,8 @@ impl Application {
             mail::sender::MailPolicy::from_settings(&settings, secret.clone())?,
             std::time::Duration::from_millis(settings.mail_poll_millis),
         )?;
-        let (writer, writer_thread) = ResponseWriter::start(
-            pool.clone(),
-            settings.max_batch,
-            settings.utc_offset_value()?,
-        )?;
+        let (writer, writer_thread) =
+            ResponseWriter::start(pool.clone(), settings.max_batch, policies.utc_offset)?;
         let max_body = settings.max_body_bytes;
         settings.resolve_proxy_alias();
         let survey_limiter = Arc::new(web::rate_limit::RateLimiter::per_minute(
@@ -194,6 +193,7 @@ impl Application {
             reads,
             forms,
             settings: Arc::new(settings),
+            policies,
             secret,
             writer,
             survey_limiter,

@@ -367,7 +367,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             if simulate_gaming {
-                let policy = sipas::integrity::IntegrityPolicy::from_settings(&settings);
+                let policy = sipas::policies::Policies::from_settings(&settings)?.integrity;
                 let mut conn = pool.get()?;
                 let sim = sipas::integrity::simulate::build(
                     &mut conn,
@@ -382,7 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let assessed = sipas::integrity::units::assess(
                     &mut conn,
                     &forms,
-                    &settings.report_options()?,
+                    &sipas::policies::Policies::from_settings(&settings)?.report,
                     &policy,
                     &sim.period,
                 )?;
@@ -406,7 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .filter_map(|c| forms.latest(c))
                     .find(|f| f.kind == sipas::forms::FormKind::Sipas)
                     .ok_or_else(|| anyhow::anyhow!("no SIPAS form loaded"))?;
-                let policy = sipas::integrity::IntegrityPolicy::from_settings(&settings);
+                let policy = sipas::policies::Policies::from_settings(&settings)?.integrity;
                 let f = sipas::integrity::simulate::false_alarms(
                     &form,
                     &policy,
@@ -693,7 +693,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = sipas::report::unit_report(
                 &mut conn,
                 &forms,
-                &settings.report_options()?,
+                &sipas::policies::Policies::from_settings(&settings)?.report,
                 &unit,
                 &period,
                 &slice,
@@ -816,7 +816,7 @@ fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
             &state.forms,
             &state.secret,
             &province.id,
-            &sipas::survey::transaction::IssuePolicy::from_settings(&state.settings),
+            &state.policies.issue,
             &request,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;

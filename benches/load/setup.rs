@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use sipas::config::Settings;
 use sipas::db::schema::{responses, survey_tokens};
 use sipas::db_run;
-use sipas::survey::transaction::{IssuePolicy, TransactionRequest};
+use sipas::survey::transaction::TransactionRequest;
 
 /// Fixed so that tokens registered by this tool and by the server are the same HMACs.
 pub const SECRET: &str = "load-tool-secret-load-tool-secret-0123";
@@ -120,7 +120,9 @@ pub fn prepare(database_url: &str, tokens: usize) -> anyhow::Result<Prepared> {
     let info = sipas::demo::load(&mut conn, &secret)?;
     let province = sipas::units::find_by_code(&mut conn, sipas::demo::PROVINCE)?
         .context("the demo province is missing")?;
-    let policy = IssuePolicy::from_settings(&settings);
+    let policy = sipas::policies::Policies::from_settings(&settings)
+        .expect("policies")
+        .issue;
     let received_at = sipas::db::now() - chrono::Duration::days(3);
     let completed_at = sipas::db::now() - chrono::Duration::hours(1);
     let mut issued = Vec::with_capacity(tokens);

@@ -252,11 +252,58 @@ impl DbConn {
             (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
             (Err(_), DbConn::Postgres(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
         };
-        // Committed audit events go to the head file only now (see `crate::audit`).
-        crate::audit::transaction_ended(self);
+        // E.g. committed audit events go to the head file only now (see `crate::audit`).
+        if !self.in_transaction()
+            && let Some(hooks) = self.extensions().remove::<AfterTransaction>()
+        {
+            for hook in hooks.0 {
+                hook(self);
+            }
+        }
         match result {
             Ok(value) => ended.map(|_| value).map_err(E::from),
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// Work left for when the outermost transaction on a connection has ended, committed or not.
+/// The database layer knows nothing above it: the audit log registers its head-file append here.
+#[derive(Default)]
+struct AfterTransaction(Vec<fn(&mut DbConn)>);
+
+impl DbConn {
+    /// Per-connection state that lives as long as the pooled connection (caches, pending work).
+    pub fn extensions(&mut self) -> &mut diesel::r2d2::Extensions {
+        match self {
+            DbConn::Sqlite(c) => PooledConnection::extensions_mut(c),
+            DbConn::Postgres(c) => PooledConnection::extensions_mut(c),
+        }
+    }
+
+    /// Whether a transaction is open on this connection.
+    pub fn in_transaction(&mut self) -> bool {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let depth = match self {
+            DbConn::Sqlite(c) => {
+                AnsiTransactionManager::transaction_manager_status_mut(&mut **c).transaction_depth()
+            }
+            DbConn::Postgres(c) => {
+                AnsiTransactionManager::transaction_manager_status_mut(&mut **c).transaction_depth()
+            }
+        };
+        !matches!(depth, Ok(None))
+    }
+
+    /// Runs `hook` once the outermost transaction now open ends (once, however often asked).
+    pub fn after_transaction(&mut self, hook: fn(&mut DbConn)) {
+        let extensions = self.extensions();
+        match extensions.get_mut::<AfterTransaction>() {
+            Some(hooks) if hooks.0.contains(&hook) => {}
+            Some(hooks) => hooks.0.push(hook),
+            None => {
+                extensions.insert(AfterTransaction(vec![hook]));
+            }
         }
     }
 }

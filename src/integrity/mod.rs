@@ -153,19 +153,20 @@ pub struct IntegrityPolicy {
 }
 
 impl IntegrityPolicy {
-    pub fn from_settings(s: &crate::config::Settings) -> Self {
-        Self {
+    /// Fails on an unknown hold rule, so a typo stops the start (see [`crate::policies`]).
+    pub fn from_settings(
+        s: &crate::config::Settings,
+        utc_offset: chrono::FixedOffset,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
             fast_seconds: s.integrity_fast_seconds,
             seconds_per_question: s.integrity_seconds_per_question,
             burst_count: s.integrity_burst_count,
             burst_minutes: s.integrity_burst_minutes,
-            // Checked at start (`Settings::check`).
-            hold: HoldRules::parse(&s.hold_rules).unwrap_or_default(),
+            hold: HoldRules::parse(&s.hold_rules)?,
             case_deadline_days: s.case_deadline_days,
-            utc_offset: s
-                .utc_offset_value()
-                .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
-        }
+            utc_offset,
+        })
     }
 }
 

@@ -613,7 +613,9 @@ mod tests {
             .into_iter()
             .find(|f| f.kind == FormKind::Sipas)
             .expect("sipas form");
-        let policy = IntegrityPolicy::from_settings(&crate::config::Settings::default());
+        let policy = crate::policies::Policies::from_settings(&crate::config::Settings::default())
+            .unwrap()
+            .integrity;
         (form, policy)
     }
 

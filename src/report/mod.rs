@@ -38,6 +38,16 @@ pub struct ReportOptions {
     pub utc_offset: FixedOffset,
 }
 
+impl ReportOptions {
+    pub fn from_settings(settings: &crate::config::Settings, utc_offset: FixedOffset) -> Self {
+        Self {
+            min_n: settings.report_min_n,
+            sample_margin: settings.sample_margin,
+            utc_offset,
+        }
+    }
+}
+
 /// Which responses a report counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Slice {

@@ -29,7 +29,10 @@ pub struct IssuePolicy {
 }
 
 impl IssuePolicy {
-    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+    pub fn from_settings(
+        settings: &crate::config::Settings,
+        utc_offset: chrono::FixedOffset,
+    ) -> Self {
         let base = settings.public_base();
         let host = base
             .split("://")
@@ -44,9 +47,7 @@ impl IssuePolicy {
             ttl_days: settings.survey_ttl_days,
             reminder_before: chrono::Duration::hours(settings.mail_reminder_hours),
             mail_host: host,
-            utc_offset: settings
-                .utc_offset_value()
-                .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
+            utc_offset,
         }
     }
 }

@@ -66,7 +66,7 @@ pub async fn create_transaction(
     let request = TransactionRequest::from_json(&body, crate::db::now())?;
     let forms = state.forms.clone();
     let secret = state.secret.clone();
-    let policy = crate::survey::transaction::IssuePolicy::from_settings(&state.settings);
+    let policy = state.policies.issue.clone();
     let checked_secret = secret.clone();
     let now = crate::db::now();
     // Reads only, on the request's thread where the database allows (see `with_quick_read`).

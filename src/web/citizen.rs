@@ -232,7 +232,7 @@ pub async fn submit(
     let lang = Lang::from_param(field("lang"));
     let via = channel_from(field("via"));
     let now = crate::db::now();
-    let policy = crate::integrity::IntegrityPolicy::from_settings(&state.settings);
+    let policy = state.policies.integrity.clone();
     let submitter = Submitter {
         address: super::access::client_address(&req, &state.settings.trusted_proxies),
         agent: crate::integrity::user_agent(&req),
@@ -362,10 +362,7 @@ async fn group_answer(
         transaction_id: None,
         screening: None,
     };
-    let offset = state
-        .settings
-        .utc_offset_value()
-        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    let offset = state.policies.utc_offset;
     let stored = state
         .writer
         .run(move |conn, delta| {

@@ -33,7 +33,7 @@ pub async fn responses_csv(
     let period = Period::parse(&period_text).ok_or_else(|| {
         AppError::field("period", Msg::new("Kỳ không hợp lệ.", "Invalid period."))
     })?;
-    let (from, until) = period.utc_bounds(state.settings.utc_offset_value()?);
+    let (from, until) = period.utc_bounds(state.policies.utc_offset);
     let export = {
         let form = form.clone();
         state
@@ -96,8 +96,5 @@ pub async fn responses_csv(
 }
 
 fn offset_of(state: &AppState) -> chrono::FixedOffset {
-    state
-        .settings
-        .utc_offset_value()
-        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"))
+    state.policies.utc_offset
 }

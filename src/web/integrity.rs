@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
 use crate::integrity::cases::{Contact, ContactProblem};
 use crate::integrity::units::{UnitIntegrity, assess, flag_explanation, flag_title};
-use crate::integrity::{IntegrityPolicy, Signal, cases, review};
+use crate::integrity::{Signal, cases, review};
 use crate::report::period::Period;
 
 #[derive(Deserialize)]
@@ -26,10 +26,7 @@ pub struct PanelQuery {
 }
 
 fn offset(state: &AppState) -> chrono::FixedOffset {
-    state
-        .settings
-        .utc_offset_value()
-        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"))
+    state.policies.utc_offset
 }
 
 /// The period asked for, by default the current local month.
@@ -95,8 +92,8 @@ pub async fn panel(
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
     let period = period_of(&state, &q)?;
-    let (forms, opts) = (state.forms.clone(), state.settings.report_options()?);
-    let policy = IntegrityPolicy::from_settings(&state.settings);
+    let (forms, opts) = (state.forms.clone(), state.policies.report.clone());
+    let policy = state.policies.integrity.clone();
     let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
     let p = period;
     let (assessed, held, overdue) = state
@@ -178,8 +175,8 @@ pub async fn unit(
     let lang = page_lang(&req);
     let period = period_of(&state, &q)?;
     let unit_id = path.into_inner();
-    let (forms, opts) = (state.forms.clone(), state.settings.report_options()?);
-    let policy = IntegrityPolicy::from_settings(&state.settings);
+    let (forms, opts) = (state.forms.clone(), state.policies.report.clone());
+    let policy = state.policies.integrity.clone();
     let p = period;
     let id = unit_id.clone();
     let (unit, current, trend, held) = state

@@ -43,6 +43,8 @@ pub struct AppState {
     pub reads: crate::db::replica::ReadPool,
     pub forms: Arc<FormRegistry>,
     pub settings: Arc<Settings>,
+    /// Built once from `settings` at start-up (see [`crate::policies`]).
+    pub policies: Arc<crate::policies::Policies>,
     pub secret: ServerSecret,
     pub writer: ResponseWriter,
     pub survey_limiter: Arc<rate_limit::RateLimiter>,

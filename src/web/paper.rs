@@ -150,7 +150,7 @@ pub async fn draw(
     let (secret, forms, offset) = (
         state.secret.clone(),
         state.forms.clone(),
-        state.settings.utc_offset_value()?,
+        state.policies.utc_offset,
     );
     let margin_default = state.settings.sample_margin;
     let result = state

@@ -623,7 +623,7 @@ pub async fn entry_save(
             .unwrap_or(0),
     };
     let typist = user.0.user.clone();
-    let offset = state.settings.utc_offset_value()?;
+    let offset = state.policies.utc_offset;
     let p = paper.clone();
     let result = state
         .with_conn(move |conn| Ok(entry::save(conn, &typist, &p, &typing, offset)))
@@ -752,7 +752,7 @@ pub async fn resolve(
     let pairs = form_pairs(&body)?;
     let paper = load_form(&state, &user, path.into_inner()).await?;
     let judge = user.0.user.clone();
-    let offset = state.settings.utc_offset_value()?;
+    let offset = state.policies.utc_offset;
     let (p, answers) = (paper.clone(), pairs.clone());
     match state
         .with_conn(move |conn| Ok(entry::adjudicate(conn, &judge, &p, &answers, offset)))
@@ -867,7 +867,7 @@ pub async fn correct(
     let pairs = form_pairs(&body)?;
     let paper = load_form(&state, &user, path.into_inner()).await?;
     let admin = user.0.user.clone();
-    let offset = state.settings.utc_offset_value()?;
+    let offset = state.policies.utc_offset;
     let (p, answers) = (paper.clone(), pairs.clone());
     match state
         .with_conn(move |conn| {
@@ -908,7 +908,7 @@ pub async fn undo(
 ) -> Result<HttpResponse, AppError> {
     let paper = load_form(&state, &user, path.into_inner()).await?;
     let typist = user.0.user.clone();
-    let offset = state.settings.utc_offset_value()?;
+    let offset = state.policies.utc_offset;
     let p = paper.clone();
     state
         .with_conn(move |conn| entry::undo_last(conn, &typist, &p, offset))

@@ -32,10 +32,7 @@ pub struct ReportQuery {
 }
 
 fn current_year(state: &AppState) -> String {
-    let offset = state.settings.utc_offset_value().unwrap_or(
-        chrono::FixedOffset::east_opt(7 * 3600)
-            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("zero offset")),
-    );
+    let offset = state.policies.utc_offset;
     crate::survey::rollup::local_day(crate::db::now(), offset)
         .format("%Y")
         .to_string()
@@ -76,7 +73,7 @@ async fn load_report(
     let period = parse_period(state, q)?;
     let viewer = user.0.user.clone();
     let forms = state.forms.clone();
-    let opts = state.settings.report_options()?;
+    let opts = state.policies.report.clone();
     let q = q.clone();
     state
         .with_read_conn(move |conn| {
@@ -421,7 +418,7 @@ async fn load_ranking(
         ));
     }
     let forms = state.forms.clone();
-    let opts = state.settings.report_options()?;
+    let opts = state.policies.report.clone();
     let k = kind.clone();
     let rows = state
         .with_read_conn(move |conn| report::ranking(conn, &forms, &opts, &k, &period))

@@ -19,7 +19,7 @@ use sipas::db::DbConn;
 use sipas::db::schema::{responses, survey_tokens};
 use sipas::db_run;
 use sipas::survey::token::SurveyToken;
-use sipas::survey::transaction::{IssuePolicy, TransactionRequest};
+use sipas::survey::transaction::TransactionRequest;
 
 use crate::helpers::{Backend, forms_dir, fresh_database, full_answers, test_settings};
 
@@ -123,7 +123,9 @@ fn register_surveys(database_url: &str, n: usize) -> Vec<String> {
     let province = sipas::units::find_by_code(&mut conn, sipas::demo::PROVINCE)
         .unwrap()
         .unwrap();
-    let policy = IssuePolicy::from_settings(&settings);
+    let policy = sipas::policies::Policies::from_settings(&settings)
+        .expect("policies")
+        .issue;
     let now = sipas::db::now();
     conn.write_transaction(|conn| -> anyhow::Result<Vec<String>> {
         (0..n)

@@ -149,7 +149,7 @@ fn citizen_report(app: &TestApp, unit: &str) -> (u64, Option<f64>) {
     let unit = sipas::units::find_by_code(&mut conn, unit)
         .unwrap()
         .unwrap();
-    let opts = app.state.settings.report_options().unwrap();
+    let opts = app.state.policies.report.clone();
     let report = sipas::report::unit_report(
         &mut conn,
         &app.state.forms,
@@ -170,7 +170,7 @@ fn ranking_row(app: &TestApp, unit: &str) -> (u64, Option<f64>) {
         .unwrap()
         .unwrap()
         .kind;
-    let opts = app.state.settings.report_options().unwrap();
+    let opts = app.state.policies.report.clone();
     let rows = sipas::report::ranking(&mut conn, &app.state.forms, &opts, &kind, &this_month(app))
         .unwrap();
     let row = rows
@@ -363,7 +363,7 @@ async fn included_group_counts_in_the_index(app: TestApp) {
         let unit = sipas::units::find_by_code(&mut conn, "STP")
             .unwrap()
             .unwrap();
-        let opts = app.state.settings.report_options().unwrap();
+        let opts = app.state.policies.report.clone();
         let report = sipas::report::unit_report(
             &mut conn,
             &app.state.forms,

@@ -121,7 +121,7 @@ async fn json_figures_are_unrounded_and_pages_round(app: TestApp) {
     let index = report["sipas"]["index"]["value"].as_f64().expect("index");
     let mut conn = app.conn();
     let unit = sipas::units::find(&mut conn, &stp).unwrap().unwrap();
-    let opts = app.state.settings.report_options().unwrap();
+    let opts = app.state.policies.report.clone();
     let direct = sipas::report::unit_report(
         &mut conn,
         &app.state.forms,

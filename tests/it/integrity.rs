@@ -8,7 +8,7 @@ use sipas::db::schema::{
 };
 use sipas::db_run;
 use sipas::integrity::review::{Decision, decide, held};
-use sipas::integrity::{IntegrityPolicy, simulate, units as unit_signals};
+use sipas::integrity::{simulate, units as unit_signals};
 use sipas::report::Slice;
 use sipas::report::period::Period;
 
@@ -26,7 +26,7 @@ async fn signals_flag_gaming_units_and_spare_honest_ones(app: TestApp) {
     let state = app.state.clone();
     let (d, sim_label) = actix_web::rt::task::spawn_blocking(move || {
         let mut conn = state.pool.get().expect("connection");
-        let policy = IntegrityPolicy::from_settings(&state.settings);
+        let policy = state.policies.integrity.clone();
         let sim = simulate::build(
             &mut conn,
             &state.forms,
@@ -38,7 +38,7 @@ async fn signals_flag_gaming_units_and_spare_honest_ones(app: TestApp) {
             sipas::db::now(),
         )
         .expect("simulation");
-        let opts = state.settings.report_options().expect("options");
+        let opts = state.policies.report.clone();
         let assessed = unit_signals::assess(&mut conn, &state.forms, &opts, &policy, &sim.period)
             .expect("assess");
         for u in &assessed {
@@ -106,7 +106,7 @@ fn index_of(app: &TestApp, include_held: bool) -> (u64, Option<f64>) {
     let unit = sipas::units::find_by_code(&mut conn, "STP")
         .unwrap()
         .unwrap();
-    let opts = app.state.settings.report_options().unwrap();
+    let opts = app.state.policies.report.clone();
     let slice = Slice {
         include_held,
         ..Slice::default()

@@ -392,7 +392,7 @@ fn store_edge_responses(app: &TestApp, form: &Form, unit: &str, period: &Period)
 async fn rollups_equal_a_direct_computation_from_raw_answers(app: TestApp) {
     let started = std::time::Instant::now();
     let offset = offset(&app);
-    let opts: ReportOptions = app.state.settings.report_options().unwrap();
+    let opts: ReportOptions = app.state.policies.report.clone();
     let forms = app.state.forms.clone();
     let today = local_today(&app);
     let year = Period::parse(&today.format("%Y").to_string()).unwrap();

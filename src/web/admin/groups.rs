@@ -50,7 +50,7 @@ pub struct OkQuery {
 }
 
 fn offset(state: &AppState) -> AppResult<chrono::FixedOffset> {
-    Ok(state.settings.utc_offset_value()?)
+    Ok(state.policies.utc_offset)
 }
 
 // ---------------------------------------------------------------- groups

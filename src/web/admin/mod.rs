@@ -37,13 +37,7 @@ pub async fn overview(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let today = crate::survey::rollup::local_day(
-        crate::db::now(),
-        state
-            .settings
-            .utc_offset_value()
-            .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC")),
-    );
+    let today = crate::survey::rollup::local_day(crate::db::now(), state.policies.utc_offset);
     let (counts, chain, overdue) = state
         .with_conn(move |conn| {
             let counts = crate::report::activity::province_totals(conn)?;

@@ -648,9 +648,6 @@ pub async fn revoke_key(
 }
 
 fn today(state: &AppState) -> NaiveDate {
-    let offset = state
-        .settings
-        .utc_offset_value()
-        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"));
+    let offset = state.policies.utc_offset;
     crate::survey::rollup::local_day(crate::db::now(), offset)
 }
