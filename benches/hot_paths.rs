@@ -11,11 +11,11 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use sipas::forms::answers::{self, ValidAnswers};
 use sipas::forms::{Form, QuestionType};
 use sipas::report::figures::{self, Tally};
+use sipas::rollup::{RESPONSES_COUNTER, RollupDelta};
 use sipas::secret::ServerSecret;
 use sipas::survey::qr;
-use sipas::survey::rollup::{RESPONSES_COUNTER, RollupDelta};
+use sipas::survey::response::{NewResponse, Submission};
 use sipas::survey::token::{self, SurveyToken};
-use sipas::survey::writer::{NewResponse, Submission};
 
 /// Submissions one group commit may hold by default (`SIPAS_MAX_BATCH`).
 const BATCH: usize = 512;

@@ -1,9 +1,6 @@
-//! The one error type of the service: each variant is a reason a user can be told, mapped to
-//! an HTTP status and a message in Vietnamese and English. Causes stay in the logs.
-
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+//! The one error type of the service: each variant is a kind of reason a user can be told,
+//! with a message in Vietnamese and English. No HTTP here: the web edge maps each kind to a
+//! status (`web::error_status`), the CLI prints the message. Causes stay in the logs.
 
 use crate::i18n::Msg;
 
@@ -14,7 +11,8 @@ pub enum AppError {
     InvalidField {
         field: String,
         message: Msg,
-        status: StatusCode,
+        /// The input could not be read at all (not just a value out of its rules).
+        malformed: bool,
     },
     #[error("unauthorized: {}", .0.en)]
     Unauthorized(Msg),
@@ -37,7 +35,7 @@ impl AppError {
         Self::InvalidField {
             field: field.into(),
             message,
-            status: StatusCode::UNPROCESSABLE_ENTITY,
+            malformed: false,
         }
     }
 
@@ -45,7 +43,7 @@ impl AppError {
         Self::InvalidField {
             field: field.into(),
             message,
-            status: StatusCode::BAD_REQUEST,
+            malformed: true,
         }
     }
 
@@ -89,51 +87,6 @@ impl AppError {
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         Self::Internal(e.into())
-    }
-}
-
-impl From<actix_web::error::BlockingError> for AppError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        Self::Internal(anyhow::anyhow!("blocking task failed: {e}"))
-    }
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::InvalidField { status, .. } => *status,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Gone(_) => StatusCode::GONE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// JSON for API clients; HTML pages render their own errors (see `web::pages`).
-    fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
-        }
-        let message = self.user_message();
-        let mut body = json!({
-            "code": self.code(),
-            "message": message.vi,
-            "message_en": message.en,
-        });
-        if let Self::InvalidField { field, .. } = self {
-            body["field"] = json!(field);
-        }
-        let mut builder = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unauthorized(_)) {
-            builder.insert_header(("WWW-Authenticate", "Bearer"));
-        }
-        let mut response = builder.json(json!({ "error": body }));
-        // Pages outside the API show the same message as HTML (see `web::errors`).
-        response.extensions_mut().insert(message);
-        response
     }
 }
 

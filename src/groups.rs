@@ -40,11 +40,11 @@ use crate::forms::FormRegistry;
 use crate::i18n::{Lang, Msg};
 use crate::report::figures::{FormFigures, Tally, compute};
 use crate::report::period::Period;
+use crate::rollup::{RollupDelta, counted_levels};
 use crate::secret::ServerSecret;
-use crate::survey::rollup::{RollupDelta, counted_levels};
+use crate::survey::response::{Submission, SubmitOutcome};
 use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 use crate::survey::token::SurveyToken;
-use crate::survey::writer::{Submission, SubmitOutcome};
 
 /// The channel of every group answer: neither a counter nor an independent channel, so it never
 /// enters the counter/paper comparison, even when the group is included in the index.
@@ -488,7 +488,7 @@ pub fn create_campaign(
             )
         })?;
         // Rated from the day the links go out (or the campaign starts, if later).
-        let first_day = crate::survey::rollup::local_day(now, utc_offset).max(starts_on);
+        let first_day = crate::calendar::local_day(now, utc_offset).max(starts_on);
         if !unit.is_valid_on(first_day) {
             return Err(AppError::field(
                 "units",

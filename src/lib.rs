@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod calendar;
 pub mod collector_orgs;
 pub mod config;
 pub mod db;
@@ -25,7 +26,9 @@ pub mod procedures;
 pub mod progress;
 pub mod proxy;
 pub mod report;
+pub mod rollup;
 pub mod secret;
+pub mod services;
 pub mod survey;
 pub mod synthetic;
 pub mod text;
@@ -72,8 +75,8 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
     let forms = FormRegistry::load_and_sync(&settings.forms_dir, &mut conn)?;
     let (dossiers, responses) = {
         // Nothing is drawn unless a rebuild runs (on an upgraded database, it can take minutes).
-        let mut bar: Option<(report::source::RebuildStep, indicatif::ProgressBar)> = None;
-        let counted = report::source::rebuild_missing_rollups(
+        let mut bar: Option<(rollup::rebuild::RebuildStep, indicatif::ProgressBar)> = None;
+        let counted = rollup::rebuild::rebuild_missing_rollups(
             &mut conn,
             &forms,
             settings.utc_offset_value()?,
@@ -83,8 +86,8 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
                         old.finish();
                     }
                     let what = match step {
-                        report::source::RebuildStep::Dossiers => "rollups: dossiers",
-                        report::source::RebuildStep::Responses => "rollups: responses",
+                        rollup::rebuild::RebuildStep::Dossiers => "rollups: dossiers",
+                        rollup::rebuild::RebuildStep::Responses => "rollups: responses",
                     };
                     bar = Some((step, progress::counter(what)));
                 }
@@ -189,13 +192,15 @@ impl Application {
             settings.pool_size,
         )?;
         let state = AppState {
-            pool,
-            reads,
-            forms,
+            services: services::Services {
+                pool,
+                reads,
+                forms,
+                policies,
+                secret,
+                writer,
+            },
             settings: Arc::new(settings),
-            policies,
-            secret,
-            writer,
             survey_limiter,
             mail_sender: mail.status(),
         };

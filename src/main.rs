@@ -9,7 +9,7 @@ use serde_json::json;
 use sipas::audit::Actor;
 use sipas::config::Settings;
 use sipas::db::{DatabaseUrl, DbPool};
-use sipas::{Application, accounts, api_keys, audit, demo, forms, procedures, units};
+use sipas::{Application, accounts, api_keys, audit, forms, procedures, units};
 
 /// sipas: khảo sát sự hài lòng về sự phục vụ hành chính / citizen satisfaction surveys.
 #[derive(Parser)]
@@ -782,8 +782,37 @@ fn check_forms(dir: &std::path::Path) -> ExitCode {
 }
 
 #[actix_web::main]
-async fn serve_async(app: Application, urls: Option<serde_json::Value>) -> anyhow::Result<()> {
-    if let Some(urls) = urls {
+async fn serve_async(
+    app: Application,
+    urls: Option<serde_json::Value>,
+    demo_key: Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(mut urls) = urls {
+        if let Some(api_key) = demo_key {
+            // The printed sample survey is registered as a counter system would register it.
+            let caller = sipas::survey::registration::Caller {
+                api_key,
+                address: "127.0.0.1".into(),
+                user_agent: "sipas serve --demo".into(),
+            };
+            let request = sipas::survey::transaction::TransactionRequest {
+                unit: "STP".into(),
+                dossier_code: format!("DEMO-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")),
+                procedure: "LLTP-01".into(),
+                received_at: sipas::db::now() - chrono::Duration::days(3),
+                due_at: None,
+                completed_at: sipas::db::now(),
+                email: None,
+                form: Some("sipas".into()),
+            };
+            let state = app.state().clone();
+            let issued = sipas::survey::registration::register(&state, caller, request)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let survey = state.survey_url(&issued.token);
+            urls["survey"] = json!(survey);
+            urls["survey_qr"] = json!(format!("{survey}/qr.svg"));
+        }
         print_urls(&urls);
     }
     app.run_until_stopped().await?;
@@ -796,38 +825,16 @@ fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     let base = state.public_base();
     tracing::info!(port = app.port(), %base, database = state.pool.backend_name(), "sipas is listening");
     let mut urls = json!({ "home": format!("{base}/"), "health": format!("{base}/healthz"), "openapi": format!("{base}/api/openapi.json") });
+    let mut demo_key = None;
     if load_demo {
         let mut conn = state.pool.get()?;
         let info = sipas::load_demo(&state.settings, &mut conn, &state.secret)?;
-        let request = sipas::survey::transaction::TransactionRequest {
-            unit: "STP".into(),
-            dossier_code: format!("DEMO-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")),
-            procedure: "LLTP-01".into(),
-            received_at: sipas::db::now() - chrono::Duration::days(3),
-            due_at: None,
-            completed_at: sipas::db::now(),
-            email: None,
-            form: Some("sipas".into()),
-        };
-        let province =
-            units::find_by_code(&mut conn, demo::PROVINCE)?.context("demo province missing")?;
-        let issued = sipas::survey::transaction::register(
-            &mut conn,
-            &state.forms,
-            &state.secret,
-            &province.id,
-            &state.policies.issue,
-            &request,
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let survey = state.survey_url(&issued.token);
-        urls["survey"] = json!(survey);
-        urls["survey_qr"] = json!(format!("{survey}/qr.svg"));
         urls["api_key"] = json!(info.province_key);
         urls["admin"] = json!(format!("{base}/login"));
         urls["admin_login"] = json!(format!("{} / {}", info.admin_username, info.admin_password));
+        demo_key = Some(info.province_key);
     }
-    serve_async(app, Some(urls))
+    serve_async(app, Some(urls), demo_key)
 }
 
 fn print_urls(urls: &serde_json::Value) {

@@ -8,14 +8,15 @@ use diesel::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::calendar::{local_day, month_of};
 use crate::db::DbConn;
 use crate::db::schema::transactions;
 use crate::db_run;
 use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, FormKind, FormRegistry, QuestionType, scoring};
-use crate::survey::rollup::{DossierChange, RollupDelta};
-use crate::survey::rollup::{local_day, month_of};
-use crate::survey::writer::{NewResponse, Submission, insert_responses};
+use crate::rollup::{DossierChange, RollupDelta};
+use crate::survey::response::{NewResponse, Submission};
+use crate::survey::writer::insert_responses;
 use crate::{procedures, units};
 
 /// How `generate` went.

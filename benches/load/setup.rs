@@ -142,7 +142,7 @@ pub fn prepare(database_url: &str, tokens: usize) -> anyhow::Result<Prepared> {
                     email: None,
                     form: Some("sipas".into()),
                 };
-                let survey = sipas::survey::transaction::register(
+                let survey = sipas::survey::registration::register_on_connection(
                     conn,
                     &forms,
                     &secret,

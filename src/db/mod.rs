@@ -7,7 +7,9 @@
 
 pub mod lock;
 pub mod replica;
+pub mod retry;
 pub mod schema;
+pub mod statements;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

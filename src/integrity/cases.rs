@@ -7,139 +7,20 @@
 //! response), shown only on the case's own page, and erased when the case is closed. When the
 //! answer opens no case, the contact is dropped before anything is written.
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, Weekday};
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::{NewCase, Screening};
+use super::signals::{NewCase, Screening};
 use crate::audit;
 use crate::db::DbConn;
 use crate::db::schema::{case_actions, rating_cases};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
-use crate::survey::writer::NewResponse;
+use crate::survey::response::NewResponse;
 
-/// `days` working days (Monday to Friday) after `from`. Public holidays are not known to the
-/// service; a province that needs them counts them into the setting.
-pub fn add_working_days(from: NaiveDate, days: i64) -> NaiveDate {
-    let mut day = from;
-    let mut left = days;
-    while left > 0 {
-        day = day.succ_opt().unwrap_or(day);
-        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
-            left -= 1;
-        }
-    }
-    day
-}
-
-/// A phone number or e-mail address a citizen gave to be contacted about their answer: checked
-/// and normalised. Its `Debug` output is redacted so that it never reaches a log.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Contact(String);
-
-impl std::fmt::Debug for Contact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Contact(<redacted>)")
-    }
-}
-
-/// Why a contact given with "contact me" ticked is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContactProblem {
-    Missing,
-    Invalid,
-}
-
-impl ContactProblem {
-    pub fn message(self) -> Msg {
-        match self {
-            Self::Missing => Msg::new(
-                "Ông/Bà đã chọn đồng ý để cơ quan liên hệ lại: vui lòng nhập số điện thoại hoặc địa chỉ thư điện tử (hoặc bỏ chọn).",
-                "You chose to be contacted: please enter a phone number or e-mail address (or untick the box).",
-            ),
-            Self::Invalid => Msg::new(
-                "Số điện thoại hoặc địa chỉ thư điện tử không hợp lệ. Ví dụ: 0912 345 678 hoặc ten@example.vn.",
-                "This is not a valid phone number or e-mail address. For example: 0912 345 678 or name@example.vn.",
-            ),
-        }
-    }
-}
-
-/// Longest e-mail address (RFC 5321 path limit).
-const MAX_EMAIL: usize = 254;
-
-impl Contact {
-    /// A phone number (9 to 15 digits; spaces, dots, dashes, brackets and a leading `+`
-    /// allowed, stored as digits) or an e-mail address (stored with its domain in lower case).
-    pub fn parse(text: &str) -> Result<Self, ContactProblem> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(ContactProblem::Missing);
-        }
-        if text.contains('@') {
-            return email(text).map(Self).ok_or(ContactProblem::Invalid);
-        }
-        phone(text).map(Self).ok_or(ContactProblem::Invalid)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-fn phone(text: &str) -> Option<String> {
-    let (plus, rest) = match text.strip_prefix('+') {
-        Some(rest) => ("+", rest),
-        None => ("", text),
-    };
-    if !rest
-        .chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '(' | ')'))
-    {
-        return None;
-    }
-    let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
-    (9..=15)
-        .contains(&digits.len())
-        .then(|| format!("{plus}{digits}"))
-}
-
-fn email(text: &str) -> Option<String> {
-    if text.len() > MAX_EMAIL {
-        return None;
-    }
-    let (local, domain) = text.split_once('@')?;
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
-    (local_ok && domain_ok).then(|| format!("{local}@{}", domain.to_lowercase()))
-}
-
-/// The citizen's contact and when they agreed to be contacted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseContact {
-    pub contact: Contact,
-    pub consented_at: NaiveDateTime,
-}
+pub use super::contact::{CaseContact, Contact, ContactProblem};
 
 /// Gives the case a submission opens the contact of a citizen who asked to be contacted.
 /// Without a case the contact is dropped here: nothing of it is written anywhere.
@@ -352,21 +233,6 @@ mod tests {
         assert_eq!(
             format!("{:?}", Contact::parse("0912345678").unwrap()),
             "Contact(<redacted>)"
-        );
-    }
-
-    #[test]
-    fn working_days_skip_weekends() {
-        // Friday 2026-12-04 + 1 working day = Monday 2026-12-07.
-        let friday = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
-        assert_eq!(
-            add_working_days(friday, 1),
-            NaiveDate::from_ymd_opt(2026, 12, 7).unwrap()
-        );
-        // 15 working days = three weeks.
-        assert_eq!(
-            add_working_days(friday, 15),
-            NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()
         );
     }
 }

@@ -13,132 +13,23 @@
 //! across days.
 
 pub mod cases;
+pub mod contact;
 pub mod review;
+pub mod signals;
 pub mod simulate;
 pub mod units;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+pub use self::signals::{HoldRules, NewCase, ResponseFacts, Screening, Signal};
 use crate::db::DbConn;
 use crate::db::schema::{response_signals, responses, survey_tokens};
 use crate::db_run;
 use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, QuestionType};
-use crate::i18n::Lang;
 use crate::secret::ServerSecret;
-use crate::survey::writer::NewResponse;
-
-/// A per-response signal. Codes are what `SIPAS_HOLD_RULES` lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Signal {
-    SameDevice,
-    SameNetwork,
-    FastIssue,
-    ShortAnswering,
-    StraightLine,
-    Burst,
-}
-
-impl Signal {
-    pub const ALL: [Signal; 6] = [
-        Signal::SameDevice,
-        Signal::SameNetwork,
-        Signal::FastIssue,
-        Signal::ShortAnswering,
-        Signal::StraightLine,
-        Signal::Burst,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Signal::SameDevice => "same_device",
-            Signal::SameNetwork => "same_network",
-            Signal::FastIssue => "fast_issue",
-            Signal::ShortAnswering => "short_answering",
-            Signal::StraightLine => "straight_line",
-            Signal::Burst => "burst",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.code() == code.trim())
-    }
-
-    pub fn title(self, lang: Lang) -> &'static str {
-        match self {
-            Signal::SameDevice => lang.pick("Cùng thiết bị với quầy", "Same device as the counter"),
-            Signal::SameNetwork => lang.pick("Cùng mạng với quầy", "Same network as the counter"),
-            Signal::FastIssue => lang.pick(
-                "Trả lời ngay khi vừa cấp phiếu",
-                "Answered right after issue",
-            ),
-            Signal::ShortAnswering => {
-                lang.pick("Thời gian trả lời quá ngắn", "Implausibly short answering")
-            }
-            Signal::StraightLine => {
-                lang.pick("Chọn một mức cho mọi câu", "Same level for every item")
-            }
-            Signal::Burst => lang.pick("Gửi dồn dập từ một địa chỉ", "Burst from one address"),
-        }
-    }
-
-    /// What the signal means, in plain words, for the panel.
-    pub fn explanation(self, lang: Lang) -> &'static str {
-        match self {
-            Signal::SameDevice => lang.pick(
-                "Phiếu được gửi từ chính máy (cùng địa chỉ mạng và trình duyệt) đã đăng ký hồ sơ ở quầy: có thể cán bộ tự điền thay người dân.",
-                "The answer came from the very machine (same network address and browser) that registered the dossier at the counter: an official may have filled it in for the citizen.",
-            ),
-            Signal::SameNetwork => lang.pick(
-                "Phiếu được gửi từ cùng mạng với quầy đã đăng ký hồ sơ: người dân có thể trả lời dưới sự theo dõi của cán bộ.",
-                "The answer came from the network of the counter that registered the dossier: the citizen may have answered while being watched.",
-            ),
-            Signal::FastIssue => lang.pick(
-                "Phiếu được hoàn thành chỉ vài giây sau khi cấp: người dân thật cần thời gian nhận phiếu hẹn, quét mã và đọc câu hỏi.",
-                "The survey was completed seconds after the link was issued: a real citizen needs time to get the receipt, scan the code and read the questions.",
-            ),
-            Signal::ShortAnswering => lang.pick(
-                "Thời gian từ lúc mở phiếu đến lúc gửi quá ngắn so với số câu đã trả lời (hoặc phiếu không được mở từ trang khảo sát).",
-                "The time between opening and submitting is too short for the number of answers (or the survey page was never opened).",
-            ),
-            Signal::StraightLine => lang.pick(
-                "Mọi câu đánh giá đều được chọn cùng một mức: dấu hiệu điền cho xong hoặc được hướng dẫn chọn sẵn.",
-                "Every rated item got the same level: a sign of ticking through, or of being told what to choose.",
-            ),
-            Signal::Burst => lang.pick(
-                "Nhiều phiếu được gửi liên tiếp từ cùng một địa chỉ mạng trong vài phút.",
-                "Many answers were sent one after another from the same network address within minutes.",
-            ),
-        }
-    }
-}
-
-/// The signals that hold a response out of the index (`SIPAS_HOLD_RULES`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HoldRules(pub Vec<Signal>);
-
-impl HoldRules {
-    /// A comma-separated list of signal codes; `none` (or nothing) holds nothing.
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let mut out = Vec::new();
-        if text.trim().eq_ignore_ascii_case("none") {
-            return Ok(Self(out));
-        }
-        for code in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-            let signal = Signal::parse(code).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "SIPAS_HOLD_RULES: unknown signal `{code}` (known: {})",
-                    Signal::ALL.map(Signal::code).join(", ")
-                )
-            })?;
-            if !out.contains(&signal) {
-                out.push(signal);
-            }
-        }
-        Ok(Self(out))
-    }
-}
+use crate::survey::response::NewResponse;
 
 /// Thresholds and rules of the screening, from the settings.
 #[derive(Debug, Clone)]
@@ -189,17 +80,6 @@ pub fn fingerprint(
         network: short(secret.mac("integrity-network", &format!("{day}|{address}"))),
         device: short(secret.mac("integrity-device", &format!("{day}|{address}|{user_agent}"))),
     }
-}
-
-/// The user agent of a request (empty when absent or not text).
-pub fn user_agent(req: &actix_web::HttpRequest) -> String {
-    req.headers()
-        .get(actix_web::http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .chars()
-        .take(512)
-        .collect()
 }
 
 /// Records who registered a dossier (keyed hashes only), in the registration's transaction.
@@ -258,39 +138,6 @@ pub fn submit_context(
         network_hash: Some(today.network),
         recent_from_network: recent,
     })
-}
-
-/// The facts behind the signals of one response.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResponseFacts {
-    pub seconds_from_issue: Option<i64>,
-    pub seconds_answering: Option<i64>,
-    pub questions_answered: i64,
-    pub straight_line: bool,
-    pub same_device: bool,
-    pub same_network: bool,
-    pub network_hash: Option<String>,
-    pub burst: bool,
-}
-
-/// A case to open for a bad overall rating: answers and comment only, and the contact of a
-/// citizen who asked to be contacted ([`cases::attach_contact`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewCase {
-    pub overall_level: i64,
-    pub answers: String,
-    pub comment: Option<String>,
-    pub due_on: NaiveDate,
-    pub contact: Option<cases::CaseContact>,
-}
-
-/// What the screening decided for one submission.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Screening {
-    pub facts: ResponseFacts,
-    pub signals: Vec<Signal>,
-    pub held: bool,
-    pub case: Option<NewCase>,
 }
 
 /// Fewer rated items than this cannot show straight-lining (the short dossier form has four).
@@ -412,12 +259,12 @@ fn case_for(
         })
         .cloned()
         .collect();
-    let today = crate::survey::rollup::local_day(response.submitted_at, policy.utc_offset);
+    let today = crate::calendar::local_day(response.submitted_at, policy.utc_offset);
     Some(NewCase {
         overall_level: level,
         answers: crate::survey::stored::encode(&rated),
         comment: (!comment.is_empty()).then(|| comment.join("\n")),
-        due_on: cases::add_working_days(today, policy.case_deadline_days),
+        due_on: crate::calendar::add_working_days(today, policy.case_deadline_days),
         contact: None,
     })
 }
@@ -490,7 +337,7 @@ pub fn store_many(
     conn: &mut DbConn,
     batch: &[(&NewResponse, &str, &Screening)],
 ) -> QueryResult<()> {
-    use crate::survey::statements::{Column, SetStatement};
+    use crate::db::statements::{Column, SetStatement};
     if batch.is_empty() {
         return Ok(());
     }

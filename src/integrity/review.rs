@@ -13,7 +13,7 @@ use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormRegistry;
 use crate::i18n::Msg;
-use crate::survey::rollup::RollupDelta;
+use crate::rollup::RollupDelta;
 use crate::survey::stored::StoredResponse;
 
 /// A held response as the review list shows it: signals and timings, no answers' origin.

@@ -14,9 +14,10 @@ use crate::db::DbConn;
 use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, FormKind, FormRegistry, QuestionType, scoring};
 use crate::report::period::Period;
+use crate::rollup::{DossierChange, RollupDelta};
 use crate::secret::ServerSecret;
-use crate::survey::rollup::{DossierChange, RollupDelta};
-use crate::survey::writer::{NewResponse, Submission, store_batch};
+use crate::survey::response::{NewResponse, Submission};
+use crate::survey::writer::store_batch;
 use crate::units;
 
 /// How a simulated unit treats its counter survey.
@@ -150,7 +151,7 @@ pub fn build(
         .ok_or_else(|| anyhow::anyhow!("load the demo province first"))?;
     let offset = policy.utc_offset;
     let shift = Duration::seconds(offset.local_minus_utc().into());
-    let today = crate::survey::rollup::local_day(now, offset);
+    let today = crate::calendar::local_day(now, offset);
     let this_month = today.with_day(1).unwrap_or(today);
     let month = this_month
         .checked_sub_months(chrono::Months::new(1))
@@ -438,7 +439,7 @@ pub fn memory_counts(
 ) -> super::units::UnitCounts {
     use crate::report::figures::{Tally, compute};
     let add = |tally: &mut Tally, answers: &[AnswerValue]| {
-        tally.add_count(crate::survey::rollup::RESPONSES_COUNTER, 0, 1);
+        tally.add_count(crate::rollup::RESPONSES_COUNTER, 0, 1);
         for a in answers {
             for l in &a.rollup_levels {
                 tally.add_count(&a.question_code, *l, 1);

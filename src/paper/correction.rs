@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::entry::PaperForm;
+use super::keyed::PaperForm;
 use crate::accounts::User;
 use crate::audit;
 use crate::db::DbConn;
@@ -17,9 +17,9 @@ use crate::error::{AppError, AppResult};
 use crate::forms::Form;
 use crate::forms::answers::{AnswerProblems, AnswerValue, validate};
 use crate::i18n::Msg;
-use crate::survey::rollup::RollupDelta;
+use crate::rollup::RollupDelta;
+use crate::survey::response::Submission;
 use crate::survey::stored::{self, StoredResponse};
-use crate::survey::writer::Submission;
 
 /// The current answers of a verified form, as form pairs (for the correction page).
 pub fn current(conn: &mut DbConn, paper: &PaperForm) -> AppResult<Vec<(String, String)>> {

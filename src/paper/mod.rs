@@ -5,5 +5,6 @@ pub mod correction;
 pub mod custody;
 pub mod entry;
 pub mod import;
+pub mod keyed;
 pub mod sampling;
 pub mod serial;

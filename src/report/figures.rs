@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::stats::{Interval, respondent_interval, respondent_se, wilson};
 use crate::forms::scoring::{INDEX_CODE, is_satisfied, is_valid_level};
 use crate::forms::{Form, QuestionType};
-use crate::survey::rollup::RESPONSES_COUNTER;
+use crate::rollup::RESPONSES_COUNTER;
 
 /// A map keyed by short codes that reports fill millions of times: a fast, non-cryptographic
 /// hash (codes come from form definitions, not from users).
@@ -76,12 +76,9 @@ impl Tally {
 
     /// Adds a stored rollup cell as read from the database (negative counts, which only a
     /// damaged cell could hold, are left out).
-    pub fn add_stored_cell(
-        &mut self,
-        bytes: &[u8],
-    ) -> Result<(), crate::survey::rollup_cell::CellError> {
+    pub fn add_stored_cell(&mut self, bytes: &[u8]) -> Result<(), crate::rollup::cell::CellError> {
         let mut scores = Vec::new();
-        crate::survey::rollup_cell::visit(
+        crate::rollup::cell::visit(
             bytes,
             |q, counts| self.add_levels(q, counts.iter().map(|n| (*n).max(0) as u64)),
             |e, n, sum, sq| scores.push((e.to_string(), n, sum, sq)),

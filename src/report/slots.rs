@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::figures::{CodeMap, Tally};
-use crate::survey::rollup_cell::{CellError, code_text, visit_raw};
+use crate::rollup::cell::{CellError, code_text, visit_raw};
 
 /// Codes numbered in the order first seen.
 #[derive(Debug, Default, Clone)]
@@ -207,7 +207,7 @@ impl<K: Eq + Hash> SlotTallies<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::survey::rollup_cell::CellCounts;
+    use crate::rollup::cell::CellCounts;
 
     fn cell(pairs: &[(&str, i64, i64)], scores: &[(&str, i64, f64)]) -> Vec<u8> {
         let mut c = CellCounts::default();

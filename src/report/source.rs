@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{FixedOffset, NaiveDateTime};
+use chrono::FixedOffset;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -17,7 +17,7 @@ use crate::db::schema::{
 };
 use crate::db_run;
 use crate::forms::FormRegistry;
-use crate::survey::rollup::counted_levels;
+use crate::rollup::counted_levels;
 use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 
 /// The cell a tally belongs to.
@@ -341,92 +341,4 @@ pub fn dossier_counts(
         entry.unsatisfied_or_late += c(ul);
     }
     Ok(out)
-}
-
-/// Fills rollups that are missing while the data behind them is stored: after the migration
-/// that introduced the current rollup tables, dossier rollups from the dossiers and rollup cells
-/// from the responses (local months need the UTC offset, a setting SQL migrations cannot see).
-/// Each kind in one transaction, so an interrupted run is simply done again at the next start.
-/// Returns (dossiers, responses) counted.
-/// Which part of a rollup rebuild a progress report is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RebuildStep {
-    Dossiers,
-    Responses,
-}
-
-pub fn rebuild_missing_rollups(
-    conn: &mut DbConn,
-    forms: &FormRegistry,
-    offset: FixedOffset,
-    progress: &mut dyn FnMut(RebuildStep, u64),
-) -> QueryResult<(u64, u64)> {
-    use crate::survey::rollup::{DossierChange, RollupDelta};
-    let dossiers = conn.write_transaction(|conn| {
-        let present: Option<String> = db_run!(conn: {
-            dossier_rollups::table.select(dossier_rollups::unit_id).first(conn).optional()
-        })?;
-        if present.is_some() {
-            return Ok(0);
-        }
-        let mut delta = RollupDelta::default();
-        let mut counted = 0;
-        let mut after = String::new();
-        loop {
-            type Row = (String, String, NaiveDateTime, Option<NaiveDateTime>, Option<i64>);
-            let page: Vec<Row> = db_run!(conn: {
-                transactions::table
-                    .filter(transactions::id.gt(&after))
-                    .order(transactions::id)
-                    .limit(10_000)
-                    .select((transactions::id, transactions::unit_id, transactions::completed_at, transactions::due_at, transactions::rating))
-                    .load(conn)
-            })?;
-            let Some(last) = page.last() else { break };
-            after = last.0.clone();
-            for (_, unit, completed, due, rating) in &page {
-                delta.add_dossier(unit, *completed, offset, DossierChange::of_dossier(*completed, *due, *rating));
-                counted += 1;
-            }
-            progress(RebuildStep::Dossiers, counted);
-        }
-        delta.apply(conn)?;
-        QueryResult::Ok(counted)
-    })?;
-    let responses = conn.write_transaction(|conn| {
-        let present: Option<String> = db_run!(conn: {
-            rollup_cells::table.select(rollup_cells::unit_id).first(conn).optional()
-        })?;
-        if present.is_some() {
-            return Ok(0);
-        }
-        let mut counted = 0;
-        let mut after = String::new();
-        loop {
-            let page: Vec<StoredResponse> = db_run!(conn: {
-                // Only what the published figures count: held, rejected and apart-kept
-                // group answers stay out, as when they were stored.
-                responses::table
-                    .filter(responses::id.gt(&after))
-                    .filter(responses::status.eq("counted"))
-                    .order(responses::id)
-                    .limit(10_000)
-                    .select(STORED_COLUMNS)
-                    .load(conn)
-            })?;
-            let Some(last) = page.last() else { break };
-            after = last.id.clone();
-            let mut delta = RollupDelta::default();
-            for row in &page {
-                if let Some(submission) = row.to_submission(conn, forms)? {
-                    delta.add(&submission, offset);
-                    counted += 1;
-                }
-            }
-            delta.apply(conn)?;
-            progress(RebuildStep::Responses, counted);
-        }
-        QueryResult::Ok(counted)
-    })?;
-    Ok((dossiers, responses))
 }

@@ -3,10 +3,10 @@
 
 pub mod lookup;
 pub mod qr;
-pub mod rollup;
-pub mod rollup_cell;
-pub mod statements;
+pub mod registration;
+pub mod response;
 pub mod stored;
+pub mod submission;
 pub mod token;
 pub mod transaction;
 pub mod writer;

@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
-use super::writer::{NewResponse, Submission};
+use super::response::{NewResponse, Submission};
 use crate::db::DbConn;
 use crate::db::schema::responses;
 use crate::db_run;

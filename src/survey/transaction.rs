@@ -12,8 +12,8 @@ use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormRegistry;
 use crate::i18n::Msg;
+use crate::rollup::{DossierChange, RollupDelta};
 use crate::secret::ServerSecret;
-use crate::survey::rollup::{DossierChange, RollupDelta};
 use crate::{procedures, units};
 
 /// How surveys are issued: which form by default, for how long, when to remind.
@@ -323,30 +323,6 @@ pub struct NewDossier {
     utc_offset: chrono::FixedOffset,
 }
 
-/// Registers the transaction for a counter system whose key belongs to `key_unit_id`, or returns
-/// the survey already issued for the same (unit, dossier code). Writes in its own transaction;
-/// the HTTP API shares the group commit instead ([`prepare`], then [`NewDossier::insert`]).
-pub fn register(
-    conn: &mut DbConn,
-    forms: &FormRegistry,
-    secret: &ServerSecret,
-    key_unit_id: &str,
-    policy: &IssuePolicy,
-    request: &TransactionRequest,
-) -> AppResult<IssuedSurvey> {
-    match prepare(conn, forms, secret, key_unit_id, policy, request)? {
-        Registration::Existing(issued) => Ok(issued),
-        Registration::New(dossier) => {
-            let inserted = conn.write_transaction(|conn| {
-                let mut delta = RollupDelta::default();
-                dossier.insert(conn, &mut delta)?;
-                delta.apply(conn)
-            });
-            dossier.settle(conn, secret, inserted)
-        }
-    }
-}
-
 /// Checks a registration request (unit, key scope, validity, procedure, form) and finds an
 /// already registered dossier; reads only.
 pub fn prepare(
@@ -375,7 +351,7 @@ pub fn prepare(
     }
     let now = crate::db::now();
     // Validity dates are the province's local days.
-    let today = crate::survey::rollup::local_day(now, policy.utc_offset);
+    let today = crate::calendar::local_day(now, policy.utc_offset);
     if !unit.is_valid_on(today) {
         return Err(AppError::field(
             "unit",
@@ -548,7 +524,7 @@ pub fn insert_many(
     batch: &[(&NewDossier, Option<&crate::integrity::Fingerprint>)],
     delta: &mut RollupDelta,
 ) -> QueryResult<()> {
-    use crate::survey::statements::{Column, SetStatement};
+    use crate::db::statements::{Column, SetStatement};
     if batch.is_empty() {
         return Ok(());
     }

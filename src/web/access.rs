@@ -12,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 
 use super::AppState;
+use super::lang::{LANG_COOKIE, page_lang};
 use super::layout::message_page;
 use crate::accounts::Role;
 use crate::accounts::sessions::{self, Session};
@@ -217,19 +218,17 @@ impl actix_web::FromRequest for CurrentUser {
     }
 }
 
-/// The page language: `?lang=` first, then the `sipas_lang` cookie the switch link sets.
-pub fn page_lang(req: &actix_web::HttpRequest) -> Lang {
-    let from_query = req
-        .query_string()
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("lang="));
-    match from_query {
-        Some(code) => Lang::from_param(Some(code)),
-        None => Lang::from_param(req.cookie(LANG_COOKIE).as_ref().map(|c| c.value())),
-    }
+/// The user agent of a request (empty when absent or not text).
+pub fn user_agent(req: &actix_web::HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(512)
+        .collect()
 }
 
-pub const LANG_COOKIE: &str = "sipas_lang";
 pub const LOGIN_CSRF_COOKIE: &str = "sipas_login_csrf";
 
 fn header_values<'a>(

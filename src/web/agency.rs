@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 
 use super::AppState;
-use super::access::{CurrentUser, page_lang};
+use super::access::CurrentUser;
 use super::admin::units::kind_label;
 use super::layout::html_response;
 use super::staff::staff_page;
@@ -16,6 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
 use crate::report::activity;
 use crate::units::{self, Unit};
+use crate::web::lang::page_lang;
 
 /// The units a results reader may see: everything for admins, the subtree for agencies.
 fn scope(conn: &mut DbConn, user: &CurrentUser) -> AppResult<Vec<Unit>> {

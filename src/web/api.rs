@@ -1,16 +1,14 @@
 //! The JSON API for counter (one-stop) systems.
 
-use std::sync::Arc;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
-use crate::api_keys;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
-use crate::survey::transaction::{NewDossier, Registration, TransactionRequest, prepare};
+use crate::survey::registration::{self, Caller};
+use crate::survey::transaction::TransactionRequest;
 
 /// The bearer key of the request, or 401.
 fn bearer_key(req: &HttpRequest) -> AppResult<String> {
@@ -32,20 +30,6 @@ fn bearer_key(req: &HttpRequest) -> AppResult<String> {
     Ok(key.trim().to_string())
 }
 
-/// Writes down a key's use when the registration itself writes nothing (already registered,
-/// or refused): through the group commit, at most once a minute per key.
-async fn record_key_use(state: &AppState, key_use: Option<String>) -> AppResult<()> {
-    let Some(id) = key_use else {
-        return Ok(());
-    };
-    let now = crate::db::now();
-    state
-        .writer
-        .run(move |conn, _| api_keys::record_use(conn, &id, now))
-        .await?
-        .map_err(AppError::from)
-}
-
 /// `POST /api/v1/transactions`: registers a completed transaction and returns its survey link.
 /// 201 when created, 200 with the same survey when the (unit, dossier code) was already known.
 pub async fn create_transaction(
@@ -53,7 +37,11 @@ pub async fn create_transaction(
     req: HttpRequest,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let key = bearer_key(&req)?;
+    let caller = Caller {
+        api_key: bearer_key(&req)?,
+        address: super::access::client_address(&req, &state.settings.trusted_proxies),
+        user_agent: super::access::user_agent(&req),
+    };
     let body: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         AppError::bad_request(
             "body",
@@ -64,72 +52,7 @@ pub async fn create_transaction(
         )
     })?;
     let request = TransactionRequest::from_json(&body, crate::db::now())?;
-    let forms = state.forms.clone();
-    let secret = state.secret.clone();
-    let policy = state.policies.issue.clone();
-    let checked_secret = secret.clone();
-    let now = crate::db::now();
-    // Reads only, on the request's thread where the database allows (see `with_quick_read`).
-    let (key_use, registration) = state
-        .with_quick_read(move |conn| {
-            let api_key = api_keys::find_active(conn, &key)?.ok_or_else(|| {
-                AppError::Unauthorized(Msg::new(
-                    "Khóa API không hợp lệ hoặc đã bị thu hồi.",
-                    "The API key is not valid or has been revoked.",
-                ))
-            })?;
-            let key_use = api_key.use_to_record(now).then(|| api_key.id.clone());
-            let registration = prepare(
-                conn,
-                &forms,
-                &checked_secret,
-                &api_key.unit_id,
-                &policy,
-                &request,
-            );
-            Ok((key_use, registration))
-        })
-        .await?;
-    let registration = match registration {
-        Ok(registration) => registration,
-        Err(e) => {
-            record_key_use(&state, key_use).await?;
-            return Err(e);
-        }
-    };
-    let issued = match registration {
-        Registration::Existing(issued) => {
-            record_key_use(&state, key_use).await?;
-            issued
-        }
-        // The write shares the responses' group commit: one fsync for many registrations,
-        // the key's "last used" time included.
-        Registration::New(dossier) => {
-            let dossier: Arc<NewDossier> = Arc::from(dossier);
-            let writing = dossier.clone();
-            // Who registered it, as keyed hashes only: answers later sent from the same
-            // machine or network are an integrity signal.
-            let (_, issued_at) = dossier.token_issue();
-            let issuer = crate::integrity::fingerprint(
-                &state.secret,
-                issued_at.date(),
-                &super::access::client_address(&req, &state.settings.trusted_proxies),
-                &crate::integrity::user_agent(&req),
-            );
-            let inserted = state
-                .writer
-                .register(writing, Some(issuer), key_use.map(|id| (id, now)))
-                .await?;
-            match inserted {
-                Ok(()) => dossier.issued(),
-                Err(_) => {
-                    state
-                        .with_conn(move |conn| dossier.settle(conn, &secret, inserted))
-                        .await?
-                }
-            }
-        }
-    };
+    let issued = registration::register(&state, caller, request).await?;
     let survey_url = state.survey_url(&issued.token);
     let body = json!({
         "transaction_id": issued.transaction_id,

@@ -7,13 +7,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::AppState;
-use super::access::{CurrentUser, LOGIN_CSRF_COOKIE, client_address, page_lang};
+use super::access::{CurrentUser, LOGIN_CSRF_COOKIE, client_address};
 use super::layout::{html_response, page};
 use super::staff::{csrf_field, error_box, notice, staff_page};
 use crate::accounts::sessions::{self, COOKIE_NAME};
 use crate::accounts::{Role, login_limit, password, users};
 use crate::error::AppError;
 use crate::i18n::{Lang, Msg};
+use crate::web::lang::page_lang;
 
 fn session_cookie(
     value: &str,

@@ -14,13 +14,12 @@ use super::AppState;
 use super::layout::{html_response, message_page, page};
 use crate::error::AppError;
 use crate::forms::answers::{self, AnswerProblems};
-use crate::forms::{Form, FormKind, Question, QuestionType};
+use crate::forms::{Form, Question, QuestionType};
 use crate::i18n::Lang;
-use crate::integrity::SubmitContext;
-use crate::survey::lookup::{OpenSurvey, TokenState, lookup};
+use crate::survey::lookup::{OpenSurvey, TokenState};
 use crate::survey::qr;
-use crate::survey::token::{SurveyToken, sign_opened, verify_opened};
-use crate::survey::writer::{NewResponse, Submission, SubmitOutcome};
+use crate::survey::submission::{self, Submitted};
+use crate::survey::token::{SurveyToken, sign_opened};
 
 /// How the citizen reached the survey; becomes the response's channel.
 fn channel_from(via: Option<&str>) -> &'static str {
@@ -110,69 +109,6 @@ fn error_page(lang: Lang, error: &AppError) -> HttpResponse {
     )
 }
 
-async fn token_state(
-    state: &AppState,
-    raw: &str,
-) -> Result<(Option<SurveyToken>, TokenState), AppError> {
-    let Some(token) = SurveyToken::parse(raw) else {
-        return Ok((None, TokenState::Unknown));
-    };
-    let forms = state.forms.clone();
-    let lookup_token = token.clone();
-    let found = state
-        .with_quick_read(move |conn| {
-            lookup(conn, &forms, &lookup_token, crate::db::now()).map_err(AppError::from)
-        })
-        .await?;
-    Ok((Some(token), found))
-}
-
-/// Where a submission comes from (hashed before anything is stored).
-struct Submitter {
-    address: String,
-    agent: String,
-}
-
-/// The token's state and, when it is open, the integrity screening's context: one trip to the
-/// database for both, as every round trip to the blocking pool costs two thread switches.
-async fn submission_state(
-    state: &AppState,
-    raw: &str,
-    policy: &crate::integrity::IntegrityPolicy,
-    now: chrono::NaiveDateTime,
-    submitter: Submitter,
-) -> Result<(Option<SurveyToken>, TokenState, Option<SubmitContext>), AppError> {
-    let Some(token) = SurveyToken::parse(raw) else {
-        return Ok((None, TokenState::Unknown, None));
-    };
-    let (forms, secret, policy) = (state.forms.clone(), state.secret.clone(), policy.clone());
-    let lookup_token = token.clone();
-    let (found, context) = state
-        .with_quick_read(move |conn| {
-            let found = lookup(conn, &forms, &lookup_token, now)?;
-            let context = match &found {
-                // Campaign answers are never screened (see `group_answer`): nothing to read.
-                TokenState::Open(survey) if survey.campaign_id.is_none() => {
-                    Some(crate::integrity::submit_context(
-                        conn,
-                        &secret,
-                        &policy,
-                        survey.issuer_network.as_deref(),
-                        survey.issuer_device.as_deref(),
-                        survey.issued_at,
-                        now,
-                        &submitter.address,
-                        &submitter.agent,
-                    )?)
-                }
-                _ => None,
-            };
-            Ok((found, context))
-        })
-        .await?;
-    Ok((Some(token), found, context))
-}
-
 pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -180,7 +116,7 @@ pub async fn show(
 ) -> HttpResponse {
     let lang = Lang::from_param(query.lang.as_deref());
     let via = channel_from(query.via.as_deref());
-    match token_state(&state, &path).await {
+    match submission::open(&state, &path).await {
         Ok((Some(token), TokenState::Open(survey))) => {
             let opened = sign_opened(
                 &state.secret,
@@ -211,166 +147,44 @@ pub async fn submit(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let pairs: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
-        Ok(pairs) => pairs,
-        Err(_) => {
-            return message_page(
-                Lang::Vi,
-                StatusCode::BAD_REQUEST,
-                "Dữ liệu gửi lên không hợp lệ / Invalid form data",
-                "Vui lòng mở lại phiếu khảo sát và gửi lại. / Please open the survey again and resubmit.",
-                None,
-            );
-        }
+    let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
+        return message_page(
+            Lang::Vi,
+            StatusCode::BAD_REQUEST,
+            "Dữ liệu gửi lên không hợp lệ / Invalid form data",
+            "Vui lòng mở lại phiếu khảo sát và gửi lại. / Please open the survey again and resubmit.",
+            None,
+        );
     };
     let field = |name: &str| {
-        pairs
+        fields
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
     let lang = Lang::from_param(field("lang"));
-    let via = channel_from(field("via"));
-    let now = crate::db::now();
-    let policy = state.policies.integrity.clone();
-    let submitter = Submitter {
+    let answer = submission::Answer {
+        token: path.clone(),
+        language: lang,
+        channel: channel_from(field("via")),
         address: super::access::client_address(&req, &state.settings.trusted_proxies),
-        agent: crate::integrity::user_agent(&req),
+        user_agent: super::access::user_agent(&req),
+        fields,
     };
-    let (token, survey, context) =
-        match submission_state(&state, &path, &policy, now, submitter).await {
-            Ok((Some(token), TokenState::Open(survey), context)) => (token, survey, context),
-            Ok((_, other, _)) => return unavailable_page(&other, lang, &path),
-            Err(e) => return error_page(lang, &e),
-        };
-    let signed_opened = field("opened").unwrap_or_default().to_string();
-    let (valid, contact) = match (
-        answers::validate(&survey.form, &pairs),
-        super::integrity::contact_choice(&pairs),
-    ) {
-        (Ok(valid), Ok(contact)) => (valid, contact),
-        (checked, contact) => {
-            let problems = checked.err().unwrap_or_default();
-            let mut given: HashMap<String, Vec<String>> = HashMap::new();
-            for (k, v) in &pairs {
-                given.entry(k.clone()).or_default().push(v.clone());
-            }
-            let view = SurveyView {
-                token: token.as_str(),
-                lang,
-                via,
-                opened: &signed_opened,
-                survey: &survey,
-                contact_problem: contact.err(),
-            };
-            return html_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                view.render(&given, &problems),
-            );
-        }
-    };
-    let opened_at = verify_opened(&state.secret, &survey.token_hash, &signed_opened)
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map(|t| t.naive_utc())
-        .filter(|t| *t <= now);
-    if let Some(campaign_id) = survey.campaign_id.clone() {
-        return group_answer(&state, &path, lang, &survey, valid, opened_at, campaign_id).await;
-    }
-    let dossier_rating = match (survey.form.kind, &survey.transaction_id, valid.overall) {
-        (FormKind::Transaction, Some(id), Some(level)) => Some((id.clone(), level)),
-        _ => None,
-    };
-    let mut submission = Submission {
-        token_hash: Some(survey.token_hash.clone()),
-        response: NewResponse {
-            id: uuid::Uuid::now_v7().to_string(),
-            unit_id: survey.unit_id.clone(),
-            procedure_id: survey.procedure_id.clone(),
-            form_code: survey.form.code.clone(),
-            form_version: survey.form.version,
-            channel: via.to_string(),
-            respondent_type: valid.respondent_type.clone(),
-            language: lang.code().to_string(),
-            issued_at: Some(survey.issued_at),
-            opened_at,
-            submitted_at: now,
-            provenance: None,
-        },
-        scores: crate::forms::scoring::respondent_scores(&survey.form, &valid.answers),
-        answers: valid.answers,
-        dossier_rating,
-        transaction_id: survey.transaction_id.clone(),
-        screening: None,
-    };
-    // Every open survey that is not a campaign's has its context (`submission_state`).
-    let context = context.unwrap_or_default();
-    let mut screening = crate::integrity::screen(
-        &survey.form,
-        &submission.response,
-        &submission.answers,
-        &context,
-        &policy,
-    );
-    // Kept on the case only, and only if the answer opens one.
-    crate::integrity::cases::attach_contact(&mut screening, contact, now);
-    submission.screening = Some(screening);
-    match state.writer.submit(submission).await {
-        Ok(SubmitOutcome::Stored) => {
-            let title = lang.pick("Cảm ơn Ông/Bà đã đánh giá!", "Thank you for your feedback!");
-            let text = lang.pick(
+    let via = answer.channel;
+    let given = given_answers(&answer.fields);
+    match submission::submit(&state, answer).await {
+        Ok(Submitted::Stored) => message_page(
+            lang,
+            StatusCode::OK,
+            lang.pick("Cảm ơn Ông/Bà đã đánh giá!", "Thank you for your feedback!"),
+            lang.pick(
                 "Ý kiến của Ông/Bà đã được ghi nhận và sẽ giúp cơ quan nhà nước phục vụ người dân tốt hơn.",
                 "Your answers have been recorded and will help public agencies serve people better.",
-            );
-            message_page(lang, StatusCode::OK, title, text, None)
-        }
-        Ok(SubmitOutcome::AlreadyUsed) => unavailable_page(&TokenState::Used, lang, &path),
-        Ok(SubmitOutcome::Expired) => unavailable_page(&TokenState::Expired, lang, &path),
-        Err(e) => error_page(lang, &AppError::Internal(e)),
-    }
-}
-
-/// Stores a respondent group's answer given through a campaign link (see `crate::groups`): no
-/// dossier, no integrity screening, kept out of the citizen index unless its group is included.
-async fn group_answer(
-    state: &AppState,
-    path: &str,
-    lang: Lang,
-    survey: &OpenSurvey,
-    valid: answers::ValidAnswers,
-    opened_at: Option<chrono::NaiveDateTime>,
-    campaign_id: String,
-) -> HttpResponse {
-    let submission = Submission {
-        token_hash: Some(survey.token_hash.clone()),
-        response: NewResponse {
-            id: uuid::Uuid::now_v7().to_string(),
-            unit_id: survey.unit_id.clone(),
-            procedure_id: None,
-            form_code: survey.form.code.clone(),
-            form_version: survey.form.version,
-            channel: crate::groups::GROUP_CHANNEL.to_string(),
-            respondent_type: valid.respondent_type.clone(),
-            language: lang.code().to_string(),
-            issued_at: Some(survey.issued_at),
-            opened_at,
-            submitted_at: crate::db::now(),
-            provenance: None,
-        },
-        scores: crate::forms::scoring::respondent_scores(&survey.form, &valid.answers),
-        answers: valid.answers,
-        dossier_rating: None,
-        transaction_id: None,
-        screening: None,
-    };
-    let offset = state.policies.utc_offset;
-    let stored = state
-        .writer
-        .run(move |conn, delta| {
-            crate::groups::store_answer(conn, delta, &submission, &campaign_id, offset)
-        })
-        .await;
-    match stored {
-        Ok(Ok(SubmitOutcome::Stored)) => message_page(
+            ),
+            None,
+        ),
+        Ok(Submitted::StoredForGroup) => message_page(
             lang,
             StatusCode::OK,
             lang.pick("Cảm ơn Ông/Bà đã đánh giá!", "Thank you for your feedback!"),
@@ -380,15 +194,32 @@ async fn group_answer(
             ),
             None,
         ),
-        Ok(Ok(SubmitOutcome::AlreadyUsed)) => {
-            unavailable_page(&TokenState::CampaignUsed, lang, path)
+        Ok(Submitted::Unavailable(unavailable)) => unavailable_page(&unavailable, lang, &path),
+        Ok(Submitted::Refused(refusal)) => {
+            let view = SurveyView {
+                token: refusal.token.as_str(),
+                lang,
+                via,
+                opened: &refusal.opened,
+                survey: &refusal.survey,
+                contact_problem: refusal.contact_problem,
+            };
+            html_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                view.render(&given, &refusal.problems),
+            )
         }
-        Ok(Ok(SubmitOutcome::Expired)) => {
-            unavailable_page(&TokenState::CampaignExpired, lang, path)
-        }
-        Ok(Err(e)) => error_page(lang, &AppError::from(e)),
         Err(e) => error_page(lang, &e),
     }
+}
+
+/// The posted fields by name, to show a refused form again as it was filled in.
+fn given_answers(fields: &[(String, String)]) -> HashMap<String, Vec<String>> {
+    let mut given: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in fields {
+        given.entry(k.clone()).or_default().push(v.clone());
+    }
+    given
 }
 
 struct SurveyView<'a> {

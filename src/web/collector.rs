@@ -5,13 +5,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 
 use super::AppState;
-use super::access::{CurrentUser, page_lang};
+use super::access::CurrentUser;
 use super::layout::html_response;
 use super::staff::staff_page;
 use crate::accounts::users;
 use crate::collector_orgs;
 use crate::error::AppError;
 use crate::paper::custody;
+use crate::web::lang::page_lang;
 
 pub async fn home(
     state: web::Data<AppState>,

@@ -102,7 +102,7 @@ where
     let mut replacement = match page_error {
         // An `AppError` from a page handler: its own message, as a page.
         Some(message) => {
-            let lang = super::access::page_lang(&req);
+            let lang = crate::web::lang::page_lang(&req);
             let title = match status {
                 StatusCode::NOT_FOUND => lang.pick("Không tìm thấy", "Not found"),
                 StatusCode::FORBIDDEN => lang.pick("Không có quyền truy cập", "Access denied"),

@@ -26,7 +26,7 @@ pub async fn responses_csv(
         AppError::field("form", Msg::new("Không có mẫu phiếu này.", "No such form."))
     })?;
     let period_text = q.period.clone().unwrap_or_else(|| {
-        crate::survey::rollup::local_day(crate::db::now(), offset_of(&state))
+        crate::calendar::local_day(crate::db::now(), offset_of(&state))
             .format("%Y")
             .to_string()
     });

@@ -8,17 +8,18 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::AppState;
-use super::access::{CurrentUser, page_lang};
+use super::access::CurrentUser;
 use super::admin::done;
 use super::layout::html_response;
 use super::staff::{csrf_field, staff_page};
 use crate::accounts::Role;
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
-use crate::integrity::cases::{Contact, ContactProblem};
+use crate::integrity::cases::ContactProblem;
 use crate::integrity::units::{UnitIntegrity, assess, flag_explanation, flag_title};
 use crate::integrity::{Signal, cases, review};
 use crate::report::period::Period;
+use crate::web::lang::page_lang;
 
 #[derive(Deserialize)]
 pub struct PanelQuery {
@@ -31,7 +32,7 @@ fn offset(state: &AppState) -> chrono::FixedOffset {
 
 /// The period asked for, by default the current local month.
 fn period_of(state: &AppState, q: &PanelQuery) -> AppResult<Period> {
-    let today = crate::survey::rollup::local_day(crate::db::now(), offset(state));
+    let today = crate::calendar::local_day(crate::db::now(), offset(state));
     let text = q
         .period
         .clone()
@@ -92,9 +93,9 @@ pub async fn panel(
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
     let period = period_of(&state, &q)?;
-    let (forms, opts) = (state.forms.clone(), state.policies.report.clone());
+    let (forms, opts) = (state.forms.clone(), state.policies.report);
     let policy = state.policies.integrity.clone();
-    let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
+    let today = crate::calendar::local_day(crate::db::now(), offset(&state));
     let p = period;
     let (assessed, held, overdue) = state
         .with_conn(move |conn| {
@@ -175,7 +176,7 @@ pub async fn unit(
     let lang = page_lang(&req);
     let period = period_of(&state, &q)?;
     let unit_id = path.into_inner();
-    let (forms, opts) = (state.forms.clone(), state.policies.report.clone());
+    let (forms, opts) = (state.forms.clone(), state.policies.report);
     let policy = state.policies.integrity.clone();
     let p = period;
     let id = unit_id.clone();
@@ -368,7 +369,7 @@ pub async fn cases_list(
     user: CurrentUser,
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
-    let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
+    let today = crate::calendar::local_day(crate::db::now(), offset(&state));
     let viewer = user.clone();
     let (list, names) = state
         .with_conn(move |conn| {
@@ -451,7 +452,7 @@ pub async fn case_page(
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
     let (case, actions, form) = load_case(&state, &user, path.into_inner()).await?;
-    let today = crate::survey::rollup::local_day(crate::db::now(), offset(&state));
+    let today = crate::calendar::local_day(crate::db::now(), offset(&state));
     let answers = crate::survey::stored::decode(&case.answers).unwrap_or_default();
     let label = |code: &str| {
         form.as_ref()
@@ -534,28 +535,7 @@ pub async fn case_action(
     Ok(done(&format!("/cases/{id}"), "saved"))
 }
 
-/// The survey form's "contact me" checkbox.
-const CONTACT_OK: &str = "contact_ok";
-/// The survey form's phone or e-mail field.
-const CONTACT: &str = "contact";
-
-/// The citizen's "contact me" choice from a survey post: `None` unless the box is ticked (the
-/// field is then ignored, even if filled in); ticked with an empty or invalid contact is an
-/// error to show next to the field.
-pub(super) fn contact_choice(
-    pairs: &[(String, String)],
-) -> Result<Option<Contact>, ContactProblem> {
-    let value = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if value(CONTACT_OK).is_none_or(|v| v.is_empty()) {
-        return Ok(None);
-    }
-    Contact::parse(value(CONTACT).unwrap_or_default()).map(Some)
-}
+use crate::integrity::contact::{CONTACT, CONTACT_OK};
 
 /// The optional "contact me" part of the survey form: a plain checkbox and text field (no
 /// script), unticked by default, saying when the contact is kept and when it is dropped.

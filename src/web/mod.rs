@@ -8,12 +8,14 @@ pub mod api;
 pub mod auth;
 pub mod citizen;
 pub mod collector;
+pub mod error_response;
 pub mod errors;
 pub mod export;
 pub mod health;
 pub mod home;
 pub mod input;
 pub mod integrity;
+pub mod lang;
 pub mod layout;
 pub mod metrics;
 pub mod openapi;
@@ -29,85 +31,28 @@ use std::sync::Arc;
 use actix_web::web;
 
 use crate::config::Settings;
-use crate::db::{DbConn, DbPool};
-use crate::error::AppError;
-use crate::forms::FormRegistry;
-use crate::secret::ServerSecret;
-use crate::survey::writer::ResponseWriter;
+use crate::services::Services;
 
-/// Everything a request handler may need; shared by all workers.
+/// Everything a request handler may need; shared by all workers. The use cases' own needs are
+/// the [`Services`] it dereferences to (`state.pool`, `state.writer`, `state.with_conn`, …).
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: DbPool,
-    /// Heavy reads (reports, rankings, exports): the replica when configured, else `pool`.
-    pub reads: crate::db::replica::ReadPool,
-    pub forms: Arc<FormRegistry>,
+    pub services: Services,
     pub settings: Arc<Settings>,
-    /// Built once from `settings` at start-up (see [`crate::policies`]).
-    pub policies: Arc<crate::policies::Policies>,
-    pub secret: ServerSecret,
-    pub writer: ResponseWriter,
     pub survey_limiter: Arc<rate_limit::RateLimiter>,
     /// The mail sender's heartbeat, read by `/readyz` and `/metrics`.
     pub mail_sender: crate::mail::sender::SenderStatus,
 }
 
-/// No pooled connection came in time: the service is overloaded (503).
-fn overloaded(cause: impl std::fmt::Display) -> AppError {
-    AppError::Unavailable(crate::i18n::Msg::new(
-        "Hệ thống đang quá tải, vui lòng thử lại sau ít phút.",
-        "The service is overloaded; please try again in a few minutes.",
-    ))
-    .with_cause(cause)
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl AppState {
-    /// Runs blocking database work off the async workers.
-    pub async fn with_conn<T, F>(&self, work: F) -> Result<T, AppError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
-    {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let mut conn = pool.get().map_err(overloaded)?;
-            work(&mut conn)
-        })
-        .await?
-    }
-
-    /// Like [`Self::with_conn`] for heavy reads that may lag the primary by a moment (reports,
-    /// rankings, exports): on the read replica when one is configured and answers.
-    pub async fn with_read_conn<T, F>(&self, work: F) -> Result<T, AppError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
-    {
-        let reads = self.reads.clone();
-        web::block(move || {
-            let mut conn = reads.get().map_err(overloaded)?;
-            work(&mut conn)
-        })
-        .await?
-    }
-
-    /// Runs a read of a few rows by key (a survey token and what screening needs). On SQLite,
-    /// with a connection idle, it runs right here on the request's thread: such a read takes
-    /// microseconds and in WAL mode never waits for the writer, while the trip to the blocking
-    /// pool costs two thread switches, about a fifth of an answer's CPU under load. PostgreSQL
-    /// reads (a network round trip) and SQLite reads with every connection busy go to the
-    /// blocking pool as with [`Self::with_conn`].
-    pub async fn with_quick_read<T, F>(&self, work: F) -> Result<T, AppError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
-    {
-        match self.pool.try_get_sqlite() {
-            Some(mut conn) => work(&mut conn),
-            None => self.with_conn(work).await,
-        }
-    }
-
     pub fn public_base(&self) -> String {
         self.settings.public_base()
     }

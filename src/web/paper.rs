@@ -13,7 +13,7 @@ use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use super::AppState;
-use super::access::{CurrentUser, page_lang};
+use super::access::CurrentUser;
 use super::admin::{done, failed_status};
 use super::citizen::scale_label;
 use super::layout::{html_response, page};
@@ -25,6 +25,7 @@ use crate::i18n::{Lang, Msg};
 use crate::paper::custody;
 use crate::paper::sampling::{self, SampleRequest, StoredSample};
 use crate::report::export::{Cell, to_csv};
+use crate::web::lang::page_lang;
 
 #[derive(Deserialize)]
 pub struct OkQuery {

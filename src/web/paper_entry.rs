@@ -7,7 +7,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::AppState;
-use super::access::{CurrentUser, page_lang};
+use super::access::CurrentUser;
 use super::admin::done;
 use super::citizen::scale_label;
 use super::layout::html_response;
@@ -19,6 +19,7 @@ use crate::forms::{Form, QuestionType};
 use crate::i18n::{Lang, Msg};
 use crate::paper::custody::{self, BatchRequest};
 use crate::paper::entry::{self, EntryError, PaperForm, Saved, Typing};
+use crate::web::lang::page_lang;
 
 fn org_scope(user: &CurrentUser) -> Option<String> {
     match user.0.user.role() {

@@ -9,7 +9,7 @@ use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use super::AppState;
-use super::access::{CurrentUser, page_lang};
+use super::access::CurrentUser;
 use super::layout::{html_response, page};
 use super::staff::staff_page;
 use crate::accounts::Role;
@@ -19,6 +19,7 @@ use crate::report::figures::{Figure, FormFigures};
 use crate::report::period::Period;
 use crate::report::{self, RankingRow, Slice, UnitReport, charts, export};
 use crate::units;
+use crate::web::lang::page_lang;
 
 #[derive(Deserialize, Default, Clone)]
 pub struct ReportQuery {
@@ -33,7 +34,7 @@ pub struct ReportQuery {
 
 fn current_year(state: &AppState) -> String {
     let offset = state.policies.utc_offset;
-    crate::survey::rollup::local_day(crate::db::now(), offset)
+    crate::calendar::local_day(crate::db::now(), offset)
         .format("%Y")
         .to_string()
 }
@@ -73,7 +74,7 @@ async fn load_report(
     let period = parse_period(state, q)?;
     let viewer = user.0.user.clone();
     let forms = state.forms.clone();
-    let opts = state.policies.report.clone();
+    let opts = state.policies.report;
     let q = q.clone();
     state
         .with_read_conn(move |conn| {
@@ -418,7 +419,7 @@ async fn load_ranking(
         ));
     }
     let forms = state.forms.clone();
-    let opts = state.policies.report.clone();
+    let opts = state.policies.report;
     let k = kind.clone();
     let rows = state
         .with_read_conn(move |conn| report::ranking(conn, &forms, &opts, &k, &period))

@@ -442,7 +442,7 @@ async fn compare_dashboard_and_ranking(app: &TestApp, browser: &Browser) {
     let offset = app.state.settings.utc_offset_value().unwrap();
     // The current year; in its first two months the previous one (the data covers 300 days),
     // so that there are figures to compare whatever the date.
-    let today = sipas::survey::rollup::local_day(sipas::db::now(), offset);
+    let today = sipas::calendar::local_day(sipas::db::now(), offset);
     let year = if today.ordinal() > 60 {
         today.year()
     } else {

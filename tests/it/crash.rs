@@ -140,7 +140,7 @@ fn register_surveys(database_url: &str, n: usize) -> Vec<String> {
                     email: None,
                     form: Some("sipas".into()),
                 };
-                sipas::survey::transaction::register(
+                sipas::survey::registration::register_on_connection(
                     conn,
                     &forms,
                     &secret,
@@ -327,6 +327,5 @@ fn incomplete_responses(conn: &mut DbConn, expected: i64) -> Vec<(String, i64)> 
 /// Responses as counted by the monthly rollups. The one place that knows how rollups are
 /// stored: adapt it when the rollup storage changes.
 fn rollup_response_count(conn: &mut DbConn) -> i64 {
-    sipas::survey::rollup::stored_count(conn, |_| true, sipas::survey::rollup::RESPONSES_COUNTER, 0)
-        .unwrap()
+    sipas::rollup::stored_count(conn, |_| true, sipas::rollup::RESPONSES_COUNTER, 0).unwrap()
 }

@@ -24,7 +24,7 @@ on_both_databases!(
 
 fn today(app: &TestApp) -> chrono::NaiveDate {
     let offset = app.state.settings.utc_offset_value().expect("offset");
-    sipas::survey::rollup::local_day(sipas::db::now(), offset)
+    sipas::calendar::local_day(sipas::db::now(), offset)
 }
 
 fn this_month(app: &TestApp) -> Period {
@@ -149,7 +149,7 @@ fn citizen_report(app: &TestApp, unit: &str) -> (u64, Option<f64>) {
     let unit = sipas::units::find_by_code(&mut conn, unit)
         .unwrap()
         .unwrap();
-    let opts = app.state.policies.report.clone();
+    let opts = app.state.policies.report;
     let report = sipas::report::unit_report(
         &mut conn,
         &app.state.forms,
@@ -170,7 +170,7 @@ fn ranking_row(app: &TestApp, unit: &str) -> (u64, Option<f64>) {
         .unwrap()
         .unwrap()
         .kind;
-    let opts = app.state.policies.report.clone();
+    let opts = app.state.policies.report;
     let rows = sipas::report::ranking(&mut conn, &app.state.forms, &opts, &kind, &this_month(app))
         .unwrap();
     let row = rows
@@ -363,7 +363,7 @@ async fn included_group_counts_in_the_index(app: TestApp) {
         let unit = sipas::units::find_by_code(&mut conn, "STP")
             .unwrap()
             .unwrap();
-        let opts = app.state.policies.report.clone();
+        let opts = app.state.policies.report;
         let report = sipas::report::unit_report(
             &mut conn,
             &app.state.forms,

@@ -40,7 +40,7 @@ fn integrity_tails_are_exact_at_small_counts() {
 
 fn this_month(app: &TestApp) -> Period {
     let offset = app.state.settings.utc_offset_value().expect("offset");
-    let today = sipas::survey::rollup::local_day(sipas::db::now(), offset);
+    let today = sipas::calendar::local_day(sipas::db::now(), offset);
     Period::parse(&today.format("%Y-%m").to_string()).expect("period")
 }
 
@@ -121,7 +121,7 @@ async fn json_figures_are_unrounded_and_pages_round(app: TestApp) {
     let index = report["sipas"]["index"]["value"].as_f64().expect("index");
     let mut conn = app.conn();
     let unit = sipas::units::find(&mut conn, &stp).unwrap().unwrap();
-    let opts = app.state.policies.report.clone();
+    let opts = app.state.policies.report;
     let direct = sipas::report::unit_report(
         &mut conn,
         &app.state.forms,

@@ -38,7 +38,7 @@ async fn signals_flag_gaming_units_and_spare_honest_ones(app: TestApp) {
             sipas::db::now(),
         )
         .expect("simulation");
-        let opts = state.policies.report.clone();
+        let opts = state.policies.report;
         let assessed = unit_signals::assess(&mut conn, &state.forms, &opts, &policy, &sim.period)
             .expect("assess");
         for u in &assessed {
@@ -74,7 +74,7 @@ async fn signals_flag_gaming_units_and_spare_honest_ones(app: TestApp) {
 
 fn local_month(app: &TestApp) -> Period {
     let offset = app.state.settings.utc_offset_value().expect("offset");
-    let today = sipas::survey::rollup::local_day(sipas::db::now(), offset);
+    let today = sipas::calendar::local_day(sipas::db::now(), offset);
     Period::parse(&today.format("%Y-%m").to_string()).expect("period")
 }
 
@@ -106,7 +106,7 @@ fn index_of(app: &TestApp, include_held: bool) -> (u64, Option<f64>) {
     let unit = sipas::units::find_by_code(&mut conn, "STP")
         .unwrap()
         .unwrap();
-    let opts = app.state.policies.report.clone();
+    let opts = app.state.policies.report;
     let slice = Slice {
         include_held,
         ..Slice::default()
@@ -278,11 +278,8 @@ async fn bad_ratings_open_cases_without_identity(app: TestApp) {
             && comment.as_deref().is_some_and(|c| !c.contains("BAD-0001"))
     );
     let offset = app.state.settings.utc_offset_value().unwrap();
-    let today = sipas::survey::rollup::local_day(sipas::db::now(), offset);
-    assert_eq!(
-        *due_on,
-        sipas::integrity::cases::add_working_days(today, 15)
-    );
+    let today = sipas::calendar::local_day(sipas::db::now(), offset);
+    assert_eq!(*due_on, sipas::calendar::add_working_days(today, 15));
     assert!(
         (*due_on - today).num_days() >= 19,
         "15 working days span three weeks"

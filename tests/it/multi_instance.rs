@@ -193,13 +193,13 @@ async fn instances_starting_together_rebuild_rollups_once(backend: Backend) {
 
 /// Rollup cells and dossier counts, sorted, for comparison.
 pub struct RollupSnapshot(
-    pub Vec<(String, sipas::survey::rollup_cell::CellCounts)>,
+    pub Vec<(String, sipas::rollup::cell::CellCounts)>,
     pub Vec<(String, chrono::NaiveDate, i64, i64, i64, i64)>,
 );
 
 pub fn rollup_snapshot(conn: &mut DbConn) -> RollupSnapshot {
-    let mut cells: Vec<(String, sipas::survey::rollup_cell::CellCounts)> =
-        sipas::survey::rollup::stored_cells(conn, None)
+    let mut cells: Vec<(String, sipas::rollup::cell::CellCounts)> =
+        sipas::rollup::stored_cells(conn, None)
             .unwrap()
             .into_iter()
             .map(|(k, c)| (format!("{k:?}"), c))
@@ -227,7 +227,7 @@ pub fn assert_same_rollups(expected: &RollupSnapshot, actual: &RollupSnapshot) {
         "the same rollup cells"
     );
     for ((key, a), (_, b)) in expected.0.iter().zip(&actual.0) {
-        let trimmed = |c: &sipas::survey::rollup_cell::CellCounts| {
+        let trimmed = |c: &sipas::rollup::cell::CellCounts| {
             let mut levels: Vec<(String, Vec<i64>)> = c
                 .levels
                 .iter()
@@ -838,13 +838,8 @@ mod processes {
         let recount = rollup_snapshot(conn);
         assert_same_rollups(&recount, &live);
         assert_eq!(
-            sipas::survey::rollup::stored_count(
-                conn,
-                |_| true,
-                sipas::survey::rollup::RESPONSES_COUNTER,
-                0
-            )
-            .unwrap(),
+            sipas::rollup::stored_count(conn, |_| true, sipas::rollup::RESPONSES_COUNTER, 0)
+                .unwrap(),
             DOSSIERS as i64
         );
 

@@ -515,7 +515,7 @@ mod keying {
         assert_eq!(provenance["collector"], "Nguyễn Văn Bưu");
         assert!(provenance["typists"].as_array().unwrap().len() >= 2);
         let stp = unit_id(&app, "STP");
-        let paper_rollup = sipas::survey::rollup::stored_count(
+        let paper_rollup = sipas::rollup::stored_count(
             conn,
             |k| k.channel == "paper" && k.unit_id == stp,
             "_responses",
@@ -704,7 +704,7 @@ mod importing {
         // An administrator corrects a verified form: rollups move, the audit log keeps old → new.
         let level_count = |conn: &mut sipas::db::DbConn, level: i64| -> i64 {
             let sxd = unit_id(&app, "SXD");
-            sipas::survey::rollup::stored_count(
+            sipas::rollup::stored_count(
                 conn,
                 |k| k.unit_id == sxd && k.channel == "paper",
                 "A1",
@@ -778,7 +778,7 @@ mod importing {
         // The typist undoes their last form: the response leaves the index again.
         let paper_responses = |conn: &mut sipas::db::DbConn| -> i64 {
             let sxd = unit_id(&app, "SXD");
-            sipas::survey::rollup::stored_count(
+            sipas::rollup::stored_count(
                 conn,
                 |k| k.unit_id == sxd && k.channel == "paper",
                 "_responses",

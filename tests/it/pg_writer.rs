@@ -6,8 +6,9 @@ use diesel::prelude::*;
 use serde_json::Value;
 use sipas::db::schema::{dossier_rollups, responses, transactions};
 use sipas::db_run;
-use sipas::survey::rollup::stored_count;
-use sipas::survey::writer::{NewResponse, Submission, store_batch};
+use sipas::rollup::stored_count;
+use sipas::survey::response::{NewResponse, Submission};
+use sipas::survey::writer::store_batch;
 
 use crate::helpers::{TestApp, full_answers, transaction_body};
 use crate::on_both_databases;

@@ -9,6 +9,7 @@ use chrono::{Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use sipas::accounts::Role;
+use sipas::calendar::local_day;
 use sipas::db::DbConn;
 use sipas::db::schema::responses;
 use sipas::db_run;
@@ -17,9 +18,9 @@ use sipas::forms::{Form, QuestionType};
 use sipas::report::figures::{FormFigures, ItemFigure};
 use sipas::report::period::Period;
 use sipas::report::{ReportOptions, Slice};
-use sipas::survey::rollup::local_day;
+use sipas::survey::response::{NewResponse, Submission};
 use sipas::survey::stored::decode;
-use sipas::survey::writer::{NewResponse, Submission, store_batch};
+use sipas::survey::writer::store_batch;
 
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
@@ -392,7 +393,7 @@ fn store_edge_responses(app: &TestApp, form: &Form, unit: &str, period: &Period)
 async fn rollups_equal_a_direct_computation_from_raw_answers(app: TestApp) {
     let started = std::time::Instant::now();
     let offset = offset(&app);
-    let opts: ReportOptions = app.state.policies.report.clone();
+    let opts: ReportOptions = app.state.policies.report;
     let forms = app.state.forms.clone();
     let today = local_today(&app);
     let year = Period::parse(&today.format("%Y").to_string()).unwrap();

@@ -735,7 +735,7 @@ fn group_and_campaign(
     let offset = state.settings.utc_offset_value().unwrap();
     let group = conn
         .write_transaction(|conn| {
-            let mut delta = sipas::survey::rollup::RollupDelta::default();
+            let mut delta = sipas::rollup::RollupDelta::default();
             sipas::groups::save_group(
                 conn,
                 &state.forms,

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use sipas::db::schema::{responses, survey_tokens, transactions};
 use sipas::db_run;
-use sipas::survey::rollup::stored_count;
+use sipas::rollup::stored_count;
 
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;

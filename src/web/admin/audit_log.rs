@@ -9,7 +9,8 @@ use serde::Deserialize;
 use crate::audit::{self, AuditFilter};
 use crate::error::AppError;
 use crate::web::AppState;
-use crate::web::access::{CurrentUser, page_lang, urlencode};
+use crate::web::access::{CurrentUser, urlencode};
+use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::staff_page;
 

@@ -14,7 +14,8 @@ use crate::groups::{self, Campaign, CampaignInput, GroupInput, RespondentGroup};
 use crate::i18n::{Lang, Msg};
 use crate::report::export::{Cell, to_csv};
 use crate::web::AppState;
-use crate::web::access::{CurrentUser, page_lang};
+use crate::web::access::CurrentUser;
+use crate::web::lang::page_lang;
 use crate::web::layout::{html_response, page};
 use crate::web::reports::{ci, pct};
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
@@ -332,7 +333,7 @@ struct Choices {
 }
 
 async fn choices(state: &AppState) -> AppResult<Choices> {
-    let today = crate::survey::rollup::local_day(crate::db::now(), offset(state)?);
+    let today = crate::calendar::local_day(crate::db::now(), offset(state)?);
     state
         .with_conn(move |conn| {
             let mut units = crate::units::list(conn)?;

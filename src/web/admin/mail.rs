@@ -10,7 +10,8 @@ use super::done;
 use crate::error::AppError;
 use crate::mail::outbox;
 use crate::web::AppState;
-use crate::web::access::{CurrentUser, page_lang};
+use crate::web::access::CurrentUser;
+use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, notice, staff_page};
 

@@ -13,10 +13,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 
 use super::AppState;
-use super::access::{CurrentUser, page_lang};
+use super::access::CurrentUser;
 use super::layout::html_response;
 use super::staff::staff_page;
 use crate::error::AppError;
+use crate::web::lang::page_lang;
 
 /// Redirect after a successful change (post/redirect/get), with a notice code.
 pub fn done(location: &str, ok: &str) -> HttpResponse {
@@ -37,7 +38,7 @@ pub async fn overview(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let today = crate::survey::rollup::local_day(crate::db::now(), state.policies.utc_offset);
+    let today = crate::calendar::local_day(crate::db::now(), state.policies.utc_offset);
     let (counts, chain, overdue) = state
         .with_conn(move |conn| {
             let counts = crate::report::activity::province_totals(conn)?;

@@ -14,7 +14,8 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
 use crate::units::{self, NewUnit, UNIT_KINDS, Unit};
 use crate::web::AppState;
-use crate::web::access::{CurrentUser, page_lang};
+use crate::web::access::CurrentUser;
+use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{
     ListQuery, PER_PAGE, csrf_field, error_box, notice, pager, search_box, staff_page,
@@ -649,5 +650,5 @@ pub async fn revoke_key(
 
 fn today(state: &AppState) -> NaiveDate {
     let offset = state.policies.utc_offset;
-    crate::survey::rollup::local_day(crate::db::now(), offset)
+    crate::calendar::local_day(crate::db::now(), offset)
 }

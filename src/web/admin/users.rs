@@ -15,7 +15,8 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
 use crate::units;
 use crate::web::AppState;
-use crate::web::access::{CurrentUser, page_lang};
+use crate::web::access::CurrentUser;
+use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{
     ListQuery, PER_PAGE, csrf_field, error_box, notice, pager, search_box, staff_page,

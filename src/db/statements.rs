@@ -168,7 +168,7 @@ macro_rules! set_sql {
     ($(#[$meta:meta])* $name:ident, $row:ty, $sql:expr) => {
         $(#[$meta])*
         pub struct $name;
-        impl $crate::survey::statements::SetSql for $name {
+        impl $crate::db::statements::SetSql for $name {
             const SQL: &'static str = $sql;
             type Row = $row;
         }

@@ -8,16 +8,21 @@
 
 use std::collections::HashMap;
 
-use chrono::{Datelike, FixedOffset, NaiveDate, NaiveDateTime};
+use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
-use super::rollup_cell::CellCounts;
-use super::writer::Submission;
+pub mod cell;
+pub mod rebuild;
+
+use self::cell::CellCounts;
+use crate::calendar::{local_day, month_of};
 use crate::db::DbConn;
+use crate::db::retry::retry_transient;
 use crate::db::schema::{dossier_rollups, rollup_cells, rollup_procedure_cells};
 use crate::db_run;
 use crate::set_sql;
+use crate::survey::response::Submission;
 
 /// The question code under which whole responses are counted (level 0).
 pub const RESPONSES_COUNTER: &str = "_responses";
@@ -42,15 +47,6 @@ pub struct ProcedureCellKey {
     pub form_version: i64,
     pub month: NaiveDate,
     pub procedure_id: String,
-}
-
-/// The local day of a UTC timestamp.
-pub fn local_day(at: NaiveDateTime, utc_offset: FixedOffset) -> NaiveDate {
-    (at + chrono::Duration::seconds(utc_offset.local_minus_utc().into())).date()
-}
-
-pub fn month_of(day: NaiveDate) -> NaiveDate {
-    day.with_day(1).unwrap_or(day)
 }
 
 /// What one response adds to the counts: (question, level) pairs, the whole response first
@@ -89,7 +85,7 @@ impl DossierChange {
         rating: Option<i64>,
     ) -> Self {
         let late = due_at.is_some_and(|due| completed_at > due);
-        let unsatisfied = rating == Some(super::writer::UNSATISFIED_RATING);
+        let unsatisfied = rating == Some(crate::survey::response::UNSATISFIED_RATING);
         Self {
             dossiers: 1,
             rated_unsatisfied: i64::from(unsatisfied),
@@ -216,43 +212,6 @@ impl RollupDelta {
     }
 }
 
-/// How many times a step aborted by a deadlock or serialization failure is tried again.
-const TRANSIENT_RETRIES: usize = 8;
-
-/// Whether PostgreSQL aborted a statement only because of concurrent writers (SQLSTATE 40001
-/// or 40P01), so that trying again can succeed. diesel names 40001; 40P01 has no kind of its
-/// own, so it is told by its message.
-pub fn is_transient(e: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind, Error};
-    match e {
-        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
-        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
-        _ => false,
-    }
-}
-
-/// Runs `work` in a savepoint and tries it again (a few times, after a short pause) when
-/// PostgreSQL aborts it as a deadlock victim or a serialization failure; `work` must be
-/// repeatable.
-pub fn retry_transient<T>(
-    conn: &mut DbConn,
-    mut work: impl FnMut(&mut DbConn) -> QueryResult<T>,
-) -> QueryResult<T> {
-    let mut attempt = 0;
-    loop {
-        match conn.write_transaction(&mut work) {
-            Err(e) if attempt < TRANSIENT_RETRIES && is_transient(&e) => {
-                attempt += 1;
-                tracing::warn!(error = %e, attempt, "transient database error, trying again");
-                std::thread::sleep(std::time::Duration::from_millis(
-                    2 * attempt as u64 + rand::random::<u64>() % 5,
-                ));
-            }
-            other => return other,
-        }
-    }
-}
-
 set_sql!(
     /// Creates the missing cells and locks every cell of the batch in the given (sorted) order,
     /// returning their stored counts: one statement for the whole batch.
@@ -346,7 +305,7 @@ fn apply_pg(
     procedure_cells: &[(ProcedureCellKey, CellCounts)],
     dossiers: &[((String, NaiveDate), DossierChange)],
 ) -> QueryResult<()> {
-    use super::statements::{Column, SetStatement};
+    use crate::db::statements::{Column, SetStatement};
     let empty = CellCounts::default().encode();
     if !cells.is_empty() {
         let stored: Vec<CellRow> = SetStatement::<LockCells>::new(vec![
@@ -518,7 +477,7 @@ fn count_into(cell: &mut CellCounts, submission: &Submission, sign: i64) {
     }
 }
 
-fn unreadable(e: super::rollup_cell::CellError) -> diesel::result::Error {
+fn unreadable(e: self::cell::CellError) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(Box::new(e))
 }
 
