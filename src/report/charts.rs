@@ -14,6 +14,12 @@ fn escape(s: &str) -> String {
 
 /// Horizontal bars (0–100 %) with interval whiskers; suppressed values are drawn as "—".
 pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
+    bars_with_id("", title, rows)
+}
+
+/// [`bars`] whose title and description ids start with `id`, for pages with several charts
+/// (ids must be unique on a page for `aria-labelledby` to name the right chart).
+pub fn bars_with_id(id: &str, title: &str, rows: &[(String, &Figure)]) -> String {
     let (width, row_h, label_w) = (640.0, 30.0, 230.0);
     let plot_w = width - label_w - 70.0;
     let height = rows.len() as f64 * row_h + 30.0;
@@ -27,7 +33,7 @@ pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="t d" class="chart"><title id="t">{}</title><desc id="d">{}</desc>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{id}t {id}d" class="chart"><title id="{id}t">{}</title><desc id="{id}d">{}</desc>"#,
         escape(title),
         escape(&desc.join("; "))
     );
@@ -90,6 +96,11 @@ pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
 
 /// A line of monthly values (0–100 %); gaps where a month is suppressed.
 pub fn trend(title: &str, points: &[(String, &Figure)]) -> String {
+    trend_with_id("", title, points)
+}
+
+/// [`trend`] whose title and description ids start with `id` (see [`bars_with_id`]).
+pub fn trend_with_id(id: &str, title: &str, points: &[(String, &Figure)]) -> String {
     let (width, height, left, bottom) = (640.0, 220.0, 40.0, 30.0);
     let plot_w = width - left - 10.0;
     let plot_h = height - bottom - 10.0;
@@ -112,7 +123,7 @@ pub fn trend(title: &str, points: &[(String, &Figure)]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="tt td" class="chart"><title id="tt">{}</title><desc id="td">{}</desc>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{id}tt {id}td" class="chart"><title id="{id}tt">{}</title><desc id="{id}td">{}</desc>"#,
         escape(title),
         escape(&desc.join("; "))
     );
