@@ -6,6 +6,7 @@ pub mod qr;
 pub mod rollup;
 pub mod rollup_cell;
 pub mod statements;
+pub mod steps;
 pub mod stored;
 pub mod token;
 pub mod transaction;

@@ -141,6 +141,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(get_or_head().to(citizen::qr_png)),
         );
     cfg.service(
+        web::resource("/s/{token}/step").route(web::post().to(citizen::steps::step)),
+    );
+    cfg.service(
         web::resource("/s/{token}/unsubscribe")
             .route(get_or_head().to(citizen::unsubscribe_page))
             .route(web::post().to(citizen::unsubscribe)),
