@@ -188,6 +188,9 @@ mod tests {
             local_time(Lang::Vi, utc, offset),
             "02/01/2026 03:30 (giờ địa phương, UTC+07:00)"
         );
-        assert_eq!(local_time_heading(Lang::En, offset), "Local time (UTC+07:00)");
+        assert_eq!(
+            local_time_heading(Lang::En, offset),
+            "Local time (UTC+07:00)"
+        );
     }
 }

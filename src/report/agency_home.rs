@@ -74,7 +74,8 @@ pub fn agency_home(
     let mut glances = Vec::with_capacity(scope.len());
     for unit in scope {
         // A unit closed before the period has nothing to show in it.
-        let active = unit.valid_from <= period.to && unit.valid_to.is_none_or(|end| end >= period.from);
+        let active =
+            unit.valid_from <= period.to && unit.valid_to.is_none_or(|end| end >= period.from);
         let report = if with_figures && active {
             Some(super::unit_report(
                 conn,

@@ -163,7 +163,11 @@ mod tests {
         assert_eq!(next_step(2, 7, Move::Next, true), 3);
         assert_eq!(next_step(2, 7, Move::Next, false), 2);
         assert_eq!(next_step(6, 7, Move::Next, true), 6);
-        assert_eq!(next_step(99, 7, Move::Next, true), 6, "a forged step is clamped");
+        assert_eq!(
+            next_step(99, 7, Move::Next, true),
+            6,
+            "a forged step is clamped"
+        );
         assert_eq!(Move::parse(Some("back")), Move::Back);
         assert_eq!(Move::parse(Some("x")), Move::Next);
     }

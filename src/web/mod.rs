@@ -140,9 +140,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource(["/s/{token}/qr.png", "/S/{token}/QR.PNG"])
                 .route(get_or_head().to(citizen::qr_png)),
         );
-    cfg.service(
-        web::resource("/s/{token}/step").route(web::post().to(citizen::steps::step)),
-    );
+    cfg.service(web::resource("/s/{token}/step").route(web::post().to(citizen::steps::step)));
     cfg.service(
         web::resource("/s/{token}/unsubscribe")
             .route(get_or_head().to(citizen::unsubscribe_page))

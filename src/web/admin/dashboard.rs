@@ -82,9 +82,7 @@ pub async fn page(
                 today,
                 offset,
             )?;
-            crate::report::overview::province_overview(
-                conn, &forms, &opts, &policy, &period, today,
-            )
+            crate::report::overview::province_overview(conn, &forms, &opts, &policy, &period, today)
         })
         .await?;
     let body = render(lang, &overview, offset);
@@ -246,7 +244,12 @@ fn province_block(lang: Lang, o: &ProvinceOverview, q: &str) -> Markup {
     let elements: Vec<(String, &Figure)> = sipas
         .elements
         .iter()
-        .map(|e| (format!("{} {}", e.code, unit_name(lang, &e.title_vi, &e.title_en)), &e.index))
+        .map(|e| {
+            (
+                format!("{} {}", e.code, unit_name(lang, &e.title_vi, &e.title_en)),
+                &e.index,
+            )
+        })
         .collect();
     html! {
         section.kpi aria-labelledby="h-province" {
@@ -298,7 +301,13 @@ fn spread_block(lang: Lang, o: &ProvinceOverview) -> Markup {
         .zip(&figures)
         .map(|(b, f)| {
             (
-                format!("{}–{} %: {} {}", b.0, b.1, b.2, lang.pick("đơn vị", "units")),
+                format!(
+                    "{}–{} %: {} {}",
+                    b.0,
+                    b.1,
+                    b.2,
+                    lang.pick("đơn vị", "units")
+                ),
                 f,
             )
         })
@@ -346,9 +355,15 @@ fn paper_block(lang: Lang, o: &ProvinceOverview) -> Markup {
 fn totals_table(lang: Lang, o: &ProvinceOverview) -> Markup {
     let labels = [
         (lang.pick("Đơn vị", "Units"), "/admin/units"),
-        (lang.pick("Thủ tục hành chính", "Procedures"), "/admin/procedures"),
+        (
+            lang.pick("Thủ tục hành chính", "Procedures"),
+            "/admin/procedures",
+        ),
         (lang.pick("Tài khoản", "User accounts"), "/admin/users"),
-        (lang.pick("Hồ sơ đã đăng ký", "Registered transactions"), "/reports/ranking"),
+        (
+            lang.pick("Hồ sơ đã đăng ký", "Registered transactions"),
+            "/reports/ranking",
+        ),
         (lang.pick("Phiếu trả lời", "Responses"), "/reports/ranking"),
     ];
     html! {

@@ -59,7 +59,10 @@ pub async fn page(
 }
 
 fn index_of(g: &UnitGlance) -> Option<&crate::report::figures::Figure> {
-    g.report.as_ref().and_then(|r| r.sipas.as_ref()).map(|s| &s.index)
+    g.report
+        .as_ref()
+        .and_then(|r| r.sipas.as_ref())
+        .map(|s| &s.index)
 }
 
 fn render(lang: Lang, h: &AgencyHome, today: chrono::NaiveDate) -> Markup {
