@@ -7,7 +7,7 @@ use crate::forms::answers::{self, AnswerProblems};
 use crate::forms::{Form, Question};
 
 /// Sections that are not index elements are put together while their questions stay within
-/// this many, so the closing questions take two short steps rather than four tiny ones.
+/// this many, so the closing questions take three short steps rather than four.
 const MAX_QUESTIONS_PER_EXTRA_STEP: usize = 3;
 
 /// The steps of a form: each a list of section positions in `form.sections`. Every index element
@@ -124,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn sipas_form_has_one_step_per_element_and_two_closing_steps() {
+    fn sipas_form_has_one_step_per_element_and_three_closing_steps() {
         let form = shipped("sipas");
         assert!(is_stepped(&form));
         let steps = plan(&form);
@@ -141,7 +141,8 @@ mod tests {
                 vec!["D"],
                 vec!["E"],
                 vec!["OV", "F"],
-                vec!["X", "R"]
+                vec!["X"],
+                vec!["R"]
             ]
         );
         // Every question is asked exactly once.

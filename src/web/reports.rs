@@ -223,7 +223,7 @@ fn sipas_body(
             }
         }
         h2 { (lang.pick("Các yếu tố", "Elements")) }
-        (PreEscaped(charts::bars(lang.pick("Chỉ số theo yếu tố (%)", "Index by element (%)"), &element_rows)))
+        (PreEscaped(charts::bars_with_id("", lang, lang.pick("Chỉ số theo yếu tố (%)", "Index by element (%)"), &element_rows)))
         table #elements {
             thead { tr { th { (lang.pick("Yếu tố", "Element")) } th { "%" } th { (lang.pick("KTC 95 %", "95 % CI")) } th { "n" } } }
             tbody { @for e in &s.elements { tr { td { (e.code) " " (name(&e.title_vi, &e.title_en)) } td { (pct(lang, &e.index)) } td { (ci(lang, &e.index)) } td { (e.index.n) } } } }
@@ -240,7 +240,7 @@ fn sipas_body(
             } } }
         }
         h2 { (lang.pick("Xu hướng 12 tháng", "12-month trend")) }
-        (PreEscaped(charts::trend(lang.pick("Chỉ số SIPAS theo tháng (%)", "SIPAS index by month (%)"), &trend_points)))
+        (PreEscaped(charts::trend_with_id("", lang, lang.pick("Chỉ số SIPAS theo tháng (%)", "SIPAS index by month (%)"), &trend_points)))
         details { summary { (lang.pick("Số liệu của biểu đồ", "Chart data")) }
             table { tbody { @for t in &r.trend { tr { td { (t.month) } td { (pct(lang, &t.index)) } td { "n = " (t.index.n) } } } } }
         }

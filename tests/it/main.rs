@@ -23,6 +23,7 @@ mod lifecycle;
 mod mail;
 mod multi_instance;
 mod operations;
+mod pages;
 mod paper;
 mod pg_writer;
 mod reports;

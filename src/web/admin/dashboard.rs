@@ -268,12 +268,12 @@ fn province_block(lang: Lang, o: &ProvinceOverview, q: &str) -> Markup {
             p { a href=(format!("/reports/units/{}{q}", p.unit.id)) { (lang.pick("Báo cáo chi tiết của tỉnh →", "The province's full report →")) } }
         }
         h3 { (lang.pick("Xu hướng 12 tháng", "12-month trend")) }
-        (PreEscaped(charts::trend_with_id("trend-", lang.pick("Chỉ số SIPAS của tỉnh theo tháng (%)", "Province SIPAS index by month (%)"), &trend)))
+        (PreEscaped(charts::trend_with_id("trend-", lang, lang.pick("Chỉ số SIPAS của tỉnh theo tháng (%)", "Province SIPAS index by month (%)"), &trend)))
         details { summary { (lang.pick("Số liệu của biểu đồ xu hướng", "Trend chart data")) }
             table { tbody { @for t in &p.trend { tr { td { (fmt::month_label(lang, &t.month)) } td { (fmt::percent(lang, t.index.value)) } td { "n = " (fmt::count(lang, t.index.n)) } } } } }
         }
         h3 { (lang.pick("Các yếu tố", "Elements")) }
-        (PreEscaped(charts::bars_with_id("elements-", lang.pick("Chỉ số của tỉnh theo yếu tố (%)", "Province index by element (%)"), &elements)))
+        (PreEscaped(charts::bars_with_id("elements-", lang, lang.pick("Chỉ số của tỉnh theo yếu tố (%)", "Province index by element (%)"), &elements)))
         details { summary { (lang.pick("Số liệu của biểu đồ yếu tố", "Element chart data")) }
             table { tbody { @for (label, f) in &elements { tr { td { (label) } td { (figure_text(lang, f)) } } } } }
         }
@@ -313,7 +313,7 @@ fn spread_block(lang: Lang, o: &ProvinceOverview) -> Markup {
         })
         .collect();
     html! {
-        (PreEscaped(charts::bars_with_id("spread-", lang.pick("Tỷ lệ đơn vị theo mức chỉ số (%)", "Share of units by index band (%)"), &rows)))
+        (PreEscaped(charts::bars_with_id("spread-", lang, lang.pick("Tỷ lệ đơn vị theo mức chỉ số (%)", "Share of units by index band (%)"), &rows)))
         table #spread {
             thead { tr { th { (lang.pick("Mức chỉ số", "Index band")) } th { (lang.pick("Số đơn vị", "Units")) } } }
             tbody { @for b in &buckets { tr { td { (b.0) "–" (b.1) " %" } td { (b.2) } } } }
