@@ -8,6 +8,7 @@ mod api;
 mod audit_samples;
 mod browser;
 mod browser_integrity;
+mod browser_pages;
 mod browser_paper;
 mod browser_staff;
 mod case_contact;

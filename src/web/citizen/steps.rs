@@ -138,9 +138,16 @@ impl StepView<'_> {
         let has_scale = here.iter().any(|q| q.kind == QuestionType::Scale5);
         let step_action = format!("/s/{}/step", self.token);
         let submit_action = format!("/s/{}", self.token);
+        // The first step introduces the survey; the others lead with their own topic, so a step
+        // fits on a phone's screen.
+        let first_section = plan[step].first().and_then(|&i| form.sections.get(i));
         let body = html! {
-            h1 { (form.title.get(lang)) }
-            p.meta { strong { (unit) } }
+            @if step == 0 {
+                h1 { (form.title.get(lang)) }
+                p.meta { strong { (unit) } }
+            } @else if let Some(section) = first_section {
+                h1.step-title { (section.title.get(lang)) }
+            }
             p.progress #progress-text {
                 (lang.pick("Bước ", "Step ")) span #step-number { (step + 1) "/" (total) }
             }
@@ -161,14 +168,14 @@ impl StepView<'_> {
                 input type="hidden" name="opened" value=(self.opened);
                 input type="hidden" name="step" value=(step + 1);
                 @for (k, v) in &carried { input type="hidden" name=(k) value=(v); }
-                @if has_scale {
+                @if has_scale && step == 0 {
                     p.hint.scale-key { (lang.pick(
                         "Thang điểm: 1 = Rất không hài lòng · 3 = Bình thường · 5 = Rất hài lòng",
                         "Scale: 1 = Very dissatisfied · 3 = Neutral · 5 = Very satisfied")) }
                 }
-                @for &i in &plan[step] {
+                @for (k, &i) in plan[step].iter().enumerate() {
                     @if let Some(section) = form.sections.get(i) {
-                        h2 { (section.title.get(lang)) }
+                        @if step == 0 || k > 0 { h2 { (section.title.get(lang)) } }
                         @for q in &section.questions {
                             (question(lang, q, given.get(&q.code).map(Vec::as_slice).unwrap_or(&[]), problems))
                         }
@@ -205,7 +212,13 @@ impl StepView<'_> {
                 via_param(self.via)
             )
         });
-        page(lang, form.title.get(lang), switch.as_deref(), body)
+        let title = format!(
+            "{} {}/{total} · {}",
+            lang.pick("Bước", "Step"),
+            step + 1,
+            form.title.get(lang)
+        );
+        page(lang, &title, switch.as_deref(), body)
     }
 }
 
@@ -244,15 +257,13 @@ fn question(lang: Lang, q: &Question, given: &[String], problems: &AnswerProblem
                             }
                         }
                     }
-                    div.ends aria-hidden="true" {
-                        span { (scale_label(q.kind, 1, lang)) }
-                        span { (scale_label(q.kind, 5, lang)) }
-                    }
-                    div.opts.na-row {
+                    div.ends {
+                        span aria-hidden="true" { (scale_label(q.kind, 1, lang)) }
                         label.na {
                             input type="radio" name=(q.code) value="0" checked[is_given("0")] required[required];
                             (scale_label(q.kind, 0, lang))
                         }
+                        span aria-hidden="true" { (scale_label(q.kind, 5, lang)) }
                     }
                 }
                 QuestionType::Text => {
