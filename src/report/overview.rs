@@ -190,7 +190,7 @@ pub fn province_overview(
             }
         })
         .collect();
-    overdue.sort_by(|a, b| b.days_late.cmp(&a.days_late));
+    overdue.sort_by_key(|c| std::cmp::Reverse(c.days_late));
     let stuck: usize = outbox::summary(conn)?
         .iter()
         .filter(|(_, _, status, _)| status == "failed")
