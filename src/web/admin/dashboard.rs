@@ -113,6 +113,7 @@ fn render(lang: Lang, o: &ProvinceOverview, offset: chrono::FixedOffset) -> Mark
         (period_picker(lang, "/admin", &o.period))
         p.muted { (lang.pick("Kỳ đang xem: ", "Period shown: ")) strong #dashboard-period { (label) }
             " (" (fmt::date(lang, o.period.from)) " – " (fmt::date(lang, o.period.to)) ")" }
+        (summary_cards(lang, o, &q))
         (province_block(lang, o, &q))
         section aria-labelledby="h-spread" {
             h2 #h-spread { (lang.pick("Phân bố các đơn vị", "How units are spread")) }
@@ -225,6 +226,34 @@ fn render(lang: Lang, o: &ProvinceOverview, offset: chrono::FixedOffset) -> Mark
         section aria-labelledby="h-system" {
             h2 #h-system { (lang.pick("Số liệu hệ thống", "System counts")) }
             (totals_table(lang, o))
+        }
+    }
+}
+
+/// The answers to the first questions, one card each, each a link to its details.
+fn summary_cards(lang: Lang, o: &ProvinceOverview, q: &str) -> Markup {
+    let index = o
+        .province
+        .as_ref()
+        .and_then(|p| p.sipas.as_ref())
+        .and_then(|s| s.index.value);
+    let province_href = o
+        .province
+        .as_ref()
+        .map(|p| format!("/reports/units/{}{q}", p.unit.id))
+        .unwrap_or_else(|| "/reports/ranking".into());
+    let verified =
+        (o.paper.issued > 0).then(|| o.paper.verified as f64 * 100.0 / o.paper.issued as f64);
+    html! {
+        ul.cards #summary {
+            li { a href=(province_href) { (lang.pick("Chỉ số SIPAS của tỉnh", "Province SIPAS index")) strong { (fmt::percent(lang, index)) } } }
+            li { a href="#h-weak-units" { (lang.pick("Đơn vị thấp nhất", "Weakest unit"))
+                strong.small { (o.weakest_units.first().map(|r| unit_name(lang, &r.unit.name_vi, &r.unit.name_en)).unwrap_or("—")) } } }
+            li { a href="#h-sample" { (lang.pick("Chưa đạt cỡ mẫu", "Below required sample")) strong { (o.below_sample.len()) } } }
+            li { a href=(format!("/admin/integrity{q}")) { (lang.pick("Đơn vị bị gắn cờ", "Units flagged")) strong { (o.flagged.len()) } } }
+            li { a href="/cases" { (lang.pick("Phản hồi quá hạn xử lý", "Overdue cases")) strong { (o.overdue.len()) } } }
+            li { a href="/paper/batches" { (lang.pick("Phiếu giấy đã kiểm tra", "Paper forms verified")) strong { (fmt::percent(lang, verified)) } } }
+            li { a href="/admin/outbox?status=failed" { (lang.pick("Thư không gửi được", "Stuck mail")) strong { (o.stuck_mail) } } }
         }
     }
 }
