@@ -1,6 +1,8 @@
 //! The demo province: a small, realistic unit tree (with two 2025 mergers, so history shows)
 //! and a procedure catalogue. Loading it again changes nothing.
 
+pub mod story;
+
 use chrono::NaiveDate;
 
 use crate::audit::Actor;

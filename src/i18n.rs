@@ -1,5 +1,7 @@
 //! The product's two languages. Vietnamese is the default everywhere; English is one click away.
 
+pub mod format;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

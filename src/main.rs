@@ -58,6 +58,9 @@ enum Command {
         /// integrity signals flag.
         #[arg(long)]
         simulate_gaming: bool,
+        /// Also load six months of a province with a story (as `serve --demo` does).
+        #[arg(long)]
+        story: bool,
         /// Measure false alarms: 500 honest units over this many simulated months, in memory
         /// (no database), and print how many the integrity panel flags per month by chance.
         #[arg(long, default_value_t = 0)]
@@ -337,10 +340,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             days,
             units,
             simulate_gaming,
+            story,
             false_alarm_months,
         } => {
             let (pool, forms, secret) = sipas::prepare(&settings)?;
             let info = sipas::load_demo(&settings, &mut pool.get()?, &secret)?;
+            if story {
+                load_story(&settings, &mut pool.get()?, &forms, &secret)?;
+            }
             let added = sipas::synthetic::ensure_units(&mut pool.get()?, units)?;
             if added > 0 {
                 eprintln!("added {added} synthetic communes");
@@ -819,6 +826,29 @@ async fn serve_async(
     Ok(())
 }
 
+/// Six months of a province with a story (see `sipas::demo::story`); once per database.
+fn load_story(
+    settings: &Settings,
+    conn: &mut sipas::db::DbConn,
+    forms: &sipas::forms::FormRegistry,
+    secret: &sipas::secret::ServerSecret,
+) -> anyhow::Result<()> {
+    let policy = sipas::policies::Policies::from_settings(settings)?.integrity;
+    let started = std::time::Instant::now();
+    let story = sipas::demo::story::load(conn, forms, secret, &policy, 2026, sipas::db::now())?;
+    if !story.already_loaded {
+        eprintln!(
+            "demo story: {} responses, {} dossiers, {} paper forms, {} cases followed up ({:.1} s)",
+            story.responses,
+            story.dossiers,
+            story.paper_forms,
+            story.cases_closed,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
 fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     let app = Application::build(settings)?;
     let state = app.state().clone();
@@ -829,6 +859,7 @@ fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
     if load_demo {
         let mut conn = state.pool.get()?;
         let info = sipas::load_demo(&state.settings, &mut conn, &state.secret)?;
+        load_story(&state.settings, &mut conn, &state.forms, &state.secret)?;
         urls["api_key"] = json!(info.province_key);
         urls["admin"] = json!(format!("{base}/login"));
         urls["admin_login"] = json!(format!("{} / {}", info.admin_username, info.admin_password));

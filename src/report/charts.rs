@@ -4,6 +4,8 @@
 use std::fmt::Write;
 
 use super::figures::Figure;
+use crate::i18n::Lang;
+use crate::i18n::format as fmt;
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -14,20 +16,24 @@ fn escape(s: &str) -> String {
 
 /// Horizontal bars (0–100 %) with interval whiskers; suppressed values are drawn as "—".
 pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
+    bars_with_id("", Lang::En, title, rows)
+}
+
+/// [`bars`] whose title and description ids start with `id`, for pages with several charts
+/// (ids must be unique on a page for `aria-labelledby` to name the right chart).
+/// Values are written in `lang`'s way ("82,5 %" in Vietnamese).
+pub fn bars_with_id(id: &str, lang: Lang, title: &str, rows: &[(String, &Figure)]) -> String {
     let (width, row_h, label_w) = (640.0, 30.0, 230.0);
     let plot_w = width - label_w - 70.0;
     let height = rows.len() as f64 * row_h + 30.0;
     let desc: Vec<String> = rows
         .iter()
-        .map(|(label, f)| match f.value {
-            Some(v) => format!("{label}: {v:.1}%"),
-            None => format!("{label}: —"),
-        })
+        .map(|(label, f)| format!("{label}: {}", fmt::percent(lang, f.value)))
         .collect();
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="t d" class="chart"><title id="t">{}</title><desc id="d">{}</desc>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{id}t {id}d" class="chart"><title id="{id}t">{}</title><desc id="{id}d">{}</desc>"#,
         escape(title),
         escape(&desc.join("; "))
     );
@@ -59,10 +65,11 @@ pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
                 let w = plot_w * v / 100.0;
                 let _ = write!(
                     svg,
-                    r##"<rect x="{label_w}" y="{y}" width="{w:.1}" height="20" fill="#9b1c1c"/><text x="{:.1}" y="{}" font-size="12" fill="#1a1a1a">{v:.1}</text>"##,
+                    r##"<rect x="{label_w}" y="{y}" width="{w:.1}" height="20" fill="#9b1c1c"/><text x="{:.1}" y="{}" font-size="12" fill="#1a1a1a">{}</text>"##,
                     // Right of the bar and of its whisker, never on top of either.
                     label_w + plot_w * f.ci_high.unwrap_or(v).max(v) / 100.0 + 6.0,
-                    y + 15.0
+                    y + 15.0,
+                    fmt::decimal(lang, v, 1)
                 );
                 if let (Some(lo), Some(hi)) = (f.ci_low, f.ci_high) {
                     let (x1, x2) = (label_w + plot_w * lo / 100.0, label_w + plot_w * hi / 100.0);
@@ -90,6 +97,11 @@ pub fn bars(title: &str, rows: &[(String, &Figure)]) -> String {
 
 /// A line of monthly values (0–100 %); gaps where a month is suppressed.
 pub fn trend(title: &str, points: &[(String, &Figure)]) -> String {
+    trend_with_id("", Lang::En, title, points)
+}
+
+/// [`trend`] whose title and description ids start with `id` (see [`bars_with_id`]).
+pub fn trend_with_id(id: &str, lang: Lang, title: &str, points: &[(String, &Figure)]) -> String {
     let (width, height, left, bottom) = (640.0, 220.0, 40.0, 30.0);
     let plot_w = width - left - 10.0;
     let plot_h = height - bottom - 10.0;
@@ -100,19 +112,12 @@ pub fn trend(title: &str, points: &[(String, &Figure)]) -> String {
     };
     let desc: Vec<String> = points
         .iter()
-        .map(|(m, f)| {
-            format!(
-                "{m}: {}",
-                f.value
-                    .map(|v| format!("{v:.1}%"))
-                    .unwrap_or_else(|| "—".into())
-            )
-        })
+        .map(|(m, f)| format!("{m}: {}", fmt::percent(lang, f.value)))
         .collect();
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="tt td" class="chart"><title id="tt">{}</title><desc id="td">{}</desc>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{id}tt {id}td" class="chart"><title id="{id}tt">{}</title><desc id="{id}td">{}</desc>"#,
         escape(title),
         escape(&desc.join("; "))
     );

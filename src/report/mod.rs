@@ -2,9 +2,12 @@
 //! dossier rate, sample adequacy, trends and rankings — all from rollups.
 
 pub mod activity;
+pub mod agency_home;
 pub mod charts;
 pub mod export;
 pub mod figures;
+pub mod latest;
+pub mod overview;
 pub mod period;
 pub mod response_export;
 pub mod slots;

@@ -5,6 +5,7 @@ pub mod lookup;
 pub mod qr;
 pub mod registration;
 pub mod response;
+pub mod steps;
 pub mod stored;
 pub mod submission;
 pub mod token;

@@ -96,6 +96,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/S/{token}/QR.SVG", Access::Survey),
     rule("GET", "/s/{token}/qr.png", Access::Survey),
     rule("GET", "/S/{token}/QR.PNG", Access::Survey),
+    rule("POST", "/s/{token}/step", Access::Survey),
     rule("GET", "/s/{token}/unsubscribe", Access::Survey),
     rule("POST", "/s/{token}/unsubscribe", Access::Survey),
     rule("GET", "/login", Access::SignIn),

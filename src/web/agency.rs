@@ -1,6 +1,8 @@
 //! An agency's own pages: the units in its scope (its unit and those below it) with how many
 //! dossiers were registered and surveys answered. Another unit's page is "not found" to it.
 
+pub mod home;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;

@@ -3,6 +3,8 @@
 //! Works without JavaScript on a small phone; every state of the link (open, used, expired,
 //! unknown) has its own page in the citizen's language.
 
+pub mod steps;
+
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
@@ -34,6 +36,8 @@ fn channel_from(via: Option<&str>) -> &'static str {
 pub struct SurveyQuery {
     lang: Option<String>,
     via: Option<String>,
+    /// `all`: the whole form on one page rather than in steps (see `steps`).
+    layout: Option<String>,
 }
 
 fn switch_href(token: &str, lang: Lang, via: &str) -> String {
@@ -42,7 +46,8 @@ fn switch_href(token: &str, lang: Lang, via: &str) -> String {
     } else {
         format!("&via={via}")
     };
-    format!("/s/{token}?lang={}{via}", lang.other().code())
+    // This page is the whole form on one page: the other language keeps that layout.
+    format!("/s/{token}?lang={}{via}&layout=all", lang.other().code())
 }
 
 fn unavailable_page(state: &TokenState, lang: Lang, token: &str) -> HttpResponse {
@@ -123,6 +128,18 @@ pub async fn show(
                 &survey.token_hash,
                 chrono::Utc::now().timestamp(),
             );
+            if query.layout.as_deref() != Some("all")
+                && crate::survey::steps::is_stepped(&survey.form)
+            {
+                return steps::first_step(&steps::StepView {
+                    token: token.as_str(),
+                    lang,
+                    via,
+                    opened: &opened,
+                    survey: &survey,
+                    step: 0,
+                });
+            }
             let view = SurveyView {
                 token: token.as_str(),
                 lang,

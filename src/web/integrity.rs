@@ -30,23 +30,16 @@ fn offset(state: &AppState) -> chrono::FixedOffset {
     state.policies.utc_offset
 }
 
-/// The period asked for, by default the current local month.
-fn period_of(state: &AppState, q: &PanelQuery) -> AppResult<Period> {
+/// The period asked for, by default the latest month with answers (see
+/// [`crate::report::latest::latest_month`]), else the current local month.
+async fn period_of(state: &AppState, q: &PanelQuery) -> AppResult<Period> {
     let today = crate::calendar::local_day(crate::db::now(), offset(state));
-    let text = q
-        .period
-        .clone()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| today.format("%Y-%m").to_string());
-    Period::parse(&text).ok_or_else(|| {
-        AppError::field(
-            "period",
-            Msg::new(
-                "Kỳ có dạng 2026, 2026-Q3, 2026-07 hoặc 2026-01-15..2026-03-31.",
-                "The period looks like 2026, 2026-Q3, 2026-07 or 2026-01-15..2026-03-31.",
-            ),
-        )
-    })
+    let (asked, offset) = (q.period.clone(), offset(state));
+    state
+        .with_read_conn(move |conn| {
+            crate::report::latest::chosen_or_latest_month(conn, asked.as_deref(), today, offset)
+        })
+        .await
 }
 
 /// A stored UTC time as the province's local time.
@@ -54,9 +47,8 @@ fn local_time(state: &AppState, at: chrono::NaiveDateTime) -> String {
     (at + offset(state)).format("%Y-%m-%d %H:%M").to_string()
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.1} %", v * 100.0))
-        .unwrap_or_else(|| "—".into())
+fn pct(lang: Lang, v: Option<f64>) -> String {
+    crate::i18n::format::share(lang, v)
 }
 
 fn p_text(p: Option<f64>) -> String {
@@ -92,7 +84,7 @@ pub async fn panel(
     q: web::Query<PanelQuery>,
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
-    let period = period_of(&state, &q)?;
+    let period = period_of(&state, &q).await?;
     let (forms, opts) = (state.forms.clone(), state.policies.report);
     let policy = state.policies.integrity.clone();
     let today = crate::calendar::local_day(crate::db::now(), offset(&state));
@@ -127,13 +119,13 @@ pub async fn panel(
             tbody { @for (i, u) in assessed.iter().enumerate() { tr class=[u.flagged.then_some("flagged")] {
                 td { (i + 1) }
                 td { a href=(format!("/admin/integrity/units/{}?period={}", u.unit.id, period.label())) { (u.unit.code) " " (unit_name(&u.unit, lang)) } }
-                td { (format!("{:.1}", u.evidence)) }
+                td { (crate::i18n::format::decimal(lang, u.evidence, 1)) }
                 td { @for f in u.flags() { span.flag title=(flag_explanation(f, lang)) { (flag_title(f, lang)) } " " } }
                 td.q { (p_text(u.min_q())) }
                 td { (u.screened) }
                 td { (u.held) }
-                td { (pct(u.issue.rate)) }
-                td { (gap_text(u)) }
+                td { (pct(lang, u.issue.rate)) }
+                td { (gap_text(lang, u)) }
             } } }
         }
         h2 { (lang.pick("Các dấu hiệu", "The signals")) }
@@ -154,13 +146,17 @@ pub async fn panel(
     ))
 }
 
-fn gap_text(u: &UnitIntegrity) -> String {
+fn gap_text(lang: Lang, u: &UnitIntegrity) -> String {
     match u
         .gap
         .as_ref()
         .and_then(|g| g.difference.map(|d| (d, g.p_value)))
     {
-        Some((d, p)) => format!("{d:+.1} (p = {})", p_text(p)),
+        Some((d, p)) => format!(
+            "{} (p = {})",
+            crate::i18n::format::signed(lang, d, 1),
+            p_text(p)
+        ),
         None => "—".into(),
     }
 }
@@ -174,7 +170,7 @@ pub async fn unit(
     q: web::Query<PanelQuery>,
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
-    let period = period_of(&state, &q)?;
+    let period = period_of(&state, &q).await?;
     let unit_id = path.into_inner();
     let (forms, opts) = (state.forms.clone(), state.policies.report);
     let policy = state.policies.integrity.clone();
@@ -219,7 +215,7 @@ pub async fn unit(
             Some(u) => {
                 p #unit-verdict {
                     @if u.flagged { strong.err { (lang.pick("Bị gắn cờ", "Flagged")) } } @else { (lang.pick("Không bị gắn cờ", "Not flagged")) }
-                    " · " (lang.pick("Bằng chứng: ", "Evidence: ")) (format!("{:.1}", u.evidence))
+                    " · " (lang.pick("Bằng chứng: ", "Evidence: ")) (crate::i18n::format::decimal(lang, u.evidence, 1))
                 }
                 table #unit-signals {
                     thead { tr {
@@ -229,17 +225,17 @@ pub async fn unit(
                     } }
                     tbody {
                         @for s in &u.shares { tr class=[s.flagged.then_some("flagged")] {
-                            td { (flag_title(s.signal, lang)) } td { (s.count) " / " (s.n) } td { (pct(s.share())) }
-                            td { (pct(Some(s.baseline))) } td { (p_text(s.p_value)) } td.q { (p_text(s.q_value)) }
+                            td { (flag_title(s.signal, lang)) } td { (s.count) " / " (s.n) } td { (pct(lang, s.share())) }
+                            td { (pct(lang, Some(s.baseline))) } td { (p_text(s.p_value)) } td.q { (p_text(s.q_value)) }
                             td { @if s.flagged { "⚑" } } td { (flag_explanation(s.signal, lang)) }
                         } }
                         tr class=[u.issue.flagged.then_some("flagged")] {
                             td { (flag_title("issue_rate", lang)) }
                             td { (u.issue.answers) " / " (u.issue.dossiers) }
-                            td { (pct(u.issue.rate)) " [" (pct(u.issue.rate_low)) " – " (pct(u.issue.rate_high)) "]" }
+                            td { (pct(lang, u.issue.rate)) " [" (pct(lang, u.issue.rate_low)) " – " (pct(lang, u.issue.rate_high)) "]" }
                             td {
-                                (lang.pick("Đơn vị cùng cấp: ", "Units of its kind: ")) (pct(u.issue.peer_rate))
-                                @if let Some(sd) = u.issue.peer_spread { " ± " (pct(Some(sd))) }
+                                (lang.pick("Đơn vị cùng cấp: ", "Units of its kind: ")) (pct(lang, u.issue.peer_rate))
+                                @if let Some(sd) = u.issue.peer_spread { " ± " (pct(lang, Some(sd))) }
                                 " (" (u.issue.peers) (lang.pick(" đơn vị)", " units)"))
                             }
                             td { (p_text(u.issue.p_value)) } td.q { (p_text(u.issue.q_value)) } td { @if u.issue.flagged { "⚑" } }
@@ -249,8 +245,8 @@ pub async fn unit(
                             td { (flag_title("gap", lang)) }
                             td { @if let Some(g) = &u.gap { (g.counter.n) " / " (g.independent.n) } }
                             td { @if let Some(g) = &u.gap {
-                                (g.counter.value.map(|v| format!("{v:.1}")).unwrap_or("—".into())) " – "
-                                (g.independent.value.map(|v| format!("{v:.1}")).unwrap_or("—".into()))
+                                (g.counter.value.map(|v| crate::i18n::format::decimal(lang, v, 1)).unwrap_or("—".into())) " – "
+                                (g.independent.value.map(|v| crate::i18n::format::decimal(lang, v, 1)).unwrap_or("—".into()))
                             } }
                             td { "0" } td { (p_text(u.gap_p_value)) } td.q { (p_text(u.gap_q_value)) } td { @if u.gap_flagged { "⚑" } }
                             td { (flag_explanation("gap", lang)) }
@@ -264,7 +260,7 @@ pub async fn unit(
             thead { tr { th { (lang.pick("Tháng", "Month")) } th { (lang.pick("Bằng chứng", "Evidence")) } th { (lang.pick("Dấu hiệu", "Signals")) } } }
             tbody { @for (label, u) in &trend { tr {
                 td { (label) }
-                td { (u.as_ref().map(|u| format!("{:.1}", u.evidence)).unwrap_or("—".into())) }
+                td { (u.as_ref().map(|u| crate::i18n::format::decimal(lang, u.evidence, 1)).unwrap_or("—".into())) }
                 td { @if let Some(u) = u { @for f in u.flags() { (flag_title(f, lang)) "; " } } }
             } } }
         }

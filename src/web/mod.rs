@@ -87,6 +87,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::resource(["/s/{token}/qr.png", "/S/{token}/QR.PNG"])
                 .route(get_or_head().to(citizen::qr_png)),
         );
+    cfg.service(web::resource("/s/{token}/step").route(web::post().to(citizen::steps::step)));
     cfg.service(
         web::resource("/s/{token}/unsubscribe")
             .route(get_or_head().to(citizen::unsubscribe_page))
@@ -113,10 +114,10 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(get().to(auth::password_page))
             .route(post().to(auth::change_password)),
     )
-    .service(web::resource("/agency").route(get().to(agency::home)))
+    .service(web::resource("/agency").route(get().to(agency::home::page)))
     .service(web::resource("/agency/units/{id}").route(get().to(agency::unit)))
     .service(web::resource("/collector").route(get().to(collector::home)))
-    .service(web::resource("/admin").route(get().to(admin::overview)))
+    .service(web::resource("/admin").route(get().to(admin::dashboard::page)))
     .service(
         web::resource("/admin/units")
             .route(get().to(admin_units::list))

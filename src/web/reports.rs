@@ -39,21 +39,21 @@ fn current_year(state: &AppState) -> String {
         .to_string()
 }
 
-fn parse_period(state: &AppState, q: &ReportQuery) -> AppResult<Period> {
-    let text = q
-        .period
-        .clone()
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| current_year(state));
-    Period::parse(&text).ok_or_else(|| {
-        AppError::field(
-            "period",
-            Msg::new(
-                "Kỳ báo cáo có dạng 2026, 2026-Q3, 2026-07 hoặc 2026-01-15..2026-03-31.",
-                "The period looks like 2026, 2026-Q3, 2026-07 or 2026-01-15..2026-03-31.",
-            ),
-        )
-    })
+/// The period asked for, else the year of the latest answer (pages open on data), else the
+/// current year.
+async fn parse_period(state: &AppState, q: &ReportQuery) -> AppResult<Period> {
+    if let Some(text) = q.period.clone().filter(|p| !p.trim().is_empty()) {
+        return Period::parse(&text).ok_or_else(crate::report::latest::bad_period);
+    }
+    let fallback = current_year(state);
+    let offset = state.policies.utc_offset;
+    state
+        .with_read_conn(move |conn| {
+            crate::report::latest::latest_year(conn, offset)?
+                .or_else(|| Period::parse(&fallback))
+                .ok_or_else(crate::report::latest::bad_period)
+        })
+        .await
 }
 
 fn empty_to_none(v: &Option<String>) -> Option<String> {
@@ -71,7 +71,7 @@ async fn load_report(
     Vec<(String, String)>,
     Vec<crate::procedures::Procedure>,
 )> {
-    let period = parse_period(state, q)?;
+    let period = parse_period(state, q).await?;
     let viewer = user.0.user.clone();
     let forms = state.forms.clone();
     let opts = state.policies.report;
@@ -111,18 +111,13 @@ async fn load_report(
 }
 
 /// A figure as a percentage, or a dash when it is suppressed or has no data.
-pub(crate) fn pct(f: &Figure) -> String {
-    f.value
-        .map(|v| format!("{v:.1}%"))
-        .unwrap_or_else(|| "—".into())
+pub(crate) fn pct(lang: Lang, f: &Figure) -> String {
+    crate::i18n::format::percent(lang, f.value)
 }
 
 /// A figure's 95 % interval, empty when there is none.
-pub(crate) fn ci(f: &Figure) -> String {
-    match (f.ci_low, f.ci_high) {
-        (Some(lo), Some(hi)) => format!("{lo:.1}–{hi:.1}"),
-        _ => String::new(),
-    }
+pub(crate) fn ci(lang: Lang, f: &Figure) -> String {
+    crate::i18n::format::interval(lang, f.ci_low, f.ci_high)
 }
 
 fn filter_form(
@@ -206,12 +201,12 @@ fn sipas_body(
         .collect();
     html! {
         section.kpi aria-label=(lang.pick("Chỉ số chung", "Overall index")) {
-            p.big { span.label { (lang.pick("Chỉ số SIPAS", "SIPAS index")) } strong #sipas-index { (pct(&s.index)) } }
-            p { (lang.pick("Khoảng tin cậy 95 %: ", "95 % interval: ")) (ci(&s.index)) " · n = " span #sipas-n { (s.index.n) } }
+            p.big { span.label { (lang.pick("Chỉ số SIPAS", "SIPAS index")) } strong #sipas-index { (pct(lang, &s.index)) } }
+            p { (lang.pick("Khoảng tin cậy 95 %: ", "95 % interval: ")) (ci(lang, &s.index)) " · n = " span #sipas-n { (s.index.n) } }
             @if let Some(c) = &r.change {
                 p {
                     (lang.pick("So với ", "Compared with ")) (c.previous_period) ": "
-                    @if let Some(d) = c.difference { (format!("{d:+.1}")) (lang.pick(" điểm", " points")) } @else { "—" }
+                    @if let Some(d) = c.difference { (crate::i18n::format::signed(lang, d, 1)) (lang.pick(" điểm", " points")) } @else { "—" }
                     @if c.significant { " " strong.flag { (lang.pick("(thay đổi có ý nghĩa thống kê)", "(statistically significant)")) } }
                     @else if c.difference.is_some() { " " span.muted { (lang.pick("(chưa đủ bằng chứng là thay đổi thật)", "(not distinguishable from noise)")) } }
                 }
@@ -226,35 +221,35 @@ fn sipas_body(
             }
         }
         h2 { (lang.pick("Các yếu tố", "Elements")) }
-        (PreEscaped(charts::bars(lang.pick("Chỉ số theo yếu tố (%)", "Index by element (%)"), &element_rows)))
+        (PreEscaped(charts::bars_with_id("", lang, lang.pick("Chỉ số theo yếu tố (%)", "Index by element (%)"), &element_rows)))
         table #elements {
             thead { tr { th { (lang.pick("Yếu tố", "Element")) } th { "%" } th { (lang.pick("KTC 95 %", "95 % CI")) } th { "n" } } }
-            tbody { @for e in &s.elements { tr { td { (e.code) " " (name(&e.title_vi, &e.title_en)) } td { (pct(&e.index)) } td { (ci(&e.index)) } td { (e.index.n) } } } }
+            tbody { @for e in &s.elements { tr { td { (e.code) " " (name(&e.title_vi, &e.title_en)) } td { (pct(lang, &e.index)) } td { (ci(lang, &e.index)) } td { (e.index.n) } } } }
         }
         h2 { (lang.pick("Các tiêu chí thấp nhất", "Weakest items")) }
         table #weakest {
             thead { tr { th { (lang.pick("Tiêu chí", "Item")) } th { "%" } th { (lang.pick("Điểm TB", "Mean")) } th { "n" } th { (lang.pick("Phân bố 1–5", "Levels 1–5")) } } }
             tbody { @for i in items.iter().take(5) { tr {
                 td { (i.code) " " (name(&i.text_vi, &i.text_en)) }
-                td { (pct(&i.satisfied)) }
+                td { (pct(lang, &i.satisfied)) }
                 td { (i.mean.map(|m| format!("{m:.2}")).unwrap_or_default()) }
                 td { (i.satisfied.n) }
                 td { (i.distribution.as_ref().map(|d| d.iter().map(u64::to_string).collect::<Vec<_>>().join(" · ")).unwrap_or_default()) }
             } } }
         }
         h2 { (lang.pick("Xu hướng 12 tháng", "12-month trend")) }
-        (PreEscaped(charts::trend(lang.pick("Chỉ số SIPAS theo tháng (%)", "SIPAS index by month (%)"), &trend_points)))
+        (PreEscaped(charts::trend_with_id("", lang, lang.pick("Chỉ số SIPAS theo tháng (%)", "SIPAS index by month (%)"), &trend_points)))
         details { summary { (lang.pick("Số liệu của biểu đồ", "Chart data")) }
-            table { tbody { @for t in &r.trend { tr { td { (t.month) } td { (pct(&t.index)) } td { "n = " (t.index.n) } } } } }
+            table { tbody { @for t in &r.trend { tr { td { (t.month) } td { (pct(lang, &t.index)) } td { "n = " (t.index.n) } } } } }
         }
         @if let Some(g) = &r.gap {
             h2 { (lang.pick("Tại quầy so với thu thập độc lập", "Counter versus independent collection")) }
             table #channels {
-                tr { th { (lang.pick("Khảo sát điện tử tại quầy", "Counter e-survey")) } td { (pct(&g.counter)) } td { (ci(&g.counter)) } td { "n = " (g.counter.n) } }
-                tr { th { (lang.pick("Phiếu giấy (bưu điện)", "Paper (post office)")) } td { (pct(&g.independent)) } td { (ci(&g.independent)) } td { "n = " (g.independent.n) } }
+                tr { th { (lang.pick("Khảo sát điện tử tại quầy", "Counter e-survey")) } td { (pct(lang, &g.counter)) } td { (ci(lang, &g.counter)) } td { "n = " (g.counter.n) } }
+                tr { th { (lang.pick("Phiếu giấy (bưu điện)", "Paper (post office)")) } td { (pct(lang, &g.independent)) } td { (ci(lang, &g.independent)) } td { "n = " (g.independent.n) } }
             }
             @if g.significant {
-                p.alert { (lang.pick("Chênh lệch có ý nghĩa thống kê: ", "Statistically significant gap: ")) (g.difference.map(|d| format!("{d:+.1}")).unwrap_or_default()) (lang.pick(" điểm. Kết quả tại quầy có thể bị thổi phồng.", " points. Counter results may be inflated.")) }
+                p.alert { (lang.pick("Chênh lệch có ý nghĩa thống kê: ", "Statistically significant gap: ")) (g.difference.map(|d| crate::i18n::format::signed(lang, d, 1)).unwrap_or_default()) (lang.pick(" điểm. Kết quả tại quầy có thể bị thổi phồng.", " points. Counter results may be inflated.")) }
             }
         }
         @for c in s.choices.iter().filter(|c| c.code == "EXPECT") {
@@ -276,7 +271,7 @@ fn report_body(lang: Lang, r: &UnitReport, suggestions: &[(String, String)]) -> 
         }
         h2 { (lang.pick("Đánh giá giải quyết hồ sơ (Quyết định 766)", "Dossier handling rate (Decision 766)")) }
         table #dossier-rate {
-            tr { th { (lang.pick("Tỷ lệ hài lòng", "Satisfaction rate")) } td #dossier-rate-value { (r.dossier_rate.rate.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "—".into())) } }
+            tr { th { (lang.pick("Tỷ lệ hài lòng", "Satisfaction rate")) } td #dossier-rate-value { (crate::i18n::format::percent(lang, r.dossier_rate.rate)) } }
             tr { th { (lang.pick("Số hồ sơ", "Dossiers")) } td { (r.dossier_rate.counts.dossiers) } }
             tr { th { (lang.pick("Đánh giá không hài lòng", "Rated unsatisfied")) } td { (r.dossier_rate.counts.rated_unsatisfied) } }
             tr { th { (lang.pick("Trễ hạn", "Completed late")) } td { (r.dossier_rate.counts.late) } }
@@ -410,7 +405,7 @@ async fn load_ranking(
     state: &AppState,
     q: &ReportQuery,
 ) -> AppResult<(Period, String, Vec<RankingRow>)> {
-    let period = parse_period(state, q)?;
+    let period = parse_period(state, q).await?;
     let kind = empty_to_none(&q.kind).unwrap_or_else(|| "department".into());
     if !crate::units::UNIT_KINDS.contains(&kind.as_str()) {
         return Err(AppError::field(
@@ -456,11 +451,11 @@ pub async fn ranking_page(
             tbody { @for r in &rows { tr class=[(!r.sample.sufficient).then_some("unranked")] {
                 td { @if let Some(rank) = r.rank { (rank) } @else { span title=(lang.pick("Chưa đủ cỡ mẫu", "Sample too small")) { "—" } } }
                 td { a href=(format!("/reports/units/{}?period={}", r.unit.id, period.label())) { (r.unit.code) } " " (if lang == Lang::Vi { &r.unit.name_vi } else { &r.unit.name_en }) }
-                td { (pct(&r.index)) }
-                td { (ci(&r.index)) }
+                td { (pct(lang, &r.index)) }
+                td { (ci(lang, &r.index)) }
                 td { (r.sample.achieved) }
                 td { (r.sample.required) @if !r.sample.sufficient { " " strong.flag { (lang.pick("chưa đủ", "short")) } } }
-                td { (r.dossier_rate.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "—".into())) }
+                td { (crate::i18n::format::percent(lang, r.dossier_rate)) }
                 td { (r.gap.map(|g| format!("{g:+.1}")).unwrap_or_else(|| "—".into())) @if r.gap_significant { " (!)" } }
             } } }
         }

@@ -93,7 +93,10 @@ async fn scenario(app: &TestApp, browser: &Browser) {
     // ---------------------------------------------------------------- the citizen, on a phone
     let issued = app.issue_survey("CITIZEN-1", Some("sipas")).await;
     browser
-        .goto(issued["survey_url"].as_str().expect("url"))
+        .goto(&format!(
+            "{}?layout=all",
+            issued["survey_url"].as_str().expect("url")
+        ))
         .await;
     browser.wait_for_heading(form.title.get(Lang::Vi)).await;
     let hint = text_of(browser, "#q-contact .hint").await;

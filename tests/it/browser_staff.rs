@@ -8,6 +8,7 @@ use chrono::Datelike;
 use fantoccini::Locator;
 use fantoccini::cookies::Cookie;
 use serde_json::{Value, json};
+use sipas::i18n::Lang;
 
 use crate::browser::{Browser, bounded};
 use crate::helpers::{Backend, TestApp};
@@ -229,19 +230,17 @@ fn same_numbers(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// How the report pages print a percentage.
+/// How the (Vietnamese) report pages print a percentage: "80,6 %".
 fn pct(figure: &Value) -> String {
-    figure["value"]
-        .as_f64()
-        .map(|v| format!("{v:.1}%"))
-        .unwrap_or_else(|| "—".into())
+    sipas::i18n::format::percent(Lang::Vi, figure["value"].as_f64())
 }
 
 fn ci(figure: &Value) -> String {
-    match (figure["ci_low"].as_f64(), figure["ci_high"].as_f64()) {
-        (Some(lo), Some(hi)) => format!("{lo:.1}–{hi:.1}"),
-        _ => String::new(),
-    }
+    sipas::i18n::format::interval(
+        Lang::Vi,
+        figure["ci_low"].as_f64(),
+        figure["ci_high"].as_f64(),
+    )
 }
 
 /// Saves the page as `name` twice: the first screen, and the whole page (`-full`).
@@ -524,10 +523,7 @@ async fn compare_dashboard_and_ranking(app: &TestApp, browser: &Browser) {
     }
     assert_eq!(
         text_of(browser, "#dossier-rate-value").await,
-        report["dossier_rate"]["rate"]
-            .as_f64()
-            .map(|v| format!("{v:.1}%"))
-            .unwrap_or_else(|| "—".into())
+        sipas::i18n::format::percent(Lang::Vi, report["dossier_rate"]["rate"].as_f64())
     );
     // Charts: SVG images with a title (and a description) for screen readers.
     let charts = browser
@@ -585,10 +581,7 @@ async fn compare_dashboard_and_ranking(app: &TestApp, browser: &Browser) {
             row[1].starts_with(&format!("{code} ")),
             "row {i}: {row:?} is {code}"
         );
-        let index = r["index"]["value"]
-            .as_f64()
-            .map(|v| format!("{v:.1}%"))
-            .unwrap_or_else(|| "—".into());
+        let index = sipas::i18n::format::percent(Lang::Vi, r["index"]["value"].as_f64());
         assert_eq!(row[2], index, "row {i} ({code}): index");
         let rank = r["rank"]
             .as_u64()

@@ -438,8 +438,8 @@ async fn campaign_results_show_the_groups_figures(app: TestApp) {
     };
     let stp = row("STP");
     assert!(stp.contains("5 / 6"), "{stp}");
-    assert!(stp.contains("<td class=\"index\">60.0%</td>"), "{stp}");
-    assert!(stp.contains("<td class=\"overall\">60.0%</td>"), "{stp}");
+    assert!(stp.contains("<td class=\"index\">60,0 %</td>"), "{stp}");
+    assert!(stp.contains("<td class=\"overall\">60,0 %</td>"), "{stp}");
     let syt = row("SXD");
     assert!(syt.contains("2 / 6"), "{syt}");
     assert!(
@@ -450,7 +450,7 @@ async fn campaign_results_show_the_groups_figures(app: TestApp) {
     let total_start = page.find("id=\"campaign-total\"").expect("total row");
     let total = &page[total_start..total_start + page[total_start..].find("</tr>").unwrap()];
     assert!(total.contains("7 / 12"), "{total}");
-    assert!(total.contains("<td class=\"index\">71.4%</td>"), "{total}");
+    assert!(total.contains("<td class=\"index\">71,4 %</td>"), "{total}");
     assert!(page.contains("12 / 7"), "links issued / answered");
 
     // The same figures from the domain function.

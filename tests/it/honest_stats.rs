@@ -172,6 +172,9 @@ async fn json_figures_are_unrounded_and_pages_round(app: TestApp) {
     let page = admin
         .page(&app, &format!("/reports/units/{stp}?period={period}"))
         .await;
-    assert!(page.contains("66.7%"), "the page rounds to 0.1");
+    assert!(
+        page.contains("66,7 %"),
+        "the page rounds to 0.1, in Vietnamese"
+    );
     assert!(!page.contains("66.666"), "no long decimals on the page");
 }

@@ -71,6 +71,9 @@ async fn sigterm_finishes_in_flight_submissions_and_logs_request_ids() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("life.db").display());
     let log_file = dir.path().join("server.log");
+    // `serve --demo` also loads the demo story (past answers and keyed paper forms, no survey
+    // links): count only the survey answers this test submits.
+    let test_start = sipas::db::now() - chrono::Duration::seconds(1);
     let server = start(&database_url, &log_file);
     let client = reqwest::Client::new();
 
@@ -136,7 +139,14 @@ async fn sigterm_finishes_in_flight_submissions_and_logs_request_ids() {
 
     let pool = DbPool::connect(&DatabaseUrl::parse(&database_url).unwrap(), 2).unwrap();
     let conn = &mut pool.get().unwrap();
-    let stored: i64 = db_run!(conn: { responses::table.count().get_result(conn) }).unwrap();
+    let stored: i64 = db_run!(conn: {
+        responses::table
+            .filter(responses::submitted_at.ge(test_start))
+            .filter(responses::channel.ne("paper"))
+            .count()
+            .get_result(conn)
+    })
+    .unwrap();
     let spent: i64 = db_run!(conn: {
         survey_tokens::table.filter(survey_tokens::spent_at.is_not_null()).count().get_result(conn)
     })
@@ -151,7 +161,11 @@ async fn sigterm_finishes_in_flight_submissions_and_logs_request_ids() {
     );
     // Every stored response is whole.
     let all_answers: Vec<String> = db_run!(conn: {
-        sipas::db::schema::responses::table.select(sipas::db::schema::responses::answers).load(conn)
+        sipas::db::schema::responses::table
+            .filter(responses::submitted_at.ge(test_start))
+            .filter(responses::channel.ne("paper"))
+            .select(sipas::db::schema::responses::answers)
+            .load(conn)
     })
     .unwrap();
     for text in &all_answers {

@@ -1006,7 +1006,7 @@ async fn dossier_rate_counts_unsatisfied_or_late_once(app: TestApp) {
         .page(&app, &format!("/reports/units/{stp}?period={month}"))
         .await;
     assert!(
-        page.contains("<td id=\"dossier-rate-value\">75.0%</td>"),
+        page.contains("<td id=\"dossier-rate-value\">75,0 %</td>"),
         "the page shows the same rate"
     );
     // The province counts the same dossiers.

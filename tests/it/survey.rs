@@ -58,8 +58,14 @@ async fn qr_code_leads_to_a_survey_that_is_stored(app: TestApp) {
     assert_eq!(svg.status(), 200);
     assert!(svg.text().await.unwrap().contains("<svg"));
 
-    // Follow the URL exactly as a phone camera read it.
-    let page = app.client.get(&scanned).send().await.unwrap();
+    // Follow the URL exactly as a phone camera read it (the whole form on one page; the steps
+    // are tested in `pages`).
+    let page = app
+        .client
+        .get(format!("{scanned}?layout=all"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("lang=\"vi\""));
@@ -334,7 +340,10 @@ async fn the_survey_page_is_small_and_self_contained(app: TestApp) {
     let issued = app.issue_survey("HS-SIZE", Some("sipas")).await;
     let page = app
         .client
-        .get(issued["survey_url"].as_str().unwrap())
+        .get(format!(
+            "{}?layout=all",
+            issued["survey_url"].as_str().unwrap()
+        ))
         .send()
         .await
         .unwrap();

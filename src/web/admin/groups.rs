@@ -651,19 +651,19 @@ pub async fn campaign_show(
                     tr data-unit=(u.unit_code) {
                         td { (u.unit_code) " — " (match lang { Lang::Vi => &u.unit_name_vi, Lang::En => &u.unit_name_en }) }
                         td.n { (u.figures.responses) " / " (u.issued) }
-                        td.index { (pct(&u.figures.index)) }
-                        td { (ci(&u.figures.index)) }
-                        td.overall { @if let Some(o) = &u.figures.overall_question { (pct(&o.satisfied)) } @else { "—" } }
-                        @for e in &u.figures.elements { td { (pct(&e.index)) } }
+                        td.index { (pct(lang, &u.figures.index)) }
+                        td { (ci(lang, &u.figures.index)) }
+                        td.overall { @if let Some(o) = &u.figures.overall_question { (pct(lang, &o.satisfied)) } @else { "—" } }
+                        @for e in &u.figures.elements { td { (pct(lang, &e.index)) } }
                     }
                 }
                 tr #campaign-total {
                     th { (lang.pick("Tất cả đơn vị", "All units")) }
                     td.n { (results.total.responses) " / " (issued) }
-                    td.index { (pct(&results.total.index)) }
-                    td { (ci(&results.total.index)) }
-                    td.overall { @if let Some(o) = &results.total.overall_question { (pct(&o.satisfied)) } @else { "—" } }
-                    @for e in &results.total.elements { td { (pct(&e.index)) } }
+                    td.index { (pct(lang, &results.total.index)) }
+                    td { (ci(lang, &results.total.index)) }
+                    td.overall { @if let Some(o) = &results.total.overall_question { (pct(lang, &o.satisfied)) } @else { "—" } }
+                    @for e in &results.total.elements { td { (pct(lang, &e.index)) } }
                 }
             }
         }

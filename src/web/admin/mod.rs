@@ -3,6 +3,7 @@
 
 pub mod audit_log;
 pub mod catalog;
+pub mod dashboard;
 pub mod groups;
 pub mod mail;
 pub mod units;
