@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod collector_orgs;
 pub mod config;
+pub mod counter;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -124,6 +125,8 @@ pub struct Application {
     metrics_port: Option<u16>,
     writer: WriterThread,
     mail: mail::sender::MailSender,
+    /// SMS and Zalo; `None` when neither is configured.
+    phone: Option<mail::phone_sender::PhoneSender>,
     state: AppState,
 }
 
@@ -170,6 +173,11 @@ impl Application {
         let mail = mail::sender::MailSender::start(
             pool.clone(),
             mail::sender::MailPolicy::from_settings(&settings, secret.clone())?,
+            std::time::Duration::from_millis(settings.mail_poll_millis),
+        )?;
+        let phone = mail::phone_sender::PhoneSender::start(
+            pool.clone(),
+            mail::phone_sender::PhonePolicy::from_settings(&settings, secret.clone())?,
             std::time::Duration::from_millis(settings.mail_poll_millis),
         )?;
         let (writer, writer_thread) = ResponseWriter::start(
@@ -235,6 +243,7 @@ impl Application {
             metrics_port,
             writer: writer_thread,
             mail,
+            phone,
             state,
         })
     }
@@ -264,6 +273,7 @@ impl Application {
             server,
             writer,
             mail,
+            phone,
             state,
             ..
         } = self;
@@ -271,6 +281,9 @@ impl Application {
         drop(state);
         writer.shutdown().await;
         let _ = actix_web::rt::task::spawn_blocking(move || mail.stop()).await;
+        if let Some(phone) = phone {
+            let _ = actix_web::rt::task::spawn_blocking(move || phone.stop()).await;
+        }
         result
     }
 }

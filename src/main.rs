@@ -808,6 +808,8 @@ fn serve(settings: Settings, load_demo: bool) -> anyhow::Result<()> {
             completed_at: sipas::db::now(),
             email: None,
             form: Some("sipas".into()),
+            phone: None,
+            counter: None,
         };
         let province =
             units::find_by_code(&mut conn, demo::PROVINCE)?.context("demo province missing")?;

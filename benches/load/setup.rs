@@ -139,6 +139,8 @@ pub fn prepare(database_url: &str, tokens: usize) -> anyhow::Result<Prepared> {
                     completed_at,
                     email: None,
                     form: Some("sipas".into()),
+                    phone: None,
+                    counter: None,
                 };
                 let survey = sipas::survey::transaction::register(
                     conn,

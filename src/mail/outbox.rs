@@ -116,6 +116,34 @@ pub fn claim_due(
     lease: Duration,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
+    claim_due_on(conn, Channels::Email, instance, now, lease, limit)
+}
+
+/// Which messages a sender handles: e-mail, or SMS and Zalo (see [`super::phone_sender`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channels {
+    Email,
+    Phone,
+}
+
+impl Channels {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Email => "channel = 'email'",
+            Self::Phone => "channel IN ('sms', 'zalo')",
+        }
+    }
+}
+
+/// [`claim_due`] for the messages of `channels`.
+pub fn claim_due_on(
+    conn: &mut DbConn,
+    channels: Channels,
+    instance: &str,
+    now: NaiveDateTime,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
     use diesel::sql_types::{BigInt, Text, Timestamp};
     // Numbered parameters: `$n` on PostgreSQL, `?n` on SQLite.
     let (p, lock) = match conn {
@@ -125,10 +153,11 @@ pub fn claim_due(
     let sql = format!(
         "UPDATE outbox SET status = 'sending', claimed_by = {p}1, claimed_until = {p}3 \
          WHERE id IN (SELECT id FROM outbox \
-             WHERE (status = 'queued' AND due_at <= {p}2) \
-                OR (status = 'sending' AND (claimed_until IS NULL OR claimed_until < {p}2)) \
+             WHERE {channels} AND ((status = 'queued' AND due_at <= {p}2) \
+                OR (status = 'sending' AND (claimed_until IS NULL OR claimed_until < {p}2))) \
              ORDER BY due_at LIMIT {p}4{lock}) \
-         RETURNING id"
+         RETURNING id",
+        channels = channels.sql()
     );
     let claimed: Vec<ClaimedId> = db_run!(conn: {
         diesel::sql_query(&sql)
@@ -292,6 +321,7 @@ pub fn forget_address_if_done(conn: &mut DbConn, transaction_id: &str) -> QueryR
     let pending: i64 = db_run!(conn: {
         outbox::table
             .filter(outbox::transaction_id.eq(transaction_id))
+            .filter(outbox::channel.eq("email"))
             .filter(outbox::status.eq("queued").or(outbox::status.eq("sending")).or(outbox::status.eq("failed")))
             .count()
             .get_result(conn)
@@ -333,6 +363,9 @@ pub fn stop_all(conn: &mut DbConn, transaction_id: &str) -> QueryResult<()> {
     if mail_waiting || matches!(address, Some(Some(_))) {
         forget_address_if_done(conn, transaction_id)?;
     }
+    if mail_waiting {
+        super::phone::forget_numbers_if_done(conn, &[transaction_id])?;
+    }
     Ok(())
 }
 
@@ -353,6 +386,7 @@ pub fn stop_all_many(conn: &mut DbConn, transaction_ids: &[&str]) -> QueryResult
         .execute(conn)?;
         let pending = outbox::table
             .filter(outbox::transaction_id.eq(transactions::id))
+            .filter(outbox::channel.eq("email"))
             .filter(outbox::status.eq_any(["queued", "sending", "failed"]));
         diesel::update(
             transactions::table
@@ -363,6 +397,7 @@ pub fn stop_all_many(conn: &mut DbConn, transaction_ids: &[&str]) -> QueryResult
         .set(transactions::email.eq(None::<String>))
         .execute(conn)
     })?;
+    super::phone::forget_numbers_if_done(conn, transaction_ids)?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod browser_integrity;
 mod browser_paper;
 mod browser_staff;
 mod case_contact;
+mod counter_channels;
 mod crash;
 mod edge_security;
 mod form_reload;

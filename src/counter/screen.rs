@@ -1,0 +1,61 @@
+//! What a desk's citizen-facing screen shows: the survey of the desk's latest registration,
+//! while it is recent and unanswered; otherwise nothing. Read from the database on every look,
+//! so that every instance behind the load balancer shows the same thing.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::DeskCode;
+use crate::db::DbConn;
+use crate::db::schema::{desk_registrations, procedures, survey_tokens};
+use crate::db_run;
+
+/// The survey on a desk's screen: its transaction (from which the token is derived) and the
+/// procedure's name; nothing about the citizen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskSurvey {
+    pub transaction_id: String,
+    pub procedure_vi: String,
+    pub procedure_en: String,
+}
+
+/// The survey `desk` of `unit_id` shows at `now`: its latest registration if that is younger
+/// than `show_for`, still open and unanswered.
+pub fn current(
+    conn: &mut DbConn,
+    unit_id: &str,
+    desk: &DeskCode,
+    now: NaiveDateTime,
+    show_for: Duration,
+) -> QueryResult<Option<DeskSurvey>> {
+    let latest: Option<(String, NaiveDateTime)> = db_run!(conn: {
+        desk_registrations::table
+            .filter(desk_registrations::unit_id.eq(unit_id))
+            .filter(desk_registrations::desk.eq(desk.as_str()))
+            .order(desk_registrations::registered_at.desc())
+            .select((desk_registrations::transaction_id, desk_registrations::registered_at))
+            .first(conn)
+            .optional()
+    })?;
+    let Some((transaction_id, registered_at)) = latest else {
+        return Ok(None);
+    };
+    if registered_at + show_for <= now {
+        return Ok(None);
+    }
+    let open: Option<(String, String)> = db_run!(conn: {
+        survey_tokens::table
+            .inner_join(procedures::table.on(procedures::id.nullable().eq(survey_tokens::procedure_id)))
+            .filter(survey_tokens::transaction_id.eq(&transaction_id))
+            .filter(survey_tokens::spent_at.is_null())
+            .filter(survey_tokens::expires_at.gt(now))
+            .select((procedures::name_vi, procedures::name_en))
+            .first(conn)
+            .optional()
+    })?;
+    Ok(open.map(|(procedure_vi, procedure_en)| DeskSurvey {
+        transaction_id,
+        procedure_vi,
+        procedure_en,
+    }))
+}

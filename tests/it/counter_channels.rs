@@ -1,0 +1,419 @@
+//! Issue #20, at the counter: SMS and Zalo invitations delivered to fake gateways on 127.0.0.1
+//! (started here) exactly once across an outage, a 429 and a restart; quiet hours; numbers
+//! erased like e-mail addresses. The desk screen and its pairing.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use sipas::db::schema::{outbox, phone_contacts, transactions, zalo_tokens};
+use sipas::db_run;
+
+use crate::helpers::{Backend, TestApp, full_answers, transaction_body};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// What the fake gateway saw and how it answers.
+#[derive(Default)]
+struct Gateway {
+    /// Every request (method path), accepted or not.
+    requests: Vec<String>,
+    /// Bodies of the messages it accepted.
+    accepted: Vec<Value>,
+    /// Statuses to answer before accepting again (e.g. a 429).
+    script: VecDeque<u16>,
+    /// Zalo: the access token it currently accepts, the refresh token it expects, refreshes.
+    access: Option<String>,
+    refresh: String,
+    refreshes: usize,
+    /// Zalo: the access token expires after this many accepted messages.
+    expire_after: Option<usize>,
+}
+
+type Shared = Arc<Mutex<Gateway>>;
+
+struct FakeServer {
+    state: Shared,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl FakeServer {
+    /// Starts the fake SMS gateway and Zalo API on `port` of 127.0.0.1.
+    fn start(port: u16, state: Shared) -> Self {
+        let data = web::Data::new(state.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/send", web::post().to(sms))
+                .route("/message/template", web::post().to(zns))
+                .route("/v4/oa/access_token", web::post().to(oauth))
+        })
+        .workers(1)
+        .bind(("127.0.0.1", port))
+        .expect("fake gateway binds")
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self { state, handle }
+    }
+
+    fn accepted(&self) -> Vec<Value> {
+        self.state.lock().unwrap().accepted.clone()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let accepted = self.accepted();
+            if accepted.len() >= n {
+                return accepted;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{n} messages expected, {} arrived",
+                accepted.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+async fn sms(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let mut gateway = state.lock().unwrap();
+    gateway.requests.push(format!("POST {}", req.path()));
+    if req.headers().get("authorization").and_then(|v| v.to_str().ok()) != Some("Basic c2lwYXM6cHc=")
+    {
+        return HttpResponse::Unauthorized().finish();
+    }
+    if let Some(status) = gateway.script.pop_front() {
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+            .insert_header(("Retry-After", "1"))
+            .finish();
+    }
+    let body: Value = serde_json::from_slice(&body).expect("the template makes JSON");
+    gateway.accepted.push(body);
+    HttpResponse::Ok().json(json!({"status": "queued"}))
+}
+
+async fn zns(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let mut gateway = state.lock().unwrap();
+    gateway.requests.push(format!("POST {}", req.path()));
+    let token = req.headers().get("access_token").and_then(|v| v.to_str().ok());
+    if token.is_none() || token != gateway.access.as_deref() {
+        return HttpResponse::Ok().json(json!({"error": -124, "message": "Access token is invalid"}));
+    }
+    let body: Value = serde_json::from_slice(&body).expect("JSON");
+    gateway.accepted.push(body);
+    if gateway.expire_after == Some(gateway.accepted.len()) {
+        gateway.access = None;
+    }
+    HttpResponse::Ok().json(json!({"error": 0, "message": "Success", "data": {"msg_id": "m"}}))
+}
+
+async fn oauth(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let mut gateway = state.lock().unwrap();
+    gateway.requests.push(format!("POST {}", req.path()));
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let secret_ok = req.headers().get("secret_key").and_then(|v| v.to_str().ok()) == Some("zalo-secret");
+    if !secret_ok
+        || field("app_id") != Some("app-1")
+        || field("grant_type") != Some("refresh_token")
+        || field("refresh_token") != Some(gateway.refresh.as_str())
+    {
+        return HttpResponse::Ok().json(json!({"error": -14014, "error_description": "Invalid refresh token"}));
+    }
+    gateway.refreshes += 1;
+    let n = gateway.refreshes;
+    gateway.access = Some(format!("acc-{n}"));
+    gateway.refresh = format!("ref-{n}");
+    HttpResponse::Ok().json(json!({
+        "access_token": format!("acc-{n}"), "refresh_token": format!("ref-{n}"), "expires_in": "90000"
+    }))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sms_settings(port: u16) -> impl Fn(&mut sipas::config::Settings) + Copy {
+    move |s| {
+        s.sms_url = Some(format!("http://127.0.0.1:{port}/send"));
+        s.sms_auth_header = Some("Authorization: Basic c2lwYXM6cHc=".into());
+        s.phone_quiet_hours = "off".into();
+        s.mail_retry_base_seconds = 1;
+    }
+}
+
+fn zalo_settings(port: u16) -> impl Fn(&mut sipas::config::Settings) + Copy {
+    move |s| {
+        s.zalo_base_url = format!("http://127.0.0.1:{port}");
+        s.zalo_oauth_url = format!("http://127.0.0.1:{port}/");
+        s.zalo_app_id = Some("app-1".into());
+        s.zalo_secret_key = Some("zalo-secret".into());
+        s.zalo_refresh_token = Some("ref-0".into());
+        s.zalo_template_id = Some("tpl-invite".into());
+        s.phone_quiet_hours = "off".into();
+        s.mail_retry_base_seconds = 1;
+    }
+}
+
+async fn register_with_phone(app: &TestApp, dossier: &str, phone: &str) -> Value {
+    let mut body = transaction_body(dossier);
+    body["phone"] = json!(phone);
+    // Completed now, so the survey (14 days) is far from expiry and a reminder is scheduled.
+    body["completed_at"] = json!(chrono::Utc::now().to_rfc3339());
+    body["received_at"] = json!((chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339());
+    body["due_at"] = json!((chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339());
+    let response = app.post_transaction(&body).await;
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+/// (kind, channel, status, attempts) of a dossier's messages.
+fn messages(app: &TestApp, dossier: &str) -> Vec<(String, String, String, i64)> {
+    let conn = &mut app.conn();
+    db_run!(conn: {
+        outbox::table
+            .inner_join(transactions::table.on(transactions::id.eq(outbox::transaction_id)))
+            .filter(transactions::dossier_code.eq(dossier))
+            .order(outbox::kind.asc())
+            .select((outbox::kind, outbox::channel, outbox::status, outbox::attempts))
+            .load(conn)
+    })
+    .unwrap()
+}
+
+fn number_kept(app: &TestApp, dossier: &str) -> bool {
+    let conn = &mut app.conn();
+    let n: i64 = db_run!(conn: {
+        phone_contacts::table
+            .inner_join(transactions::table.on(transactions::id.eq(phone_contacts::transaction_id)))
+            .filter(transactions::dossier_code.eq(dossier))
+            .count()
+            .get_result(conn)
+    })
+    .unwrap();
+    n == 1
+}
+
+crate::on_both_backends!(
+    sms_delivered_once_across_an_outage_a_429_and_a_restart,
+    sms_number_erased_once_nothing_is_due,
+    quiet_hours_hold_phone_messages,
+    zalo_refreshes_its_token_and_delivers_once,
+);
+
+async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backend) {
+    let port = free_port(); // left closed: the gateway is down
+    let app = TestApp::spawn_with(backend, sms_settings(port)).await;
+    let dossiers = ["HS-SMS-1", "HS-SMS-2", "HS-SMS-3"];
+    let phones = ["0912345671", "+84 912 345 672", "84912345673"];
+    let mut surveys = Vec::new();
+    for (d, p) in dossiers.iter().zip(phones) {
+        surveys.push(register_with_phone(&app, d, p).await);
+    }
+    let started = std::time::Instant::now();
+    while !dossiers.iter().all(|d| {
+        let invitation = &messages(&app, d)[0];
+        invitation.3 >= 1 && invitation.2 != "sending"
+    }) {
+        assert!(started.elapsed() < WAIT, "every invitation tried during the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for d in dossiers {
+        let m = messages(&app, d);
+        assert_eq!(m.len(), 2, "invitation and reminder by SMS: {m:?}");
+        assert_eq!((m[0].0.as_str(), m[0].1.as_str(), m[0].2.as_str()), ("invitation", "sms", "queued"));
+        assert_eq!((m[1].0.as_str(), m[1].2.as_str()), ("reminder", "queued"));
+    }
+    // sipas restarts; the gateway comes back and first answers 429 (rate limited).
+    let app = app.restart(sms_settings(port)).await;
+    let state: Shared = Arc::new(Mutex::new(Gateway {
+        script: VecDeque::from([429]),
+        ..Default::default()
+    }));
+    let gateway = FakeServer::start(port, state.clone());
+    gateway.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let accepted = gateway.accepted();
+    assert_eq!(accepted.len(), 3, "nothing sent twice: {accepted:?}");
+    assert!(state.lock().unwrap().requests.len() >= 4, "the 429 was answered");
+    let mut to: Vec<&str> = accepted.iter().map(|b| b["to"].as_str().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, ["84912345671", "84912345672", "84912345673"]);
+    let mut ids: Vec<&str> = accepted.iter().map(|b| b["id"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one message id each");
+    for body in &accepted {
+        let text = body["message"].as_str().unwrap();
+        assert!(text.is_ascii(), "GSM-safe text: {text}");
+        assert!(text.contains("/unsubscribe"), "{text}");
+    }
+    // The texts link to the surveys that were issued.
+    for survey in &surveys {
+        let token = survey["token"].as_str().unwrap();
+        assert!(
+            accepted.iter().any(|b| b["message"].as_str().unwrap().contains(&format!("/s/{token}?via=link"))),
+            "a text links to {token}"
+        );
+    }
+    for d in dossiers {
+        let m = messages(&app, d);
+        assert_eq!(m[0].2, "sent");
+        assert!(number_kept(&app, d), "the reminder is still due");
+    }
+    // Answering cancels the reminder and erases the number; so does the opt-out link.
+    let form = app.state.forms.latest("sipas").unwrap();
+    // The restarted service listens on another port: survey URLs from its tokens.
+    let survey_url = |i: usize| app.url(&format!("/s/{}", surveys[i]["token"].as_str().unwrap()));
+    let answered = app.submit(&survey_url(0), &full_answers(&form)).await;
+    assert!(answered.status().is_success() || answered.status().is_redirection());
+    assert!(!number_kept(&app, dossiers[0]), "answered: number erased");
+    assert_eq!(messages(&app, dossiers[0])[1].2, "cancelled");
+    let unsubscribe = format!("{}/unsubscribe", survey_url(1));
+    let page = app.client.get(&unsubscribe).send().await.unwrap();
+    assert!(page.status().is_success(), "{}", page.status());
+    let form_post = app.client.post(&unsubscribe).form(&[("lang", "vi")]).send().await.unwrap();
+    assert!(form_post.status().is_success() || form_post.status().is_redirection());
+    assert!(!number_kept(&app, dossiers[1]), "opted out: number erased");
+    assert!(number_kept(&app, dossiers[2]));
+    gateway.stop().await;
+}
+
+async fn sms_number_erased_once_nothing_is_due(backend: Backend) {
+    let port = free_port();
+    let state: Shared = Arc::default();
+    let gateway = FakeServer::start(port, state.clone());
+    // A reminder this close to the expiry is never scheduled: the invitation is all there is.
+    let app = TestApp::spawn_with(backend, move |s| {
+        sms_settings(port)(s);
+        s.mail_reminder_hours = 14 * 24;
+    })
+    .await;
+    let survey = register_with_phone(&app, "HS-SMS-ERASE", "0987654321").await;
+    assert!(number_kept(&app, "HS-SMS-ERASE"));
+    let accepted = gateway.wait_for(1).await;
+    assert_eq!(accepted[0]["to"], "84987654321");
+    let started = std::time::Instant::now();
+    while number_kept(&app, "HS-SMS-ERASE") {
+        assert!(started.elapsed() < WAIT, "the number is erased after the last message");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(messages(&app, "HS-SMS-ERASE").len(), 1);
+    // A registration without a phone keeps none, and a bad number is refused, naming the field.
+    app.issue_survey("HS-SMS-NONE", None).await;
+    assert!(!number_kept(&app, "HS-SMS-NONE"));
+    let mut body = transaction_body("HS-SMS-BAD");
+    body["phone"] = json!("12345");
+    let refused = app.post_transaction(&body).await;
+    assert_eq!(refused.status(), 422);
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("phone"), "{text}");
+    // The link in the text opens the survey.
+    let text = accepted[0]["message"].as_str().unwrap();
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("?via=link"))
+        .unwrap();
+    assert!(link.contains(survey["token"].as_str().unwrap()));
+    let page = app.client.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    gateway.stop().await;
+}
+
+async fn quiet_hours_hold_phone_messages(backend: Backend) {
+    let port = free_port();
+    let state: Shared = Arc::default();
+    let gateway = FakeServer::start(port, state.clone());
+    // Quiet from two hours ago to two hours ahead, in the province's time (+07:00).
+    let local = chrono::Utc::now().naive_utc() + chrono::Duration::hours(7);
+    let window = format!(
+        "{}-{}",
+        (local - chrono::Duration::hours(2)).format("%H:%M"),
+        (local + chrono::Duration::hours(2)).format("%H:%M")
+    );
+    let app = TestApp::spawn_with(backend, move |s| {
+        sms_settings(port)(s);
+        s.phone_quiet_hours = window.clone();
+    })
+    .await;
+    register_with_phone(&app, "HS-QUIET", "0912000111").await;
+    // Several sender passes (every 100 ms here) go by without a message.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(state.lock().unwrap().requests.is_empty(), "nothing sent in quiet hours");
+    assert_eq!(messages(&app, "HS-QUIET")[0].2, "queued");
+    assert_eq!(messages(&app, "HS-QUIET")[0].3, 0);
+    // Once the quiet hours are over (a pass five hours later), the invitation goes.
+    let settings = app.state.settings.clone();
+    let secret = app.state.secret.clone();
+    let pool = app.state.pool.clone();
+    let pass = tokio::task::spawn_blocking(move || {
+        let policy = sipas::mail::phone_sender::PhonePolicy::from_settings(&settings, secret).unwrap();
+        let client = reqwest::blocking::Client::new();
+        let mut conn = pool.get().unwrap();
+        let later = sipas::db::now() + chrono::Duration::hours(5);
+        let quiet = sipas::mail::phone_sender::run_once(&mut conn, &client, &policy, sipas::db::now()).unwrap();
+        let pass = sipas::mail::phone_sender::run_once(&mut conn, &client, &policy, later).unwrap();
+        (quiet, pass)
+    })
+    .await
+    .unwrap();
+    assert!(pass.0.quiet && pass.0.sent == 0);
+    assert_eq!(pass.1.sent, 1, "{:?}", pass.1);
+    assert_eq!(gateway.accepted().len(), 1);
+    assert_eq!(messages(&app, "HS-QUIET")[0].2, "sent");
+    gateway.stop().await;
+}
+
+async fn zalo_refreshes_its_token_and_delivers_once(backend: Backend) {
+    let port = free_port();
+    let state: Shared = Arc::new(Mutex::new(Gateway {
+        refresh: "ref-0".into(),
+        expire_after: Some(1),
+        ..Default::default()
+    }));
+    let gateway = FakeServer::start(port, state.clone());
+    let app = TestApp::spawn_with(backend, zalo_settings(port)).await;
+    let first = register_with_phone(&app, "HS-ZALO-1", "0912345001").await;
+    gateway.wait_for(1).await;
+    // The first access token expires after one message: the second needs a refresh.
+    register_with_phone(&app, "HS-ZALO-2", "0912345002").await;
+    gateway.wait_for(2).await;
+    let app = app.restart(zalo_settings(port)).await;
+    register_with_phone(&app, "HS-ZALO-3", "0912345003").await;
+    let accepted = gateway.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(gateway.accepted().len(), 3, "each sent once");
+    assert_eq!(state.lock().unwrap().refreshes, 2, "refreshed when needed, not after the restart");
+    let phones: Vec<&str> = accepted.iter().map(|b| b["phone"].as_str().unwrap()).collect();
+    assert_eq!(phones, ["84912345001", "84912345002", "84912345003"]);
+    let data = &accepted[0]["template_data"];
+    assert_eq!(accepted[0]["template_id"], "tpl-invite");
+    assert_eq!(data["token"], first["token"]);
+    assert!(data["survey_url"].as_str().unwrap().ends_with("?via=link"));
+    assert_eq!(data["unit"], "Sở Tư pháp");
+    for d in ["HS-ZALO-1", "HS-ZALO-2", "HS-ZALO-3"] {
+        let m = messages(&app, d);
+        assert_eq!((m[0].1.as_str(), m[0].2.as_str()), ("zalo", "sent"), "{d}");
+    }
+    // The newest single-use refresh token is kept in the database for every instance.
+    let conn = &mut app.conn();
+    let stored: String = db_run!(conn: {
+        zalo_tokens::table.select(zalo_tokens::refresh_token).first(conn)
+    })
+    .unwrap();
+    assert_eq!(stored, "ref-2");
+    gateway.stop().await;
+}
