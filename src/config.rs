@@ -93,6 +93,8 @@ pub struct Settings {
     pub zalo_reminder_template_id: Option<String>,
     /// Local times with no SMS or Zalo messages, `HH:MM-HH:MM`; `off`: none.
     pub phone_quiet_hours: String,
+    /// How long a desk's screen shows the QR of its latest registration (unless answered).
+    pub counter_screen_seconds: i64,
     /// Per-response signals that hold a counter response out of the index until reviewed
     /// (comma-separated: same_device, same_network, fast_issue, short_answering, straight_line,
     /// burst; empty holds nothing). Signals a real citizen can trip alone are left out by default.
@@ -167,6 +169,7 @@ impl Default for Settings {
             zalo_template_id: None,
             zalo_reminder_template_id: None,
             phone_quiet_hours: "21:00-07:00".into(),
+            counter_screen_seconds: 180,
             hold_rules: "same_device,fast_issue".into(),
             integrity_fast_seconds: 90,
             integrity_seconds_per_question: 2.0,
@@ -223,6 +226,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_ZALO_TEMPLATE_ID", "zalo_template_id"),
     ("SIPAS_ZALO_REMINDER_TEMPLATE_ID", "zalo_reminder_template_id"),
     ("SIPAS_PHONE_QUIET_HOURS", "phone_quiet_hours"),
+    ("SIPAS_COUNTER_SCREEN_SECONDS", "counter_screen_seconds"),
     ("SIPAS_HOLD_RULES", "hold_rules"),
     ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
     (
@@ -318,6 +322,7 @@ impl Settings {
                 "zalo_template_id" => self.zalo_template_id = Some(value),
                 "zalo_reminder_template_id" => self.zalo_reminder_template_id = Some(value),
                 "phone_quiet_hours" => self.phone_quiet_hours = value,
+                "counter_screen_seconds" => self.counter_screen_seconds = number(name, &value)?,
                 "hold_rules" => self.hold_rules = value,
                 "integrity_fast_seconds" => self.integrity_fast_seconds = number(name, &value)?,
                 "integrity_seconds_per_question" => {

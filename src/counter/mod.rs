@@ -3,6 +3,7 @@
 
 pub mod devices;
 pub mod screen;
+pub mod staff;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;

@@ -59,3 +59,84 @@ pub fn current(
         procedure_en,
     }))
 }
+
+/// What a device may see of a desk.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ScreenRefused {
+    /// No credential, an unknown or a revoked one: the device must be paired.
+    NotPaired,
+    /// A paired device asking for a desk that is not its own (another desk, another unit).
+    OtherDesk,
+}
+
+/// A desk screen's content, ready to draw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenView {
+    pub desk: String,
+    pub survey: Option<ScreenSurvey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenSurvey {
+    pub survey_url: String,
+    /// The QR code as one SVG element, no line breaks.
+    pub qr_svg: String,
+    pub procedure_vi: String,
+    pub procedure_en: String,
+}
+
+impl ScreenView {
+    /// Changes exactly when the screen must change: the stream sends an event then.
+    pub fn key(&self) -> String {
+        match &self.survey {
+            Some(s) => s.survey_url.clone(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Where the screen finds its settings.
+pub struct ScreenPolicy<'a> {
+    pub secret: &'a crate::secret::ServerSecret,
+    pub public_base: &'a str,
+    pub show_for: Duration,
+}
+
+/// The screen of `desk` for the device holding `credential`, at `now`.
+pub fn view(
+    conn: &mut DbConn,
+    policy: &ScreenPolicy,
+    credential: Option<&str>,
+    desk: &str,
+    now: NaiveDateTime,
+) -> anyhow::Result<Result<ScreenView, ScreenRefused>> {
+    let Some(credential) = credential else {
+        return Ok(Err(ScreenRefused::NotPaired));
+    };
+    let Some(device) = super::devices::authenticate(conn, credential)? else {
+        return Ok(Err(ScreenRefused::NotPaired));
+    };
+    if device.desk.as_str() != desk {
+        return Ok(Err(ScreenRefused::OtherDesk));
+    }
+    let survey = match current(conn, &device.unit_id, &device.desk, now, policy.show_for)? {
+        Some(found) => {
+            let token =
+                crate::survey::token::SurveyToken::for_transaction(policy.secret, &found.transaction_id);
+            let survey_url = format!("{}/s/{}", policy.public_base, token.as_str());
+            let text = crate::survey::qr::qr_text(policy.public_base, &survey_url);
+            let qr_svg = crate::survey::qr::svg(&text)?.replace(['\n', '\r'], "");
+            Some(ScreenSurvey {
+                survey_url,
+                qr_svg,
+                procedure_vi: found.procedure_vi,
+                procedure_en: found.procedure_en,
+            })
+        }
+        None => None,
+    };
+    Ok(Ok(ScreenView {
+        desk: device.desk.as_str().to_string(),
+        survey,
+    }))
+}
