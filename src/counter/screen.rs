@@ -125,7 +125,9 @@ pub fn view(
                 crate::survey::token::SurveyToken::for_transaction(policy.secret, &found.transaction_id);
             let survey_url = format!("{}/s/{}", policy.public_base, token.as_str());
             let text = crate::survey::qr::qr_text(policy.public_base, &survey_url);
-            let qr_svg = crate::survey::qr::svg(&text)?.replace(['\n', '\r'], "");
+            let svg = crate::survey::qr::svg(&text)?;
+            // Inline in HTML: without the XML prolog, on one line (an SSE data line).
+            let qr_svg = svg[svg.find("<svg").unwrap_or(0)..].replace(['\n', '\r'], "");
             Some(ScreenSurvey {
                 survey_url,
                 qr_svg,
