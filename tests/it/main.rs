@@ -10,6 +10,7 @@ mod browser;
 mod browser_integrity;
 mod browser_paper;
 mod browser_staff;
+mod browser_counter;
 mod case_contact;
 mod counter_channels;
 mod crash;
