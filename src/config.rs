@@ -224,7 +224,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_ZALO_SECRET_KEY", "zalo_secret_key"),
     ("SIPAS_ZALO_REFRESH_TOKEN", "zalo_refresh_token"),
     ("SIPAS_ZALO_TEMPLATE_ID", "zalo_template_id"),
-    ("SIPAS_ZALO_REMINDER_TEMPLATE_ID", "zalo_reminder_template_id"),
+    (
+        "SIPAS_ZALO_REMINDER_TEMPLATE_ID",
+        "zalo_reminder_template_id",
+    ),
     ("SIPAS_PHONE_QUIET_HOURS", "phone_quiet_hours"),
     ("SIPAS_COUNTER_SCREEN_SECONDS", "counter_screen_seconds"),
     ("SIPAS_HOLD_RULES", "hold_rules"),

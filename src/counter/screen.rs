@@ -121,8 +121,10 @@ pub fn view(
     }
     let survey = match current(conn, &device.unit_id, &device.desk, now, policy.show_for)? {
         Some(found) => {
-            let token =
-                crate::survey::token::SurveyToken::for_transaction(policy.secret, &found.transaction_id);
+            let token = crate::survey::token::SurveyToken::for_transaction(
+                policy.secret,
+                &found.transaction_id,
+            );
             let survey_url = format!("{}/s/{}", policy.public_base, token.as_str());
             let text = crate::survey::qr::qr_text(policy.public_base, &survey_url);
             let svg = crate::survey::qr::svg(&text)?;

@@ -205,16 +205,21 @@ fn deliver(
     now: NaiveDateTime,
 ) -> anyhow::Result<Option<Delivered>> {
     let me = policy.instance.as_str();
-    let finish = |conn: &mut DbConn, outcome: Delivered, record: &dyn Fn(&mut DbConn) -> QueryResult<bool>| {
+    let finish = |conn: &mut DbConn,
+                  outcome: Delivered,
+                  record: &dyn Fn(&mut DbConn) -> QueryResult<bool>| {
         conn.write_transaction(|conn| {
             let held = record(conn)?;
             phone::forget_numbers_if_done(conn, &[&message.transaction_id])?;
             QueryResult::Ok(held.then_some(outcome))
         })
     };
-    let stop = message.phone.is_none() || message.opted_out || message.spent || message.expires_at <= now;
+    let stop =
+        message.phone.is_none() || message.opted_out || message.spent || message.expires_at <= now;
     if stop {
-        return Ok(finish(conn, Delivered::Cancelled, &|c| outbox::cancel(c, &message.id, me))?);
+        return Ok(finish(conn, Delivered::Cancelled, &|c| {
+            outbox::cancel(c, &message.id, me)
+        })?);
     }
     if !outbox::begin_attempt(conn, &message.id, me, crate::db::now() + policy.lease)? {
         tracing::warn!(id = %message.id, "phone message claim expired and was taken over; not sending");
@@ -224,7 +229,9 @@ fn deliver(
     match send(conn, client, policy, message) {
         Ok(()) => {
             let sent_at = crate::db::now();
-            Ok(finish(conn, Delivered::Sent, &|c| outbox::mark_sent(c, &message.id, me, sent_at))?)
+            Ok(finish(conn, Delivered::Sent, &|c| {
+                outbox::mark_sent(c, &message.id, me, sent_at)
+            })?)
         }
         Err(PhoneSendError::Transient { error, retry_after }) if attempts < policy.max_attempts => {
             tracing::warn!(id = %message.id, attempts, error = %error, "phone message not sent; will retry");
@@ -232,7 +239,10 @@ fn deliver(
             if let Some(after) = retry_after.and_then(|d| chrono::Duration::from_std(d).ok()) {
                 wait = wait.max(after);
             }
-            Ok(outbox::mark_retry(conn, &message.id, me, now + wait, &error)?.then_some(Delivered::Retried))
+            Ok(
+                outbox::mark_retry(conn, &message.id, me, now + wait, &error)?
+                    .then_some(Delivered::Retried),
+            )
         }
         Err(PhoneSendError::Transient { error, .. } | PhoneSendError::Permanent(error)) => {
             tracing::error!(id = %message.id, attempts, error = %error, "phone message failed for good");
@@ -252,13 +262,23 @@ fn send(
     let token = SurveyToken::for_transaction(&policy.secret, &message.transaction_id);
     let survey_url = format!("{}/s/{}?via=link", policy.public_base, token.as_str());
     let opt_out_url = format!("{}/s/{}/unsubscribe", policy.public_base, token.as_str());
-    let until = (message.expires_at + policy.utc_offset).format("%d/%m").to_string();
+    let until = (message.expires_at + policy.utc_offset)
+        .format("%d/%m")
+        .to_string();
     let reminder = message.kind == "reminder";
     // A row queued for a channel no longer configured goes by the other one, if any.
-    let channel = match (PhoneChannel::from_stored(&message.channel), &policy.zalo, &policy.sms) {
+    let channel = match (
+        PhoneChannel::from_stored(&message.channel),
+        &policy.zalo,
+        &policy.sms,
+    ) {
         (Some(PhoneChannel::Zalo), Some(_), _) | (_, Some(_), None) => PhoneChannel::Zalo,
         (_, _, Some(_)) => PhoneChannel::Sms,
-        _ => return Err(PhoneSendError::Permanent("no SMS or Zalo transport configured".into())),
+        _ => {
+            return Err(PhoneSendError::Permanent(
+                "no SMS or Zalo transport configured".into(),
+            ));
+        }
     };
     match (channel, &policy.zalo, &policy.sms) {
         (PhoneChannel::Zalo, Some(zalo), _) => {
@@ -284,7 +304,9 @@ fn send(
             .text();
             sms.send(client, &phone, &text, &message.id)
         }
-        _ => Err(PhoneSendError::Permanent("no SMS or Zalo transport configured".into())),
+        _ => Err(PhoneSendError::Permanent(
+            "no SMS or Zalo transport configured".into(),
+        )),
     }
 }
 
@@ -312,7 +334,11 @@ pub struct PhoneSender {
 
 impl PhoneSender {
     /// Starts the loop when a transport is configured; `None` otherwise.
-    pub fn start(pool: DbPool, policy: PhonePolicy, poll: Duration) -> anyhow::Result<Option<Self>> {
+    pub fn start(
+        pool: DbPool,
+        policy: PhonePolicy,
+        poll: Duration,
+    ) -> anyhow::Result<Option<Self>> {
         if !policy.enabled() {
             return Ok(None);
         }
@@ -340,10 +366,9 @@ impl PhoneSender {
                     }
                 };
                 while !flag.load(Ordering::Relaxed) {
-                    let result = pool
-                        .get()
-                        .map_err(anyhow::Error::from)
-                        .and_then(|mut conn| run_once(&mut conn, &client, &policy, crate::db::now()));
+                    let result = pool.get().and_then(|mut conn| {
+                        run_once(&mut conn, &client, &policy, crate::db::now())
+                    });
                     if let Err(e) = result {
                         tracing::error!(error = format!("{e:#}"), "phone pass failed");
                     }

@@ -98,7 +98,9 @@ impl SmsGateway {
                 .iter()
                 .any(|p| settings.sms_body_template.contains(p))
         {
-            anyhow::bail!("sms_body_template must contain {{text}} and one of {{phone}}, {{phone_digits}}, {{phone_national}}");
+            anyhow::bail!(
+                "sms_body_template must contain {{text}} and one of {{phone}}, {{phone_digits}}, {{phone_national}}"
+            );
         }
         Ok(Some(Self {
             url,

@@ -152,7 +152,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(counter::pair::submit)),
     )
     .service(web::resource("/counter/{desk}/screen").route(get_or_head().to(counter::screen::show)))
-    .service(web::resource("/counter/{desk}/events").route(get_or_head().to(counter::events::stream)))
+    .service(
+        web::resource("/counter/{desk}/events").route(get_or_head().to(counter::events::stream)),
+    )
     .service(
         web::resource("/agency/units/{id}/counter")
             .route(get_or_head().to(counter::desks::show))

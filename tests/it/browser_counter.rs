@@ -50,7 +50,10 @@ fn decode_qr(png_bytes: &[u8]) -> String {
 
 async fn heading(browser: &Browser) -> String {
     browser
-        .js("const h = document.querySelector('h1'); return h ? h.textContent.trim() : '';", vec![])
+        .js(
+            "const h = document.querySelector('h1'); return h ? h.textContent.trim() : '';",
+            vec![],
+        )
         .await
         .as_str()
         .unwrap_or_default()
@@ -89,7 +92,9 @@ async fn desk_screen(app: &TestApp, browser: &Browser) {
     let path = browser.js("return location.pathname", vec![]).await;
     assert_eq!(path, "/counter/Q7/screen");
     // Marks this page load: still there later means the page changed without reloading.
-    browser.js("window.sameLoad = true; return true", vec![]).await;
+    browser
+        .js("window.sameLoad = true; return true", vec![])
+        .await;
 
     for round in 1..=2 {
         let mut body = transaction_body(&format!("HS-SCREEN-{round}"));
@@ -111,12 +116,22 @@ async fn desk_screen(app: &TestApp, browser: &Browser) {
             .expect("the QR on the screen");
         let scanned = decode_qr(&qr.screenshot().await.expect("screenshot of the QR"));
         let survey_url = issued["survey_url"].as_str().unwrap();
-        assert!(scanned.eq_ignore_ascii_case(survey_url), "{scanned} vs {survey_url}");
+        assert!(
+            scanned.eq_ignore_ascii_case(survey_url),
+            "{scanned} vs {survey_url}"
+        );
         // The scanned text (as a phone camera reads it) opens the survey, which takes an answer.
         let page = app.client.get(&scanned).send().await.unwrap();
         assert_eq!(page.status(), 200);
-        let form = app.state.forms.latest(issued["form"].as_str().unwrap()).unwrap();
-        assert_eq!(app.submit(survey_url, &full_answers(&form)).await.status(), 200);
+        let form = app
+            .state
+            .forms
+            .latest(issued["form"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            app.submit(survey_url, &full_answers(&form)).await.status(),
+            200
+        );
         // The answer clears the screen for the next citizen.
         wait_for_heading(browser, "Quầy Q7").await;
     }

@@ -88,7 +88,11 @@ impl FakeServer {
 async fn sms(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
     let mut gateway = state.lock().unwrap();
     gateway.requests.push(format!("POST {}", req.path()));
-    if req.headers().get("authorization").and_then(|v| v.to_str().ok()) != Some("Basic c2lwYXM6cHc=")
+    if req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some("Basic c2lwYXM6cHc=")
     {
         return HttpResponse::Unauthorized().finish();
     }
@@ -105,9 +109,13 @@ async fn sms(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> Ht
 async fn zns(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
     let mut gateway = state.lock().unwrap();
     gateway.requests.push(format!("POST {}", req.path()));
-    let token = req.headers().get("access_token").and_then(|v| v.to_str().ok());
+    let token = req
+        .headers()
+        .get("access_token")
+        .and_then(|v| v.to_str().ok());
     if token.is_none() || token != gateway.access.as_deref() {
-        return HttpResponse::Ok().json(json!({"error": -124, "message": "Access token is invalid"}));
+        return HttpResponse::Ok()
+            .json(json!({"error": -124, "message": "Access token is invalid"}));
     }
     let body: Value = serde_json::from_slice(&body).expect("JSON");
     gateway.accepted.push(body);
@@ -121,14 +129,23 @@ async fn oauth(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> 
     let mut gateway = state.lock().unwrap();
     gateway.requests.push(format!("POST {}", req.path()));
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let secret_ok = req.headers().get("secret_key").and_then(|v| v.to_str().ok()) == Some("zalo-secret");
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let secret_ok = req
+        .headers()
+        .get("secret_key")
+        .and_then(|v| v.to_str().ok())
+        == Some("zalo-secret");
     if !secret_ok
         || field("app_id") != Some("app-1")
         || field("grant_type") != Some("refresh_token")
         || field("refresh_token") != Some(gateway.refresh.as_str())
     {
-        return HttpResponse::Ok().json(json!({"error": -14014, "error_description": "Invalid refresh token"}));
+        return HttpResponse::Ok()
+            .json(json!({"error": -14014, "error_description": "Invalid refresh token"}));
     }
     gateway.refreshes += 1;
     let n = gateway.refreshes;
@@ -230,13 +247,19 @@ async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backen
         let invitation = &messages(&app, d)[0];
         invitation.3 >= 1 && invitation.2 != "sending"
     }) {
-        assert!(started.elapsed() < WAIT, "every invitation tried during the outage");
+        assert!(
+            started.elapsed() < WAIT,
+            "every invitation tried during the outage"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for d in dossiers {
         let m = messages(&app, d);
         assert_eq!(m.len(), 2, "invitation and reminder by SMS: {m:?}");
-        assert_eq!((m[0].0.as_str(), m[0].1.as_str(), m[0].2.as_str()), ("invitation", "sms", "queued"));
+        assert_eq!(
+            (m[0].0.as_str(), m[0].1.as_str(), m[0].2.as_str()),
+            ("invitation", "sms", "queued")
+        );
         assert_eq!((m[1].0.as_str(), m[1].2.as_str()), ("reminder", "queued"));
     }
     // sipas restarts; the gateway comes back and first answers 429 (rate limited).
@@ -250,7 +273,10 @@ async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backen
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let accepted = gateway.accepted();
     assert_eq!(accepted.len(), 3, "nothing sent twice: {accepted:?}");
-    assert!(state.lock().unwrap().requests.len() >= 4, "the 429 was answered");
+    assert!(
+        state.lock().unwrap().requests.len() >= 4,
+        "the 429 was answered"
+    );
     let mut to: Vec<&str> = accepted.iter().map(|b| b["to"].as_str().unwrap()).collect();
     to.sort();
     assert_eq!(to, ["84912345671", "84912345672", "84912345673"]);
@@ -266,7 +292,10 @@ async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backen
     for survey in &surveys {
         let token = survey["token"].as_str().unwrap();
         assert!(
-            accepted.iter().any(|b| b["message"].as_str().unwrap().contains(&format!("/s/{token}?via=link"))),
+            accepted.iter().any(|b| b["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("/s/{token}?via=link"))),
             "a text links to {token}"
         );
     }
@@ -276,7 +305,11 @@ async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backen
         assert!(number_kept(&app, d), "the reminder is still due");
     }
     // Answering cancels the reminder and erases the number; so does the opt-out link.
-    let form = app.state.forms.latest(surveys[0]["form"].as_str().unwrap()).unwrap();
+    let form = app
+        .state
+        .forms
+        .latest(surveys[0]["form"].as_str().unwrap())
+        .unwrap();
     // The restarted service listens on another port: survey URLs from its tokens.
     let survey_url = |i: usize| app.url(&format!("/s/{}", surveys[i]["token"].as_str().unwrap()));
     let answered = app.submit(&survey_url(0), &full_answers(&form)).await;
@@ -286,7 +319,13 @@ async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backen
     let unsubscribe = format!("{}/unsubscribe", survey_url(1));
     let page = app.client.get(&unsubscribe).send().await.unwrap();
     assert!(page.status().is_success(), "{}", page.status());
-    let form_post = app.client.post(&unsubscribe).form(&[("lang", "vi")]).send().await.unwrap();
+    let form_post = app
+        .client
+        .post(&unsubscribe)
+        .form(&[("lang", "vi")])
+        .send()
+        .await
+        .unwrap();
     assert!(form_post.status().is_success() || form_post.status().is_redirection());
     assert!(!number_kept(&app, dossiers[1]), "opted out: number erased");
     assert!(number_kept(&app, dossiers[2]));
@@ -309,7 +348,10 @@ async fn sms_number_erased_once_nothing_is_due(backend: Backend) {
     assert_eq!(accepted[0]["to"], "84987654321");
     let started = std::time::Instant::now();
     while number_kept(&app, "HS-SMS-ERASE") {
-        assert!(started.elapsed() < WAIT, "the number is erased after the last message");
+        assert!(
+            started.elapsed() < WAIT,
+            "the number is erased after the last message"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(messages(&app, "HS-SMS-ERASE").len(), 1);
@@ -353,7 +395,10 @@ async fn quiet_hours_hold_phone_messages(backend: Backend) {
     register_with_phone(&app, "HS-QUIET", "0912000111").await;
     // Several sender passes (every 100 ms here) go by without a message.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(state.lock().unwrap().requests.is_empty(), "nothing sent in quiet hours");
+    assert!(
+        state.lock().unwrap().requests.is_empty(),
+        "nothing sent in quiet hours"
+    );
     assert_eq!(messages(&app, "HS-QUIET")[0].2, "queued");
     assert_eq!(messages(&app, "HS-QUIET")[0].3, 0);
     // Once the quiet hours are over (a pass five hours later), the invitation goes.
@@ -361,11 +406,14 @@ async fn quiet_hours_hold_phone_messages(backend: Backend) {
     let secret = app.state.secret.clone();
     let pool = app.state.pool.clone();
     let pass = tokio::task::spawn_blocking(move || {
-        let policy = sipas::mail::phone_sender::PhonePolicy::from_settings(&settings, secret).unwrap();
+        let policy =
+            sipas::mail::phone_sender::PhonePolicy::from_settings(&settings, secret).unwrap();
         let client = reqwest::blocking::Client::new();
         let mut conn = pool.get().unwrap();
         let later = sipas::db::now() + chrono::Duration::hours(5);
-        let quiet = sipas::mail::phone_sender::run_once(&mut conn, &client, &policy, sipas::db::now()).unwrap();
+        let quiet =
+            sipas::mail::phone_sender::run_once(&mut conn, &client, &policy, sipas::db::now())
+                .unwrap();
         let pass = sipas::mail::phone_sender::run_once(&mut conn, &client, &policy, later).unwrap();
         (quiet, pass)
     })
@@ -397,8 +445,15 @@ async fn zalo_refreshes_its_token_and_delivers_once(backend: Backend) {
     let accepted = gateway.wait_for(3).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(gateway.accepted().len(), 3, "each sent once");
-    assert_eq!(state.lock().unwrap().refreshes, 2, "refreshed when needed, not after the restart");
-    let phones: Vec<&str> = accepted.iter().map(|b| b["phone"].as_str().unwrap()).collect();
+    assert_eq!(
+        state.lock().unwrap().refreshes,
+        2,
+        "refreshed when needed, not after the restart"
+    );
+    let phones: Vec<&str> = accepted
+        .iter()
+        .map(|b| b["phone"].as_str().unwrap())
+        .collect();
     assert_eq!(phones, ["84912345001", "84912345002", "84912345003"]);
     let data = &accepted[0]["template_data"];
     assert_eq!(accepted[0]["template_id"], "tpl-invite");
@@ -430,27 +485,41 @@ fn device_client() -> reqwest::Client {
 
 /// The pairing code on the staff page.
 fn code_in(html: &str) -> String {
-    let start = html.find("class=\"pairing-code\"><code>").expect("a pairing code is shown")
+    let start = html
+        .find("class=\"pairing-code\"><code>")
+        .expect("a pairing code is shown")
         + "class=\"pairing-code\"><code>".len();
     html[start..start + 9].to_string()
 }
 
 /// Reads server-sent events until a `screen` event arrives; its `key` and `html`.
-async fn next_screen_event(events: &mut reqwest::Response, buffer: &mut String) -> (String, String) {
+async fn next_screen_event(
+    events: &mut reqwest::Response,
+    buffer: &mut String,
+) -> (String, String) {
     let read = async {
         loop {
             while let Some(end) = buffer.find("\n\n") {
                 let block: String = buffer.drain(..end + 2).collect();
                 if let Some(data) = block.strip_prefix("event: screen\ndata: ") {
                     let data: Value = serde_json::from_str(data.trim()).unwrap();
-                    return (data["key"].as_str().unwrap().to_string(), data["html"].as_str().unwrap().to_string());
+                    return (
+                        data["key"].as_str().unwrap().to_string(),
+                        data["html"].as_str().unwrap().to_string(),
+                    );
                 }
             }
-            let chunk = events.chunk().await.unwrap().expect("the stream stays open");
+            let chunk = events
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
             buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         }
     };
-    tokio::time::timeout(Duration::from_secs(20), read).await.expect("a screen event")
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("a screen event")
 }
 
 async fn register_at_desk(app: &TestApp, unit: &str, dossier: &str, desk: &str) -> Value {
@@ -463,7 +532,7 @@ async fn register_at_desk(app: &TestApp, unit: &str, dossier: &str, desk: &str) 
 }
 
 async fn desk_screen_is_paired_live_and_kept_to_its_desk(backend: Backend) {
-    use crate::security::{create_user, sign_in, unit_id, TEST_PASSWORD};
+    use crate::security::{TEST_PASSWORD, create_user, sign_in, unit_id};
     use sipas::accounts::Role;
     let app = TestApp::spawn(backend).await;
     let stp = unit_id(&app, "STP");
@@ -474,15 +543,33 @@ async fn desk_screen_is_paired_live_and_kept_to_its_desk(backend: Backend) {
     let page_path = format!("/agency/units/{stp}/counter");
     // Another agency's unit does not exist for it; a bad desk code is refused by name.
     assert_eq!(other.get(&app, &page_path).await.status(), 404);
-    assert_eq!(other.post(&app, &page_path, &[("action", "pair"), ("desk", "Q1")]).await.status(), 404);
-    assert_eq!(staff.post(&app, &page_path, &[("action", "pair"), ("desk", "quầy 1")]).await.status(), 422);
-    let created = staff.post(&app, &page_path, &[("action", "pair"), ("desk", "Q1")]).await;
+    assert_eq!(
+        other
+            .post(&app, &page_path, &[("action", "pair"), ("desk", "Q1")])
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        staff
+            .post(&app, &page_path, &[("action", "pair"), ("desk", "quầy 1")])
+            .await
+            .status(),
+        422
+    );
+    let created = staff
+        .post(&app, &page_path, &[("action", "pair"), ("desk", "Q1")])
+        .await;
     assert_eq!(created.status(), 200);
     let code = code_in(&created.text().await.unwrap());
 
     // The device types the code (in lower case, as people do) and becomes desk Q1's screen.
     let device = device_client();
-    let unpaired = device.get(app.url("/counter/Q1/screen")).send().await.unwrap();
+    let unpaired = device
+        .get(app.url("/counter/Q1/screen"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unpaired.status(), 401);
     let paired = device
         .post(app.url("/counter/pair"))
@@ -491,16 +578,35 @@ async fn desk_screen_is_paired_live_and_kept_to_its_desk(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(paired.status(), 303);
-    assert_eq!(crate::security::location(&paired).as_deref(), Some("/counter/Q1/screen"));
-    let again = device_client().post(app.url("/counter/pair")).form(&[("code", code.as_str())]).send().await.unwrap();
+    assert_eq!(
+        crate::security::location(&paired).as_deref(),
+        Some("/counter/Q1/screen")
+    );
+    let again = device_client()
+        .post(app.url("/counter/pair"))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 422, "a code pairs one device");
-    let idle = device.get(app.url("/counter/Q1/screen")).send().await.unwrap();
+    let idle = device
+        .get(app.url("/counter/Q1/screen"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(idle.status(), 200);
     let idle = idle.text().await.unwrap();
-    assert!(idle.contains("Quầy Q1") && idle.contains("http-equiv=\"refresh\""), "{idle}");
+    assert!(
+        idle.contains("Quầy Q1") && idle.contains("http-equiv=\"refresh\""),
+        "{idle}"
+    );
 
     // Live: the stream tells the screen as soon as the desk registers a dossier.
-    let mut events = device.get(app.url("/counter/Q1/events")).send().await.unwrap();
+    let mut events = device
+        .get(app.url("/counter/Q1/events"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(events.status(), 200);
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let mut buffer = String::new();
@@ -511,22 +617,70 @@ async fn desk_screen_is_paired_live_and_kept_to_its_desk(backend: Backend) {
     let token = issued["token"].as_str().unwrap();
     assert!(key.ends_with(&format!("/s/{token}")), "{key}");
     assert!(html.contains("<svg"), "{html}");
-    assert!(html.contains("Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam"), "the procedure is named");
-    assert!(!html.contains("HS-DESK-1"), "nothing personal on the screen");
-    let page = device.get(app.url("/counter/Q1/screen")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains(&format!("/s/{token}")), "the page shows the same survey");
+    assert!(
+        html.contains("Cấp Phiếu lý lịch tư pháp cho công dân Việt Nam"),
+        "the procedure is named"
+    );
+    assert!(
+        !html.contains("HS-DESK-1"),
+        "nothing personal on the screen"
+    );
+    let page = device
+        .get(app.url("/counter/Q1/screen"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/s/{token}")),
+        "the page shows the same survey"
+    );
 
     // Desk Q1 of another unit, and another desk of this unit, are not this screen's.
     register_at_desk(&app, "SXD", "HS-DESK-SXD", "Q1").await;
     register_at_desk(&app, "STP", "HS-DESK-Q2", "Q2").await;
-    let page = device.get(app.url("/counter/Q1/screen")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains(&format!("/s/{token}")), "still this unit's desk Q1");
-    assert_eq!(device.get(app.url("/counter/Q2/screen")).send().await.unwrap().status(), 403);
-    assert_eq!(device.get(app.url("/counter/Q2/events")).send().await.unwrap().status(), 403);
+    let page = device
+        .get(app.url("/counter/Q1/screen"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/s/{token}")),
+        "still this unit's desk Q1"
+    );
+    assert_eq!(
+        device
+            .get(app.url("/counter/Q2/screen"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        device
+            .get(app.url("/counter/Q2/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 
     // An answer clears the screen.
-    let form = app.state.forms.latest(issued["form"].as_str().unwrap()).unwrap();
-    let answered = app.submit(issued["survey_url"].as_str().unwrap(), &full_answers(&form)).await;
+    let form = app
+        .state
+        .forms
+        .latest(issued["form"].as_str().unwrap())
+        .unwrap();
+    let answered = app
+        .submit(issued["survey_url"].as_str().unwrap(), &full_answers(&form))
+        .await;
     assert_eq!(answered.status(), 200);
     let (key, html) = next_screen_event(&mut events, &mut buffer).await;
     assert_eq!(key, "");
@@ -536,11 +690,27 @@ async fn desk_screen_is_paired_live_and_kept_to_its_desk(backend: Backend) {
     // Revoked on the staff page: the device is no longer paired.
     let device_id = {
         let conn = &mut app.conn();
-        sipas::counter::devices::list(conn, &stp).unwrap()[0].id.clone()
+        sipas::counter::devices::list(conn, &stp).unwrap()[0]
+            .id
+            .clone()
     };
-    let revoked = staff.post(&app, &page_path, &[("action", "revoke"), ("device", device_id.as_str())]).await;
+    let revoked = staff
+        .post(
+            &app,
+            &page_path,
+            &[("action", "revoke"), ("device", device_id.as_str())],
+        )
+        .await;
     assert_eq!(revoked.status(), 200);
-    assert_eq!(device.get(app.url("/counter/Q1/screen")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        device
+            .get(app.url("/counter/Q1/screen"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 #[actix_web::test]
@@ -553,7 +723,13 @@ async fn the_screen_clears_after_its_time() {
     let desk = DeskCode::parse("Q9").unwrap();
     let now = sipas::db::now();
     let shown = screen::current(conn, &stp, &desk, now, chrono::Duration::seconds(180)).unwrap();
-    assert_eq!(shown.unwrap().transaction_id, issued["transaction_id"].as_str().unwrap());
+    assert_eq!(
+        shown.unwrap().transaction_id,
+        issued["transaction_id"].as_str().unwrap()
+    );
     let later = now + chrono::Duration::seconds(181);
-    assert_eq!(screen::current(conn, &stp, &desk, later, chrono::Duration::seconds(180)).unwrap(), None);
+    assert_eq!(
+        screen::current(conn, &stp, &desk, later, chrono::Duration::seconds(180)).unwrap(),
+        None
+    );
 }

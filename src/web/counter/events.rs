@@ -99,7 +99,10 @@ pub async fn stream(
         if s.first {
             s.first = false;
             // Reconnect quickly after the stream's end or a network blip.
-            return Some((Ok::<_, actix_web::Error>(web::Bytes::from_static(b"retry: 500\n\n")), s));
+            return Some((
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b"retry: 500\n\n")),
+                s,
+            ));
         }
         loop {
             if s.started.elapsed() >= LIFETIME {

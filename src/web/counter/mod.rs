@@ -15,7 +15,9 @@ fn credential(req: &actix_web::HttpRequest) -> Option<String> {
 }
 
 /// How the screen is drawn from the database, from the settings.
-fn policy_parts(state: &super::AppState) -> (crate::secret::ServerSecret, String, chrono::Duration) {
+fn policy_parts(
+    state: &super::AppState,
+) -> (crate::secret::ServerSecret, String, chrono::Duration) {
     (
         state.secret.clone(),
         state.public_base(),

@@ -34,7 +34,10 @@ pub async fn page_get(req: HttpRequest) -> HttpResponse {
     let lang = page_lang(&req);
     let title = lang.pick("Ghép nối màn hình quầy", "Pair a counter screen");
     let switch = format!("/counter/pair?lang={}", lang.other().code());
-    html_response(StatusCode::OK, page(lang, title, Some(&switch), form(lang, None)))
+    html_response(
+        StatusCode::OK,
+        page(lang, title, Some(&switch), form(lang, None)),
+    )
 }
 
 pub async fn submit(
@@ -42,7 +45,12 @@ pub async fn submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let lang = Lang::from_param(field("lang").as_deref());
     let typed = field("code").unwrap_or_default();
     let now = crate::db::now();
