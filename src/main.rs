@@ -636,10 +636,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 MailCommand::List { status, limit } => {
                     for e in sipas::mail::outbox::list(&mut conn, status.as_deref(), limit)? {
                         println!(
-                            "{}\t{}\t{}\t{}\t{}\tattempts {}\t{}",
+                            "{}\t{}\t{} {}\t{}\t{}\tattempts {}\t{}",
                             e.id,
                             e.status,
                             e.kind,
+                            e.channel,
                             e.unit_code,
                             e.dossier_code,
                             e.attempts,

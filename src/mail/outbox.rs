@@ -478,6 +478,8 @@ pub struct OutboxEntry {
     pub due_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
     pub last_error: Option<String>,
+    /// `email`, `sms` or `zalo`.
+    pub channel: String,
 }
 
 pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<Vec<OutboxEntry>> {
@@ -487,7 +489,7 @@ pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<
             .inner_join(transactions::table.on(transactions::id.eq(outbox::transaction_id)))
             .select((
                 outbox::id, outbox::kind, units::code, transactions::dossier_code, outbox::status,
-                outbox::attempts, outbox::due_at, outbox::sent_at, outbox::last_error,
+                outbox::attempts, outbox::due_at, outbox::sent_at, outbox::last_error, outbox::channel,
             ))
             .into_boxed();
         if let Some(s) = status {
