@@ -228,6 +228,7 @@ fn number_kept(app: &TestApp, dossier: &str) -> bool {
 crate::on_both_backends!(
     sms_delivered_once_across_an_outage_a_429_and_a_restart,
     sms_number_erased_once_nothing_is_due,
+    sms_refused_for_good_is_failed_not_retried,
     quiet_hours_hold_phone_messages,
     zalo_refreshes_its_token_and_delivers_once,
     desk_screen_is_paired_live_and_kept_to_its_desk,
@@ -732,4 +733,34 @@ async fn the_screen_clears_after_its_time() {
         screen::current(conn, &stp, &desk, later, chrono::Duration::seconds(180)).unwrap(),
         None
     );
+}
+
+async fn sms_refused_for_good_is_failed_not_retried(backend: Backend) {
+    let port = free_port();
+    let state: Shared = Arc::new(Mutex::new(Gateway {
+        script: VecDeque::from([400]),
+        ..Default::default()
+    }));
+    let gateway = FakeServer::start(port, state.clone());
+    let app = TestApp::spawn_with(backend, sms_settings(port)).await;
+    register_with_phone(&app, "HS-SMS-400", "0912888999").await;
+    let started = std::time::Instant::now();
+    while messages(&app, "HS-SMS-400")[0].2 != "failed" {
+        assert!(started.elapsed() < WAIT, "a 400 fails the message");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let m = messages(&app, "HS-SMS-400");
+    assert_eq!(m[0].3, 1, "one attempt only: {m:?}");
+    assert!(gateway.accepted().is_empty());
+    assert_eq!(state.lock().unwrap().requests.len(), 1);
+    // Failed messages wait for an administrator's retry: the number is kept until then.
+    assert!(number_kept(&app, "HS-SMS-400"));
+    let conn = &mut app.conn();
+    let error: Option<String> = db_run!(conn: {
+        outbox::table.filter(outbox::status.eq("failed")).select(outbox::last_error).first(conn)
+    })
+    .unwrap();
+    assert!(error.unwrap().contains("400"));
+    gateway.stop().await;
 }
