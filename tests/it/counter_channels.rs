@@ -232,6 +232,7 @@ crate::on_both_backends!(
     quiet_hours_hold_phone_messages,
     zalo_refreshes_its_token_and_delivers_once,
     desk_screen_is_paired_live_and_kept_to_its_desk,
+    a_screen_served_by_one_instance_follows_registrations_on_another,
 );
 
 async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backend) {
@@ -763,4 +764,43 @@ async fn sms_refused_for_good_is_failed_not_retried(backend: Backend) {
     .unwrap();
     assert!(error.unwrap().contains("400"));
     gateway.stop().await;
+}
+
+async fn a_screen_served_by_one_instance_follows_registrations_on_another(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // A second instance on the same database, as behind a load balancer.
+    let other = sipas::Application::build(crate::helpers::test_settings(&app.database_url))
+        .expect("second instance starts");
+    let other_base = other.state().public_base();
+    let other_handle = other.handle();
+    let other_task = actix_web::rt::spawn(other.run_until_stopped());
+    let code = {
+        let conn = &mut app.conn();
+        let stp = crate::security::unit_id(&app, "STP");
+        let desk = sipas::counter::DeskCode::parse("Q3").unwrap();
+        sipas::counter::devices::create_pairing(conn, &stp, &desk, "test", sipas::db::now())
+            .unwrap()
+            .code
+    };
+    let device = device_client();
+    let paired = device
+        .post(format!("{other_base}/counter/pair"))
+        .form(&[("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paired.status(), 303);
+    let mut events = device
+        .get(format!("{other_base}/counter/Q3/events"))
+        .send()
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    assert_eq!(next_screen_event(&mut events, &mut buffer).await.0, "");
+    let issued = register_at_desk(&app, "STP", "HS-DESK-OTHER", "Q3").await;
+    let (key, _) = next_screen_event(&mut events, &mut buffer).await;
+    assert!(key.ends_with(issued["token"].as_str().unwrap()), "{key}");
+    drop(events);
+    other_handle.stop(true).await;
+    let _ = other_task.await;
 }

@@ -14,8 +14,9 @@ use crate::error::AppError;
 
 /// How often a stream looks at the database.
 const POLL: Duration = Duration::from_millis(250);
-/// A comment line this often keeps proxies from closing an idle stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// A comment line this often keeps proxies from closing an idle stream, and finds a screen
+/// that went away (a write to it fails).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// Streams end after this; the browser reconnects at once (`retry`), which also lets a
 /// graceful shutdown finish.
 const LIFETIME: Duration = Duration::from_secs(300);
