@@ -39,6 +39,10 @@ impl DeskCode {
     }
 }
 
+/// How long a desk's registrations are kept: only the latest is ever shown, so older ones are
+/// dropped as new ones come (the table stays small whatever the number of dossiers).
+const KEEP_DESK_ROWS: chrono::Duration = chrono::Duration::days(1);
+
 /// Notes that `desk` of `unit_id` registered `transaction_id`: call inside the registration's
 /// transaction. Nothing personal is kept, only which survey the desk's screen shows.
 pub fn record_registration(
@@ -56,7 +60,14 @@ pub fn record_registration(
                 desk_registrations::desk.eq(desk.as_str()),
                 desk_registrations::registered_at.eq(now),
             ))
-            .execute(conn)
+            .execute(conn)?;
+        diesel::delete(
+            desk_registrations::table
+                .filter(desk_registrations::unit_id.eq(unit_id))
+                .filter(desk_registrations::desk.eq(desk.as_str()))
+                .filter(desk_registrations::registered_at.lt(now - KEEP_DESK_ROWS)),
+        )
+        .execute(conn)
     })?;
     Ok(())
 }

@@ -734,6 +734,18 @@ async fn the_screen_clears_after_its_time() {
         screen::current(conn, &stp, &desk, later, chrono::Duration::seconds(180)).unwrap(),
         None
     );
+    // Only the latest registration matters: a desk's rows older than a day go as new ones come.
+    let next = app.issue_survey("HS-DESK-NEXT", None).await;
+    let two_days = now + chrono::Duration::days(2);
+    let next_id = next["transaction_id"].as_str().unwrap();
+    sipas::counter::record_registration(conn, next_id, &stp, &desk, two_days).unwrap();
+    let kept: Vec<String> = db_run!(conn: {
+        sipas::db::schema::desk_registrations::table
+            .select(sipas::db::schema::desk_registrations::transaction_id)
+            .load(conn)
+    })
+    .unwrap();
+    assert_eq!(kept, vec![next_id.to_string()]);
 }
 
 async fn sms_refused_for_good_is_failed_not_retried(backend: Backend) {
