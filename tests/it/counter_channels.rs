@@ -229,6 +229,7 @@ crate::on_both_backends!(
     sms_delivered_once_across_an_outage_a_429_and_a_restart,
     sms_number_erased_once_nothing_is_due,
     sms_refused_for_good_is_failed_not_retried,
+    sms_reminder_follows_the_same_rules,
     quiet_hours_hold_phone_messages,
     zalo_refreshes_its_token_and_delivers_once,
     desk_screen_is_paired_live_and_kept_to_its_desk,
@@ -815,4 +816,65 @@ async fn a_screen_served_by_one_instance_follows_registrations_on_another(backen
     drop(events);
     other_handle.stop(true).await;
     let _ = other_task.await;
+}
+
+async fn sms_reminder_follows_the_same_rules(backend: Backend) {
+    let port = free_port();
+    let state: Shared = Arc::default();
+    let gateway = FakeServer::start(port, state.clone());
+    let app = TestApp::spawn_with(backend, sms_settings(port)).await;
+    register_with_phone(&app, "HS-SMS-REMIND", "0912000222").await;
+    register_with_phone(&app, "HS-SMS-OPTOUT", "0912000333").await;
+    gateway.wait_for(2).await;
+    // The second citizen opts out; then both reminders fall due.
+    let token = {
+        let accepted = gateway.accepted();
+        let text = accepted.iter().find(|b| b["to"] == "84912000333").unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        text.split_whitespace()
+            .find(|w| w.contains("/unsubscribe"))
+            .unwrap()
+            .to_string()
+    };
+    let opted = app
+        .client
+        .post(&token)
+        .form(&[("lang", "vi")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opted.status(), 200);
+    {
+        let conn = &mut app.conn();
+        let now = sipas::db::now();
+        db_run!(conn: {
+            diesel::update(outbox::table.filter(outbox::kind.eq("reminder")).filter(outbox::status.eq("queued")))
+                .set(outbox::due_at.eq(now))
+                .execute(conn)
+        })
+        .unwrap();
+    }
+    let accepted = gateway.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(gateway.accepted().len(), 3, "no reminder after the opt-out");
+    let reminder = &accepted[2];
+    assert_eq!(reminder["to"], "84912000222");
+    assert!(
+        reminder["message"]
+            .as_str()
+            .unwrap()
+            .contains("nhac Ong/Ba"),
+        "{reminder}"
+    );
+    assert_eq!(messages(&app, "HS-SMS-REMIND")[1].2, "sent");
+    assert_eq!(messages(&app, "HS-SMS-OPTOUT")[1].2, "cancelled");
+    let started = std::time::Instant::now();
+    while number_kept(&app, "HS-SMS-REMIND") {
+        assert!(started.elapsed() < WAIT, "erased after the reminder");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!number_kept(&app, "HS-SMS-OPTOUT"));
+    gateway.stop().await;
 }
