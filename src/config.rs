@@ -71,6 +71,30 @@ pub struct Settings {
     /// `/readyz` reports the mail sender stopped when its last loop turn is older than this
     /// (0: five poll intervals, at least 30 s, so one slow SMTP exchange is not an alarm).
     pub mail_stale_seconds: u64,
+    /// SMS gateway endpoint (POST); unset: no SMS.
+    pub sms_url: Option<String>,
+    /// One header line sent to the gateway, e.g. `Authorization: Basic dXNlcjpwYXNz`.
+    pub sms_auth_header: Option<String>,
+    /// Request body with `{phone}`, `{phone_digits}`, `{phone_national}`, `{text}`,
+    /// `{message_id}` replaced (escaped for `sms_content_type`).
+    pub sms_body_template: String,
+    pub sms_content_type: String,
+    /// Zalo ZNS API base (`/message/template` is appended).
+    pub zalo_base_url: String,
+    /// Zalo OAuth base (`/v4/oa/access_token` is appended).
+    pub zalo_oauth_url: String,
+    pub zalo_app_id: Option<String>,
+    pub zalo_secret_key: Option<String>,
+    /// The official account's refresh token: seeds the database once; rotated there after.
+    pub zalo_refresh_token: Option<String>,
+    /// ZNS template of invitations; set: Zalo is the phone channel (preferred over SMS).
+    pub zalo_template_id: Option<String>,
+    /// ZNS template of reminders; unset: the invitation template.
+    pub zalo_reminder_template_id: Option<String>,
+    /// Local times with no SMS or Zalo messages, `HH:MM-HH:MM`; `off`: none.
+    pub phone_quiet_hours: String,
+    /// How long a desk's screen shows the QR of its latest registration (unless answered).
+    pub counter_screen_seconds: i64,
     /// Per-response signals that hold a counter response out of the index until reviewed
     /// (comma-separated: same_device, same_network, fast_issue, short_answering, straight_line,
     /// burst; empty holds nothing). Signals a real citizen can trip alone are left out by default.
@@ -132,6 +156,20 @@ impl Default for Settings {
             mail_poll_millis: 2000,
             mail_lease_seconds: 300,
             mail_stale_seconds: 0,
+            sms_url: None,
+            sms_auth_header: None,
+            sms_body_template: r#"{"to":"{phone_digits}","message":"{text}","id":"{message_id}"}"#
+                .into(),
+            sms_content_type: "application/json".into(),
+            zalo_base_url: "https://business.openapi.zalo.me".into(),
+            zalo_oauth_url: "https://oauth.zaloapp.com".into(),
+            zalo_app_id: None,
+            zalo_secret_key: None,
+            zalo_refresh_token: None,
+            zalo_template_id: None,
+            zalo_reminder_template_id: None,
+            phone_quiet_hours: "21:00-07:00".into(),
+            counter_screen_seconds: 180,
             hold_rules: "same_device,fast_issue".into(),
             integrity_fast_seconds: 90,
             integrity_seconds_per_question: 2.0,
@@ -176,6 +214,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_MAIL_POLL_MILLIS", "mail_poll_millis"),
     ("SIPAS_MAIL_LEASE_SECONDS", "mail_lease_seconds"),
     ("SIPAS_MAIL_STALE_SECONDS", "mail_stale_seconds"),
+    ("SIPAS_SMS_URL", "sms_url"),
+    ("SIPAS_SMS_AUTH_HEADER", "sms_auth_header"),
+    ("SIPAS_SMS_BODY_TEMPLATE", "sms_body_template"),
+    ("SIPAS_SMS_CONTENT_TYPE", "sms_content_type"),
+    ("SIPAS_ZALO_BASE_URL", "zalo_base_url"),
+    ("SIPAS_ZALO_OAUTH_URL", "zalo_oauth_url"),
+    ("SIPAS_ZALO_APP_ID", "zalo_app_id"),
+    ("SIPAS_ZALO_SECRET_KEY", "zalo_secret_key"),
+    ("SIPAS_ZALO_REFRESH_TOKEN", "zalo_refresh_token"),
+    ("SIPAS_ZALO_TEMPLATE_ID", "zalo_template_id"),
+    (
+        "SIPAS_ZALO_REMINDER_TEMPLATE_ID",
+        "zalo_reminder_template_id",
+    ),
+    ("SIPAS_PHONE_QUIET_HOURS", "phone_quiet_hours"),
+    ("SIPAS_COUNTER_SCREEN_SECONDS", "counter_screen_seconds"),
     ("SIPAS_HOLD_RULES", "hold_rules"),
     ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
     (
@@ -259,6 +313,19 @@ impl Settings {
                 "mail_poll_millis" => self.mail_poll_millis = number(name, &value)?,
                 "mail_lease_seconds" => self.mail_lease_seconds = number(name, &value)?,
                 "mail_stale_seconds" => self.mail_stale_seconds = number(name, &value)?,
+                "sms_url" => self.sms_url = Some(value),
+                "sms_auth_header" => self.sms_auth_header = Some(value),
+                "sms_body_template" => self.sms_body_template = value,
+                "sms_content_type" => self.sms_content_type = value,
+                "zalo_base_url" => self.zalo_base_url = value,
+                "zalo_oauth_url" => self.zalo_oauth_url = value,
+                "zalo_app_id" => self.zalo_app_id = Some(value),
+                "zalo_secret_key" => self.zalo_secret_key = Some(value),
+                "zalo_refresh_token" => self.zalo_refresh_token = Some(value),
+                "zalo_template_id" => self.zalo_template_id = Some(value),
+                "zalo_reminder_template_id" => self.zalo_reminder_template_id = Some(value),
+                "phone_quiet_hours" => self.phone_quiet_hours = value,
+                "counter_screen_seconds" => self.counter_screen_seconds = number(name, &value)?,
                 "hold_rules" => self.hold_rules = value,
                 "integrity_fast_seconds" => self.integrity_fast_seconds = number(name, &value)?,
                 "integrity_seconds_per_question" => {

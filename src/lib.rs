@@ -10,6 +10,7 @@ pub mod backup;
 pub mod calendar;
 pub mod collector_orgs;
 pub mod config;
+pub mod counter;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -128,6 +129,8 @@ pub struct Application {
     metrics_port: Option<u16>,
     writer: WriterThread,
     mail: mail::sender::MailSender,
+    /// SMS and Zalo; `None` when neither is configured.
+    phone: Option<mail::phone_sender::PhoneSender>,
     state: AppState,
 }
 
@@ -175,6 +178,11 @@ impl Application {
         let mail = mail::sender::MailSender::start(
             pool.clone(),
             mail::sender::MailPolicy::from_settings(&settings, secret.clone())?,
+            std::time::Duration::from_millis(settings.mail_poll_millis),
+        )?;
+        let phone = mail::phone_sender::PhoneSender::start(
+            pool.clone(),
+            mail::phone_sender::PhonePolicy::from_settings(&settings, secret.clone())?,
             std::time::Duration::from_millis(settings.mail_poll_millis),
         )?;
         let (writer, writer_thread) =
@@ -240,6 +248,7 @@ impl Application {
             metrics_port,
             writer: writer_thread,
             mail,
+            phone,
             state,
         })
     }
@@ -269,6 +278,7 @@ impl Application {
             server,
             writer,
             mail,
+            phone,
             state,
             ..
         } = self;
@@ -276,6 +286,9 @@ impl Application {
         drop(state);
         writer.shutdown().await;
         let _ = actix_web::rt::task::spawn_blocking(move || mail.stop()).await;
+        if let Some(phone) = phone {
+            let _ = actix_web::rt::task::spawn_blocking(move || phone.stop()).await;
+        }
         result
     }
 }

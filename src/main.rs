@@ -643,10 +643,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 MailCommand::List { status, limit } => {
                     for e in sipas::mail::outbox::list(&mut conn, status.as_deref(), limit)? {
                         println!(
-                            "{}\t{}\t{}\t{}\t{}\tattempts {}\t{}",
+                            "{}\t{}\t{} {}\t{}\t{}\tattempts {}\t{}",
                             e.id,
                             e.status,
                             e.kind,
+                            e.channel,
                             e.unit_code,
                             e.dossier_code,
                             e.attempts,
@@ -811,6 +812,8 @@ async fn serve_async(
                 completed_at: sipas::db::now(),
                 email: None,
                 form: Some("sipas".into()),
+                phone: None,
+                counter: None,
             };
             let state = app.state().clone();
             let issued = sipas::survey::registration::register(&state, caller, request)

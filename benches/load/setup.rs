@@ -141,6 +141,8 @@ pub fn prepare(database_url: &str, tokens: usize) -> anyhow::Result<Prepared> {
                     completed_at,
                     email: None,
                     form: Some("sipas".into()),
+                    phone: None,
+                    counter: None,
                 };
                 let survey = sipas::survey::registration::register_on_connection(
                     conn,

@@ -251,6 +251,57 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
         claimed_by -> Nullable<Text>,
         claimed_until -> Nullable<Timestamp>,
+        channel -> Text,
+    }
+}
+
+diesel::table! {
+    phone_contacts (transaction_id) {
+        transaction_id -> Text,
+        phone -> Text,
+    }
+}
+
+diesel::table! {
+    zalo_tokens (id) {
+        id -> Text,
+        seed_hash -> Text,
+        refresh_token -> Text,
+        access_token -> Nullable<Text>,
+        access_expires_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    desk_registrations (transaction_id) {
+        transaction_id -> Text,
+        unit_id -> Text,
+        desk -> Text,
+        registered_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    counter_pairings (code_hash) {
+        code_hash -> Text,
+        unit_id -> Text,
+        desk -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    counter_devices (id) {
+        id -> Text,
+        unit_id -> Text,
+        desk -> Text,
+        credential_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -458,6 +509,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     rollup_cells,
     rollup_procedure_cells,
     outbox,
+    phone_contacts,
+    zalo_tokens,
+    desk_registrations,
+    counter_pairings,
+    counter_devices,
     samples,
     sample_units,
     sample_members,

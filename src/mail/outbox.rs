@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::DbConn;
+use crate::db::schema::phone_contacts;
 use crate::db::schema::{outbox, procedures, survey_tokens, transactions, units};
 use crate::db_run;
 
@@ -116,6 +117,34 @@ pub fn claim_due(
     lease: Duration,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
+    claim_due_on(conn, Channels::Email, instance, now, lease, limit)
+}
+
+/// Which messages a sender handles: e-mail, or SMS and Zalo (see [`super::phone_sender`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channels {
+    Email,
+    Phone,
+}
+
+impl Channels {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Email => "channel = 'email'",
+            Self::Phone => "channel IN ('sms', 'zalo')",
+        }
+    }
+}
+
+/// [`claim_due`] for the messages of `channels`.
+pub fn claim_due_on(
+    conn: &mut DbConn,
+    channels: Channels,
+    instance: &str,
+    now: NaiveDateTime,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
     use diesel::sql_types::{BigInt, Text, Timestamp};
     // Numbered parameters: `$n` on PostgreSQL, `?n` on SQLite.
     let (p, lock) = match conn {
@@ -125,10 +154,11 @@ pub fn claim_due(
     let sql = format!(
         "UPDATE outbox SET status = 'sending', claimed_by = {p}1, claimed_until = {p}3 \
          WHERE id IN (SELECT id FROM outbox \
-             WHERE (status = 'queued' AND due_at <= {p}2) \
-                OR (status = 'sending' AND (claimed_until IS NULL OR claimed_until < {p}2)) \
+             WHERE {channels} AND ((status = 'queued' AND due_at <= {p}2) \
+                OR (status = 'sending' AND (claimed_until IS NULL OR claimed_until < {p}2))) \
              ORDER BY due_at LIMIT {p}4{lock}) \
-         RETURNING id"
+         RETURNING id",
+        channels = channels.sql()
     );
     let claimed: Vec<ClaimedId> = db_run!(conn: {
         diesel::sql_query(&sql)
@@ -292,6 +322,7 @@ pub fn forget_address_if_done(conn: &mut DbConn, transaction_id: &str) -> QueryR
     let pending: i64 = db_run!(conn: {
         outbox::table
             .filter(outbox::transaction_id.eq(transaction_id))
+            .filter(outbox::channel.eq("email"))
             .filter(outbox::status.eq("queued").or(outbox::status.eq("sending")).or(outbox::status.eq("failed")))
             .count()
             .get_result(conn)
@@ -333,6 +364,9 @@ pub fn stop_all(conn: &mut DbConn, transaction_id: &str) -> QueryResult<()> {
     if mail_waiting || matches!(address, Some(Some(_))) {
         forget_address_if_done(conn, transaction_id)?;
     }
+    if mail_waiting {
+        forget_numbers_if_done(conn, &[transaction_id])?;
+    }
     Ok(())
 }
 
@@ -353,6 +387,7 @@ pub fn stop_all_many(conn: &mut DbConn, transaction_ids: &[&str]) -> QueryResult
         .execute(conn)?;
         let pending = outbox::table
             .filter(outbox::transaction_id.eq(transactions::id))
+            .filter(outbox::channel.eq("email"))
             .filter(outbox::status.eq_any(["queued", "sending", "failed"]));
         diesel::update(
             transactions::table
@@ -363,6 +398,7 @@ pub fn stop_all_many(conn: &mut DbConn, transaction_ids: &[&str]) -> QueryResult
         .set(transactions::email.eq(None::<String>))
         .execute(conn)
     })?;
+    forget_numbers_if_done(conn, transaction_ids)?;
     Ok(())
 }
 
@@ -443,6 +479,8 @@ pub struct OutboxEntry {
     pub due_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
     pub last_error: Option<String>,
+    /// `email`, `sms` or `zalo`.
+    pub channel: String,
 }
 
 pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<Vec<OutboxEntry>> {
@@ -452,7 +490,7 @@ pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<
             .inner_join(transactions::table.on(transactions::id.eq(outbox::transaction_id)))
             .select((
                 outbox::id, outbox::kind, units::code, transactions::dossier_code, outbox::status,
-                outbox::attempts, outbox::due_at, outbox::sent_at, outbox::last_error,
+                outbox::attempts, outbox::due_at, outbox::sent_at, outbox::last_error, outbox::channel,
             ))
             .into_boxed();
         if let Some(s) = status {
@@ -485,4 +523,26 @@ pub fn summary(conn: &mut DbConn) -> QueryResult<Vec<(String, String, String, i6
         .collect();
     out.sort();
     Ok(out)
+}
+
+/// Statuses of a message still to be sent (or waiting for an administrator's retry).
+const PHONE_PENDING: [&str; 3] = ["queued", "sending", "failed"];
+
+/// Erases the numbers of `transaction_ids` that have no SMS or Zalo message pending.
+pub fn forget_numbers_if_done(conn: &mut DbConn, transaction_ids: &[&str]) -> QueryResult<usize> {
+    if transaction_ids.is_empty() {
+        return Ok(0);
+    }
+    db_run!(conn: {
+        let pending = outbox::table
+            .filter(outbox::transaction_id.eq(phone_contacts::transaction_id))
+            .filter(outbox::channel.ne("email"))
+            .filter(outbox::status.eq_any(PHONE_PENDING));
+        diesel::delete(
+            phone_contacts::table
+                .filter(phone_contacts::transaction_id.eq_any(transaction_ids))
+                .filter(diesel::dsl::not(diesel::dsl::exists(pending))),
+        )
+        .execute(conn)
+    })
 }

@@ -66,7 +66,7 @@ pub struct Pass {
     pub cancelled: usize,
 }
 
-fn backoff(base: chrono::Duration, attempts: i64) -> chrono::Duration {
+pub(crate) fn backoff(base: chrono::Duration, attempts: i64) -> chrono::Duration {
     base * 2i32.saturating_pow(attempts.clamp(1, 20) as u32 - 1)
 }
 

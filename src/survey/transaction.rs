@@ -26,6 +26,8 @@ pub struct IssuePolicy {
     pub mail_host: String,
     /// The province's local time, for validity dates.
     pub utc_offset: chrono::FixedOffset,
+    /// SMS or Zalo, whichever is configured; `None`: phone numbers are not kept.
+    pub phone_channel: Option<crate::mail::phone::PhoneChannel>,
 }
 
 impl IssuePolicy {
@@ -48,6 +50,7 @@ impl IssuePolicy {
             reminder_before: chrono::Duration::hours(settings.mail_reminder_hours),
             mail_host: host,
             utc_offset,
+            phone_channel: crate::mail::phone::configured_channel(settings),
         }
     }
 }
@@ -63,6 +66,10 @@ pub struct TransactionRequest {
     pub completed_at: NaiveDateTime,
     pub email: Option<String>,
     pub form: Option<String>,
+    /// For SMS or Zalo invitations.
+    pub phone: Option<crate::mail::phone::PhoneNumber>,
+    /// The desk that served the citizen: its screen shows the survey's QR.
+    pub counter: Option<crate::counter::DeskCode>,
 }
 
 /// What the counter system gets back; the same for a repeated request.
@@ -149,7 +156,7 @@ fn time_field(
 }
 
 /// Every field of a registration; any other is refused (422) rather than silently ignored.
-pub const FIELDS: [&str; 8] = [
+pub const FIELDS: [&str; 10] = [
     "unit",
     "dossier_code",
     "procedure",
@@ -158,6 +165,8 @@ pub const FIELDS: [&str; 8] = [
     "completed_at",
     "email",
     "form",
+    "phone",
+    "counter",
 ];
 
 /// How far ahead a due date may be: a statutory deadline is days or months away, never years.
@@ -278,6 +287,14 @@ impl TransactionRequest {
             ));
         }
         let form = text_field(body, "form", false, 64)?;
+        let phone = text_field(body, "phone", false, 32)?
+            .map(|p| crate::mail::phone::PhoneNumber::parse(&p))
+            .transpose()
+            .map_err(|msg| AppError::field("phone", msg))?;
+        let counter = text_field(body, "counter", false, 32)?
+            .map(|d| crate::counter::DeskCode::parse(&d))
+            .transpose()
+            .map_err(|msg| AppError::field("counter", msg))?;
         Ok(Self {
             unit,
             dossier_code,
@@ -287,6 +304,8 @@ impl TransactionRequest {
             completed_at,
             email,
             form,
+            phone,
+            counter,
         })
     }
 }
@@ -321,6 +340,7 @@ pub struct NewDossier {
     reminder_before: chrono::Duration,
     mail_host: String,
     utc_offset: chrono::FixedOffset,
+    phone_channel: Option<crate::mail::phone::PhoneChannel>,
 }
 
 /// Checks a registration request (unit, key scope, validity, procedure, form) and finds an
@@ -404,6 +424,7 @@ pub fn prepare(
         reminder_before: policy.reminder_before,
         mail_host: policy.mail_host.clone(),
         utc_offset: policy.utc_offset,
+        phone_channel: policy.phone_channel,
     })))
 }
 
@@ -448,8 +469,32 @@ impl NewDossier {
             }
             QueryResult::Ok(())
         })?;
+        self.insert_counter_channels(conn)?;
         let change = DossierChange::of_dossier(request.completed_at, request.due_at, None);
         delta.add_dossier(&self.unit_id, request.completed_at, self.utc_offset, change);
+        Ok(())
+    }
+
+    /// The phone invitation and reminder (queued like e-mail, same transaction) and the desk's
+    /// screen entry, when the request has a number or a desk.
+    fn insert_counter_channels(&self, conn: &mut DbConn) -> QueryResult<()> {
+        let request = &self.request;
+        if let (Some(phone), Some(channel), true) =
+            (&request.phone, self.phone_channel, self.invitations)
+        {
+            let rows = crate::mail::outbox::rows_for(
+                &self.id,
+                &self.unit_id,
+                self.now,
+                self.expires_at,
+                self.reminder_before,
+                &self.mail_host,
+            );
+            crate::mail::phone::queue(conn, &self.id, phone, channel, &rows)?;
+        }
+        if let Some(desk) = &request.counter {
+            crate::counter::record_registration(conn, &self.id, &self.unit_id, desk, self.now)?;
+        }
         Ok(())
     }
 
@@ -606,6 +651,9 @@ pub fn insert_many(
         diesel::insert_into(crate::db::schema::outbox::table)
             .values(&mail)
             .execute(pg)?;
+    }
+    for (d, _) in &batch {
+        d.insert_counter_channels(conn)?;
     }
     for (d, _) in &batch {
         let change = DossierChange::of_dossier(d.request.completed_at, d.request.due_at, None);

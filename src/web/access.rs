@@ -187,6 +187,14 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/admin/campaigns/{id}/invitees", Access::Admin),
     rule("GET", "/admin/campaigns/{id}/links.csv", Access::Admin),
     rule("GET", "/admin/campaigns/{id}/print", Access::Admin),
+    // Pairing is open to any device (the code is the secret; rate-limited like surveys); the
+    // screens check the device credential themselves.
+    rule("GET", "/counter/pair", Access::Survey),
+    rule("POST", "/counter/pair", Access::Survey),
+    rule("GET", "/counter/{desk}/screen", Access::Public),
+    rule("GET", "/counter/{desk}/events", Access::Public),
+    rule("GET", "/agency/units/{id}/counter", Access::Results),
+    rule("POST", "/agency/units/{id}/counter", Access::Results),
     rule("GET", "/cases", Access::Results),
     rule("GET", "/cases/{id}", Access::Results),
     rule("POST", "/cases/{id}", Access::Results),

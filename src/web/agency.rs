@@ -117,6 +117,7 @@ pub async fn unit(
             thead { tr { th { (lang.pick("Mẫu phiếu", "Form")) } th { (lang.pick("Kênh", "Channel")) } th { (lang.pick("Số phiếu", "Responses")) } } }
             tbody { @for (form, channel, n) in &by_channel { tr { td { (form) } td { (channel) } td { (n) } } } }
         }
+        p { a href=(format!("/agency/units/{}/counter", unit.id)) { (lang.pick("Màn hình quầy của đơn vị", "The unit's counter screens")) } }
         p { a href="/agency" { (lang.pick("← Danh sách đơn vị", "← All my units")) } }
     };
     Ok(html_response(

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod citizen;
 pub mod collector;
+pub mod counter;
 pub mod error_response;
 pub mod errors;
 pub mod export;
@@ -92,6 +93,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/s/{token}/unsubscribe")
             .route(get_or_head().to(citizen::unsubscribe_page))
             .route(web::post().to(citizen::unsubscribe)),
+    );
+    cfg.service(
+        web::resource("/counter/pair")
+            .route(get_or_head().to(counter::pair::page_get))
+            .route(web::post().to(counter::pair::submit)),
+    )
+    .service(web::resource("/counter/{desk}/screen").route(get_or_head().to(counter::screen::show)))
+    .service(
+        web::resource("/counter/{desk}/events").route(get_or_head().to(counter::events::stream)),
+    )
+    .service(
+        web::resource("/agency/units/{id}/counter")
+            .route(get_or_head().to(counter::desks::show))
+            .route(web::post().to(counter::desks::act)),
     );
     staff_routes(cfg);
     admin::groups::routes(cfg);

@@ -49,7 +49,9 @@ pub fn spec() -> Value {
                         "due_at": { "type": ["string", "null"], "format": "date-time", "description": "Not before received_at, at most 731 days from now" },
                         "completed_at": { "type": "string", "format": "date-time", "description": "From 2000-01-01, at most 10 minutes in the future" },
                         "email": { "type": ["string", "null"], "format": "email", "description": "Optional: where to send the invitation" },
-                        "form": { "type": ["string", "null"], "description": "Survey form code (default: the unit's counter form)" }
+                        "form": { "type": ["string", "null"], "description": "Survey form code (default: the unit's counter form)" },
+                        "phone": { "type": ["string", "null"], "maxLength": 32, "examples": ["0912345678", "+84912345678"], "description": "Optional: mobile number for the SMS or Zalo invitation (whichever the server is configured for); erased once no message is due" },
+                        "counter": { "type": ["string", "null"], "maxLength": 32, "pattern": "^[A-Za-z0-9_-]{1,32}$", "description": "Optional: code of the desk that served the citizen; its paired screen shows this survey's QR" }
                     }
                 },
                 "IssuedSurvey": {

@@ -15,6 +15,16 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/paper.css"),
     ),
     (
+        "counter.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/counter.css"),
+    ),
+    (
+        "counter-screen.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/counter-screen.js"),
+    ),
+    (
         "paper-entry.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/paper-entry.js"),

@@ -139,6 +139,8 @@ fn register_surveys(database_url: &str, n: usize) -> Vec<String> {
                     completed_at: now - chrono::Duration::hours(1),
                     email: None,
                     form: Some("sipas".into()),
+                    phone: None,
+                    counter: None,
                 };
                 sipas::survey::registration::register_on_connection(
                     conn,

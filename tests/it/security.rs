@@ -355,7 +355,13 @@ fn intended(method: &str, pattern: &str, caller: Caller) -> Expect {
         // Counter systems with a live key only: no caller here holds one.
         "/api/v1/transactions" => Expect::Deny,
         "/logout" | "/account" | "/account/password" => allow(role.is_some()),
-        "/agency/units/{id}" if caller == Caller::AgencyOther => Expect::Hidden,
+        "/agency/units/{id}" | "/agency/units/{id}/counter" if caller == Caller::AgencyOther => {
+            Expect::Hidden
+        }
+        // Pairing is for any device; desk screens need a paired device's cookie, no caller
+        // here has one.
+        "/counter/pair" => Expect::Allow,
+        p if p.starts_with("/counter/") => Expect::Deny,
         p if (p.starts_with("/reports/units/") || p.starts_with("/api/v1/reports/units/"))
             && caller == Caller::AgencyOther =>
         {
@@ -490,6 +496,7 @@ impl Ids {
             .replace("{id}", id)
             .replace("{token}", &token)
             .replace("{file}", "sipas.css")
+            .replace("{desk}", "Q1")
             .replace("{serial}", "ABCD-EFGH-23");
         assert!(!path.contains('{'), "{pattern}: unknown path parameter");
         path
@@ -791,6 +798,7 @@ struct CsrfIds {
 impl CsrfIds {
     fn path(&self, pattern: &str) -> String {
         let id = if pattern.starts_with("/admin/units/")
+            || pattern.starts_with("/agency/units/")
             || pattern.starts_with("/admin/integrity/")
             || pattern.starts_with("/cases/")
         {
@@ -835,6 +843,7 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
         | "/admin/users/{id}/password"
         | "/admin/outbox/{id}/retry" => Vec::new(),
         "/admin/units/{id}/invitations" => f(&[("enabled", "on")]),
+        "/agency/units/{id}/counter" => f(&[("action", "pair"), ("desk", "Q1")]),
         "/paper/batches" => f(&[("sample", "none"), ("unit", "STP"), ("collector_name", "A")]),
         "/paper/batches/{id}/delivered" | "/paper/batches/{id}/returned" => {
             f(&[("serials", "ABCD-EFGH-23")])

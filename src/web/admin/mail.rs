@@ -71,7 +71,7 @@ pub async fn page(
         table #outbox-entries {
             thead { tr { th { (lang.pick("Loại", "Kind")) } th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Hồ sơ", "Dossier")) } th { (lang.pick("Lần gửi", "Attempts")) } th { (lang.pick("Hạn gửi / đã gửi", "Due / sent")) } th { (lang.pick("Lỗi gần nhất", "Last error")) } th {} } }
             tbody { @for e in &entries { tr {
-                td { (e.kind) } td { (e.unit_code) } td { (e.dossier_code) } td { (e.attempts) }
+                td { (e.kind) " · " (e.channel) } td { (e.unit_code) } td { (e.dossier_code) } td { (e.attempts) }
                 td { (e.sent_at.unwrap_or(e.due_at).format("%Y-%m-%d %H:%M")) }
                 td { (e.last_error.as_deref().unwrap_or("")) }
                 td { @if e.status == "failed" {

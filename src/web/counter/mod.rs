@@ -1,0 +1,26 @@
+//! Pages of counter devices (the desk screen facing the citizen, its pairing) and the staff
+//! page that pairs them.
+
+pub mod desks;
+pub mod events;
+pub mod pair;
+pub mod screen;
+
+/// The cookie holding a paired device's credential; only a hash of it is stored.
+pub const DEVICE_COOKIE: &str = "sipas_counter";
+
+/// The device credential a request carries, if any.
+fn credential(req: &actix_web::HttpRequest) -> Option<String> {
+    req.cookie(DEVICE_COOKIE).map(|c| c.value().to_string())
+}
+
+/// How the screen is drawn from the database, from the settings.
+fn policy_parts(
+    state: &super::AppState,
+) -> (crate::secret::ServerSecret, String, chrono::Duration) {
+    (
+        state.secret.clone(),
+        state.public_base(),
+        chrono::Duration::seconds(state.settings.counter_screen_seconds),
+    )
+}
