@@ -23,6 +23,7 @@ pub mod periods;
 pub mod procedures;
 pub mod progress;
 pub mod proxy;
+pub mod publish;
 pub mod report;
 pub mod secret;
 pub mod survey;

@@ -1,0 +1,2 @@
+DROP INDEX releases_created_idx;
+DROP TABLE releases;
