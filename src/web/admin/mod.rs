@@ -5,6 +5,7 @@ pub mod audit_log;
 pub mod catalog;
 pub mod groups;
 pub mod mail;
+pub mod releases;
 pub mod units;
 pub mod users;
 
