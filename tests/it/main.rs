@@ -24,6 +24,7 @@ mod mail;
 mod multi_instance;
 mod operations;
 mod paper;
+mod publish;
 mod pg_writer;
 mod reports;
 mod security;
