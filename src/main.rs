@@ -768,17 +768,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     spinner.finish_and_clear();
                     let r = created.map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
                     let changes = r.parsed().map(|d| d.changes.len()).unwrap_or(0);
-                    println!("release\t{}\nperiod\t{}\nsequence\t{}\nsha256\t{}", r.id, r.period, r.sequence, r.sha256);
+                    println!(
+                        "release\t{}\nperiod\t{}\nsequence\t{}\nsha256\t{}",
+                        r.id, r.period, r.sequence, r.sha256
+                    );
                     if r.corrects.is_some() {
                         println!("changes\t{changes}");
                     }
-                    println!("public at {}/public/releases/{}", settings.public_base(), r.id);
+                    println!(
+                        "public at {}/public/releases/{}",
+                        settings.public_base(),
+                        r.id
+                    );
                 }
                 ReleaseCommand::List => {
                     let rows = sipas::publish::release::list(&mut conn)
                         .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
                     for r in rows {
-                        println!("{}\t{}\t{}\t{}\t{}", r.id, r.period, r.sequence, r.created_at, r.sha256);
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            r.id, r.period, r.sequence, r.created_at, r.sha256
+                        );
                     }
                 }
                 ReleaseCommand::Verify { .. } => unreachable!("handled above"),
@@ -847,17 +857,24 @@ fn verify_release(
     let key = match &checked.key {
         KeySource::Given(p) => format!("the public key {}", p.display()),
         KeySource::Local(p) => format!("this server's release key {}", p.display()),
-        KeySource::Embedded => "the key the file names (compare its fingerprint with the published one)".into(),
+        KeySource::Embedded => {
+            "the key the file names (compare its fingerprint with the published one)".into()
+        }
     };
     if let Some((period, sequence)) = &checked.release {
         println!("release of period {period}, sequence {sequence}");
     }
-    println!("sha256\t{}\nkey\t{} ({key})", checked.sha256, checked.fingerprint);
+    println!(
+        "sha256\t{}\nkey\t{} ({key})",
+        checked.sha256, checked.fingerprint
+    );
     if checked.valid {
         println!("chữ ký hợp lệ / signature valid");
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("CHỮ KÝ KHÔNG HỢP LỆ / SIGNATURE INVALID: the file was changed after signing, or another key signed it");
+        eprintln!(
+            "CHỮ KÝ KHÔNG HỢP LỆ / SIGNATURE INVALID: the file was changed after signing, or another key signed it"
+        );
         Ok(ExitCode::FAILURE)
     }
 }

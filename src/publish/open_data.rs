@@ -60,7 +60,13 @@ impl<'a> Line<'a> {
         }
     }
 
-    fn plain(measure: &'a str, code: &'a str, vi: &'a str, en: &'a str, value: Option<f64>) -> Self {
+    fn plain(
+        measure: &'a str,
+        code: &'a str,
+        vi: &'a str,
+        en: &'a str,
+        value: Option<f64>,
+    ) -> Self {
         Self {
             measure,
             code,
@@ -93,9 +99,21 @@ pub fn csv(doc: &ReleaseDocument) -> Vec<u8> {
             &unit.index,
         )];
         for e in &unit.elements {
-            lines.push(Line::estimate("element", &e.code, &e.title_vi, &e.title_en, &e.index));
+            lines.push(Line::estimate(
+                "element",
+                &e.code,
+                &e.title_vi,
+                &e.title_en,
+                &e.index,
+            ));
             for i in &e.items {
-                lines.push(Line::estimate("item", &i.code, &i.text_vi, &i.text_en, &i.satisfied));
+                lines.push(Line::estimate(
+                    "item",
+                    &i.code,
+                    &i.text_vi,
+                    &i.text_en,
+                    &i.satisfied,
+                ));
             }
         }
         if let Some(c) = &unit.channels {
@@ -186,7 +204,12 @@ pub fn csv(doc: &ReleaseDocument) -> Vec<u8> {
 pub fn catalog(base: &str, releases: &[(Release, ReleaseDocument)]) -> Value {
     let publisher = releases
         .first()
-        .map(|(_, d)| (d.release.publisher_vi.clone(), d.release.publisher_en.clone()))
+        .map(|(_, d)| {
+            (
+                d.release.publisher_vi.clone(),
+                d.release.publisher_en.clone(),
+            )
+        })
         .unwrap_or_else(|| ("SIPAS".into(), "SIPAS".into()));
     let datasets: Vec<Value> = releases
         .iter()
@@ -293,6 +316,9 @@ mod tests {
             ..hidden
         };
         let svg = badge("A<B", "2026", &shown);
-        assert!(svg.contains("82.5 % · n 340") && svg.contains("A&lt;B"), "{svg}");
+        assert!(
+            svg.contains("82.5 % · n 340") && svg.contains("A&lt;B"),
+            "{svg}"
+        );
     }
 }

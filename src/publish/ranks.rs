@@ -109,7 +109,11 @@ mod tests {
 
     #[test]
     fn touching_is_overlap_and_equal_estimates_share_the_point_rank() {
-        let units = [e(80.0, 70.0, 90.0), e(80.0, 70.0, 90.0), e(60.0, 50.0, 70.0)];
+        let units = [
+            e(80.0, 70.0, 90.0),
+            e(80.0, 70.0, 90.0),
+            e(60.0, 50.0, 70.0),
+        ];
         let ranks = rank_ranges(&units);
         assert_eq!(ranks[0].point, 1);
         assert_eq!(ranks[1].point, 1);

@@ -58,9 +58,9 @@ impl Release {
     }
 
     pub fn signature_bytes(&self) -> AppResult<Vec<u8>> {
-        BASE64.decode(self.signature.as_bytes()).map_err(|e| {
-            AppError::Internal(anyhow::anyhow!("release {} signature: {e}", self.id))
-        })
+        BASE64
+            .decode(self.signature.as_bytes())
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("release {} signature: {e}", self.id)))
     }
 }
 
@@ -220,7 +220,9 @@ pub fn snapshot(
 
 /// The staff ranking of one level with a rank range for every ranked unit.
 pub fn ranking_with_ranges(kind: &str, rows: &[report::RankingRow]) -> Ranking {
-    let ranked: Vec<usize> = (0..rows.len()).filter(|i| rows[*i].rank.is_some()).collect();
+    let ranked: Vec<usize> = (0..rows.len())
+        .filter(|i| rows[*i].rank.is_some())
+        .collect();
     let estimates: Vec<ranks::Estimate> = ranked
         .iter()
         .map(|i| {

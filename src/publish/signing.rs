@@ -77,7 +77,10 @@ impl ReleaseKey {
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut seed);
         let key = Self::from_seed(seed);
-        let tmp = dir.join(format!(".release-key-{}.tmp", uuid::Uuid::new_v4().simple()));
+        let tmp = dir.join(format!(
+            ".release-key-{}.tmp",
+            uuid::Uuid::new_v4().simple()
+        ));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -101,7 +104,9 @@ impl ReleaseKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path)?
                 .with_context(|| format!("release key {} vanished", path.display())),
-            Err(e) => Err(e).with_context(|| format!("cannot write release key {}", path.display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("cannot write release key {}", path.display()))
+            }
         }
     }
 

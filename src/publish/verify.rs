@@ -57,7 +57,8 @@ pub fn verify_file(
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the public key {}", path.display()))?;
             (
-                PublicKey::parse(&text).with_context(|| format!("public key {}", path.display()))?,
+                PublicKey::parse(&text)
+                    .with_context(|| format!("public key {}", path.display()))?,
                 KeySource::Given(path.to_path_buf()),
             )
         }
@@ -65,7 +66,8 @@ pub fn verify_file(
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the release key {}", path.display()))?;
             (
-                PublicKey::parse(&text).with_context(|| format!("release key {}", path.display()))?,
+                PublicKey::parse(&text)
+                    .with_context(|| format!("release key {}", path.display()))?,
                 KeySource::Local(path.to_path_buf()),
             )
         }
@@ -73,7 +75,9 @@ pub fn verify_file(
             let named = document
                 .as_ref()
                 .map(|d| d.release.signing_key.clone())
-                .context("no --public-key given, no local release key, and the file names no key")?;
+                .context(
+                    "no --public-key given, no local release key, and the file names no key",
+                )?;
             (PublicKey::parse(&named)?, KeySource::Embedded)
         }
     };

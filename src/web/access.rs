@@ -197,7 +197,11 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/public/releases", Access::Public),
     rule("GET", "/public/releases/{id}", Access::Public),
     rule("GET", "/public/releases/{id}/release.json", Access::Public),
-    rule("GET", "/public/releases/{id}/release.json.sig", Access::Public),
+    rule(
+        "GET",
+        "/public/releases/{id}/release.json.sig",
+        Access::Public,
+    ),
     rule("GET", "/public/releases/{id}/release.csv", Access::Public),
     rule("GET", "/public/catalog.json", Access::Public),
     rule("GET", "/public/key", Access::Public),

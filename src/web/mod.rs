@@ -301,7 +301,9 @@ fn public_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/public/units/{code}/badge.svg").route(get().to(unit::badge)))
         .service(web::resource("/public/releases").route(get().to(releases::list)))
         .service(web::resource("/public/releases/{id}").route(get().to(releases::detail)))
-        .service(web::resource("/public/releases/{id}/release.json").route(get().to(releases::json)))
+        .service(
+            web::resource("/public/releases/{id}/release.json").route(get().to(releases::json)),
+        )
         .service(
             web::resource("/public/releases/{id}/release.json.sig")
                 .route(get().to(releases::signature)),

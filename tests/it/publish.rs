@@ -68,7 +68,11 @@ async fn answer_at_levels(app: &TestApp, prefix: &str, levels: &[&str]) {
 async fn publish(app: &TestApp, period: &str, note: &str) -> release::Release {
     let admin = sign_in_admin(app).await;
     let response = admin
-        .post(app, "/admin/releases", &[("period", period), ("note", note)])
+        .post(
+            app,
+            "/admin/releases",
+            &[("period", period), ("note", note)],
+        )
         .await;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
@@ -78,12 +82,7 @@ async fn publish(app: &TestApp, period: &str, note: &str) -> release::Release {
 }
 
 async fn get(app: &TestApp, path: &str) -> (u16, Vec<u8>) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .send()
-        .await
-        .expect("request");
+    let response = app.client.get(app.url(path)).send().await.expect("request");
     let status = response.status().as_u16();
     (status, response.bytes().await.expect("body").to_vec())
 }
@@ -136,10 +135,17 @@ async fn a_release_is_frozen_and_equals_the_staff_report(backend: Backend) {
 
     // New answers move the staff report, never the release.
     let (_, before) = get(&app, &format!("/public/releases/{}/release.json", r.id)).await;
-    assert_eq!(before, r.document.as_bytes(), "the download is the signed bytes");
+    assert_eq!(
+        before,
+        r.document.as_bytes(),
+        "the download is the signed bytes"
+    );
     answer(&app, "LATER", 3).await;
     let staff: Value = serde_json::from_str(&admin.page(&app, &staff_path).await).expect("json");
-    assert_eq!(staff["sipas"]["index"]["n"], 9, "the staff report counts them");
+    assert_eq!(
+        staff["sipas"]["index"]["n"], 9,
+        "the staff report counts them"
+    );
     let (_, after) = get(&app, &format!("/public/releases/{}/release.json", r.id)).await;
     assert_eq!(before, after, "the release does not change");
     let page = text(&app, "/public/units/STP").await;
@@ -165,7 +171,10 @@ async fn a_correction_lists_what_changed(backend: Backend) {
         .iter()
         .find(|c| c.path == "units/STP/index/n")
         .unwrap_or_else(|| panic!("STP's n changed: {:?}", doc.changes));
-    assert_eq!((change.previous.as_u64(), change.current.as_u64()), (Some(6), Some(8)));
+    assert_eq!(
+        (change.previous.as_u64(), change.current.as_u64()),
+        (Some(6), Some(8))
+    );
     assert!(
         doc.changes.iter().all(|c| c.previous != c.current),
         "only changes are listed"
@@ -191,8 +200,14 @@ async fn a_correction_lists_what_changed(backend: Backend) {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert!(actions.contains(&"release.create".to_string()), "{actions:?}");
-    assert!(actions.contains(&"release.correct".to_string()), "{actions:?}");
+    assert!(
+        actions.contains(&"release.create".to_string()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"release.correct".to_string()),
+        "{actions:?}"
+    );
 }
 
 async fn a_download_verifies_and_fails_after_one_changed_byte(backend: Backend) {
@@ -355,7 +370,8 @@ async fn suppressed_cells_never_appear_in_public_pages_or_downloads(backend: Bac
     let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
     let headers = reader.headers().unwrap().clone();
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (measure, value, n, suppressed) = (col("measure"), col("value"), col("n"), col("suppressed"));
+    let (measure, value, n, suppressed) =
+        (col("measure"), col("value"), col("n"), col("suppressed"));
     let mut checked = 0;
     for row in reader.records() {
         let row = row.unwrap();
@@ -394,7 +410,10 @@ async fn suppressed_cells_never_appear_in_public_pages_or_downloads(backend: Bac
         }
     }
     let page = text(&app, "/public/units/STP").await;
-    assert!(page.contains("id=\"public-index\">—<"), "the index shows a dash");
+    assert!(
+        page.contains("id=\"public-index\">—<"),
+        "the index shows a dash"
+    );
     let badge = text(&app, "/public/units/STP/badge.svg").await;
     assert!(badge.contains('—') && !badge.contains('%'), "{badge}");
 }
@@ -402,7 +421,10 @@ async fn suppressed_cells_never_appear_in_public_pages_or_downloads(backend: Bac
 async fn the_public_site_needs_no_sign_in_and_the_home_page_leads_to_it(backend: Backend) {
     let (app, _keys) = spawn(backend).await;
     let home = text(&app, "/").await;
-    assert!(home.contains("href=\"/public\""), "the home page links to results");
+    assert!(
+        home.contains("href=\"/public\""),
+        "the home page links to results"
+    );
     let empty = text(&app, "/public").await;
     assert!(empty.contains("Chưa có kết quả nào được công bố."));
     let (status, _) = get(&app, "/public/units/STP/badge.svg").await;
@@ -421,7 +443,12 @@ async fn the_public_site_needs_no_sign_in_and_the_home_page_leads_to_it(backend:
     let dataset = &catalog["dataset"][0];
     assert_eq!(dataset["identifier"], r.id.as_str());
     assert_eq!(dataset["period"], r.period.as_str());
-    assert!(catalog["license"].as_str().unwrap().contains("creativecommons"));
+    assert!(
+        catalog["license"]
+            .as_str()
+            .unwrap()
+            .contains("creativecommons")
+    );
     let json_dist = &dataset["distribution"][0];
     assert_eq!(json_dist["checksum"]["checksumValue"], r.sha256.as_str());
     let (_, csv) = get(&app, &format!("/public/releases/{}/release.csv", r.id)).await;

@@ -55,7 +55,10 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     Ok(public_page(
         &req,
         lang,
-        lang.pick("Khóa công khai và kiểm tra chữ ký", "Public key and verification"),
+        lang.pick(
+            "Khóa công khai và kiểm tra chữ ký",
+            "Public key and verification",
+        ),
         body,
     ))
 }

@@ -85,9 +85,9 @@ pub async fn detail(
             @if doc.changes.is_empty() {
                 p { (lang.pick("Không có số liệu nào thay đổi.", "No figure changed.")) }
             } @else {
-                table #release-changes {
+                table #release-changes .changes {
                     thead { tr { th scope="col" { (lang.pick("Số liệu", "Figure")) } th scope="col" { (lang.pick("Trước", "Before")) } th scope="col" { (lang.pick("Sau", "After")) } } }
-                    tbody { @for c in &doc.changes { tr { th scope="row" { code { (c.path) } } td { (c.previous.to_string()) } td { (c.current.to_string()) } } } }
+                    tbody { @for c in &doc.changes { tr { th scope="row" { code { (c.path) } } td { (shown_value(&c.previous)) } td { (shown_value(&c.current)) } } } }
                 }
             }
         }
@@ -103,6 +103,18 @@ pub async fn detail(
         ),
         body,
     ))
+}
+
+/// A changed value for reading: numbers to two decimals (the JSON has them unrounded).
+fn shown_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            n.as_f64().map(|f| format!("{f:.2}")).unwrap_or_default()
+        }
+        serde_json::Value::Null => "—".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn download(content_type: &str, filename: String, body: Vec<u8>) -> HttpResponse {
