@@ -153,6 +153,21 @@ async fn a_release_is_frozen_and_equals_the_staff_report(backend: Backend) {
     assert!(!page.contains("n = 9"));
     let stored = release::find(&mut app.conn(), &r.id).expect("release");
     assert_eq!(stored, r);
+
+    // The database itself refuses to change or delete a release.
+    use diesel::prelude::*;
+    use sipas::db::schema::releases;
+    let conn = &mut app.conn();
+    let (updated, deleted) = sipas::db_run!(conn: {
+        (
+            diesel::update(releases::table.find(&r.id))
+                .set(releases::document.eq("{}"))
+                .execute(conn),
+            diesel::delete(releases::table.find(&r.id)).execute(conn),
+        )
+    });
+    assert!(updated.is_err() && deleted.is_err(), "{updated:?} {deleted:?}");
+    assert_eq!(release::find(conn, &r.id).expect("release"), r);
 }
 
 async fn a_correction_lists_what_changed(backend: Backend) {

@@ -20,3 +20,12 @@ CREATE TABLE releases (
     UNIQUE (period, sequence)
 );
 CREATE INDEX releases_created_idx ON releases(created_at);
+
+-- Published means published: the database refuses to change or delete a release.
+CREATE FUNCTION releases_immutable() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'releases are immutable: publish a correction instead';
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER releases_immutable BEFORE UPDATE OR DELETE ON releases
+    FOR EACH ROW EXECUTE FUNCTION releases_immutable();

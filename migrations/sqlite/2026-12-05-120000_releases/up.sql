@@ -20,3 +20,13 @@ CREATE TABLE releases (
     UNIQUE (period, sequence)
 );
 CREATE INDEX releases_created_idx ON releases(created_at);
+
+-- Published means published: the database refuses to change or delete a release.
+CREATE TRIGGER releases_immutable_update BEFORE UPDATE ON releases
+BEGIN
+    SELECT RAISE(ABORT, 'releases are immutable: publish a correction instead');
+END;
+CREATE TRIGGER releases_immutable_delete BEFORE DELETE ON releases
+BEGIN
+    SELECT RAISE(ABORT, 'releases are immutable: publish a correction instead');
+END;
