@@ -276,6 +276,17 @@ fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
     }
 }
 
+/// Equal values, numbers within floating-point noise (1e-9 relative): the report sums rollup
+/// cells in no fixed order, so recomputing unchanged data can move the last digit.
+fn same_figure(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_number() && b.is_number() => {
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        _ => a == b,
+    }
+}
+
 /// What differs between two releases' figures: changed, added and removed values (a missing
 /// value is `null`). Names are compared too, so a renamed unit shows.
 pub fn diff(previous: &ReleaseDocument, current: &ReleaseDocument) -> Vec<FigureChange> {
@@ -290,11 +301,30 @@ pub fn diff(previous: &ReleaseDocument, current: &ReleaseDocument) -> Vec<Figure
                 old.get(path).cloned().unwrap_or(Value::Null),
                 new.get(path).cloned().unwrap_or(Value::Null),
             );
-            (a != b).then(|| FigureChange {
+            (!same_figure(&a, &b)).then(|| FigureChange {
                 path: path.clone(),
                 previous: a,
                 current: b,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn figures_differ_beyond_rounding_noise_only() {
+        assert!(same_figure(
+            &json!(3.796703296703297),
+            &json!(3.7967032967032965)
+        ));
+        assert!(same_figure(&json!(6), &json!(6)));
+        assert!(!same_figure(&json!(6), &json!(7)));
+        assert!(!same_figure(&json!(70.39), &json!(70.4)));
+        assert!(!same_figure(&json!(null), &json!(0.0)));
+        assert!(!same_figure(&json!("Sở Tư pháp"), &json!("Sở Tư Pháp")));
+    }
 }
