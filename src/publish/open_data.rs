@@ -2,6 +2,8 @@
 //! embeddable SVG badge. All of it is derived from the signed document alone, so nothing a
 //! release suppressed can appear here.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::document::{Estimate, LICENCE_NAME, LICENCE_URL, ReleaseDocument};
@@ -201,7 +203,7 @@ pub fn csv(doc: &ReleaseDocument) -> Vec<u8> {
 
 /// The DCAT-style catalogue of the releases in force: title, period, publisher, licence,
 /// download URLs with their SHA-256 checksums.
-pub fn catalog(base: &str, releases: &[(Release, ReleaseDocument)]) -> Value {
+pub fn catalog(base: &str, releases: &[(Release, Arc<ReleaseDocument>)]) -> Value {
     let publisher = releases
         .first()
         .map(|(_, d)| {

@@ -6,6 +6,7 @@
 //! corrects are decided. Rows are only ever inserted.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::SecondsFormat;
 use data_encoding::BASE64;
@@ -427,12 +428,37 @@ pub fn current(conn: &mut DbConn) -> AppResult<Vec<ReleaseSummary>> {
     Ok(latest)
 }
 
-/// The release a public page shows: the one asked for, else the newest in force.
-pub fn shown(conn: &mut DbConn, id: Option<&str>) -> AppResult<Option<Release>> {
+/// Parsed documents by release id. Releases never change, so an entry never goes stale; the
+/// public pages then parse a (possibly megabytes large) document once per process, not per
+/// request. Bounded: the oldest entries go first.
+static DOCUMENTS: std::sync::Mutex<Vec<(String, Arc<ReleaseDocument>)>> =
+    std::sync::Mutex::new(Vec::new());
+const CACHED_DOCUMENTS: usize = 32;
+
+/// The parsed document of release `id` (404 when there is none).
+pub fn document(conn: &mut DbConn, id: &str) -> AppResult<Arc<ReleaseDocument>> {
+    if let Ok(cache) = DOCUMENTS.lock()
+        && let Some((_, doc)) = cache.iter().find(|(k, _)| k == id)
+    {
+        return Ok(doc.clone());
+    }
+    let doc = Arc::new(find(conn, id)?.parsed()?);
+    if let Ok(mut cache) = DOCUMENTS.lock() {
+        if cache.len() >= CACHED_DOCUMENTS {
+            cache.remove(0);
+        }
+        cache.push((id.to_string(), doc.clone()));
+    }
+    Ok(doc)
+}
+
+/// The document a public page shows: the release asked for, else the newest in force; `None`
+/// while nothing is published.
+pub fn shown(conn: &mut DbConn, id: Option<&str>) -> AppResult<Option<Arc<ReleaseDocument>>> {
     match id {
-        Some(id) => find(conn, id).map(Some),
+        Some(id) => document(conn, id).map(Some),
         None => match current(conn)?.first() {
-            Some(r) => find(conn, &r.id).map(Some),
+            Some(r) => document(conn, &r.id).map(Some),
             None => Ok(None),
         },
     }
@@ -440,10 +466,10 @@ pub fn shown(conn: &mut DbConn, id: Option<&str>) -> AppResult<Option<Release>> 
 
 /// Each release in force (oldest period first) with its parsed document: the trend across
 /// releases.
-pub fn history(conn: &mut DbConn) -> AppResult<Vec<ReleaseDocument>> {
+pub fn history(conn: &mut DbConn) -> AppResult<Vec<Arc<ReleaseDocument>>> {
     let mut out = Vec::new();
     for r in current(conn)?.into_iter().rev() {
-        out.push(find(conn, &r.id)?.parsed()?);
+        out.push(document(conn, &r.id)?);
     }
     Ok(out)
 }

@@ -23,10 +23,9 @@ pub async fn overview(
     let shown = state
         .with_read_conn(move |conn| release::shown(conn, id.as_deref()))
         .await?;
-    let Some(r) = shown else {
+    let Some(doc) = shown else {
         return Ok(nothing_published(&req, lang));
     };
-    let doc = r.parsed()?;
     let province = doc.units.iter().find(|u| u.kind == "province");
     let body = html! {
         (release_line(lang, &doc))

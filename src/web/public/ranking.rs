@@ -35,10 +35,9 @@ pub async fn page(
     let shown = state
         .with_read_conn(move |conn| release::shown(conn, id.as_deref()))
         .await?;
-    let Some(r) = shown else {
+    let Some(doc) = shown else {
         return Ok(nothing_published(&req, lang));
     };
-    let doc = r.parsed()?;
     let ranking = doc.rankings.iter().find(|x| x.kind == kind);
     let release_param = q
         .release_id()

@@ -169,11 +169,14 @@ pub async fn csv(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let r = load(&state, path.into_inner()).await?;
+    let id = path.into_inner();
+    let (r, doc) = state
+        .with_read_conn(move |conn| Ok((release::find(conn, &id)?, release::document(conn, &id)?)))
+        .await?;
     Ok(download(
         "text/csv; charset=utf-8",
         format!("{}.csv", file_stem(&r)),
-        open_data::csv(&r.parsed()?),
+        open_data::csv(&doc),
     ))
 }
 
@@ -184,7 +187,7 @@ pub async fn catalog(state: web::Data<AppState>) -> Result<HttpResponse, AppErro
             let mut out = Vec::new();
             for summary in release::current(conn)? {
                 let r = release::find(conn, &summary.id)?;
-                let doc = r.parsed()?;
+                let doc = release::document(conn, &summary.id)?;
                 out.push((r, doc));
             }
             Ok(out)

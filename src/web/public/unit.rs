@@ -40,10 +40,9 @@ pub async fn page(
             ))
         })
         .await?;
-    let Some(r) = shown else {
+    let Some(doc) = shown else {
         return Ok(nothing_published(&req, lang));
     };
-    let doc = r.parsed()?;
     let u = doc.unit(&code).ok_or_else(no_unit)?;
     let mut weakest: Vec<_> = u
         .elements
@@ -151,7 +150,7 @@ pub async fn badge(
             "Nothing is published yet.",
         ))
     };
-    let doc = shown.ok_or_else(not_published)?.parsed()?;
+    let doc = shown.ok_or_else(not_published)?;
     let u = doc.unit(&code).ok_or_else(no_unit)?;
     Ok(HttpResponse::Ok()
         .content_type("image/svg+xml")
