@@ -124,6 +124,9 @@ pub struct Settings {
     /// This instance's append-only record of the audit chain's head; unset: `audit-head.log`
     /// beside the SQLite database (`data/` for PostgreSQL).
     pub audit_head_file: Option<PathBuf>,
+    /// Ed25519 key that signs published releases (PKCS#8 PEM), generated (mode 0600) on first
+    /// use; unset: `release.key` beside the SQLite database (`data/` for PostgreSQL).
+    pub release_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -181,6 +184,7 @@ impl Default for Settings {
             audit_key: None,
             audit_key_file: None,
             audit_head_file: None,
+            release_key_file: None,
         }
     }
 }
@@ -244,6 +248,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("SIPAS_AUDIT_KEY", "audit_key"),
     ("SIPAS_AUDIT_KEY_FILE", "audit_key_file"),
     ("SIPAS_AUDIT_HEAD_FILE", "audit_head_file"),
+    ("SIPAS_RELEASE_KEY_FILE", "release_key_file"),
 ];
 
 impl Settings {
@@ -339,6 +344,7 @@ impl Settings {
                 "audit_key" => self.audit_key = Some(value),
                 "audit_key_file" => self.audit_key_file = Some(PathBuf::from(value)),
                 "audit_head_file" => self.audit_head_file = Some(PathBuf::from(value)),
+                "release_key_file" => self.release_key_file = Some(PathBuf::from(value)),
                 _ => {}
             }
         }

@@ -26,6 +26,7 @@ pub mod policies;
 pub mod procedures;
 pub mod progress;
 pub mod proxy;
+pub mod publish;
 pub mod report;
 pub mod rollup;
 pub mod secret;

@@ -129,6 +129,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Published releases: freeze a period into a signed snapshot, verify a downloaded one.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
+    },
     /// Copy the SQLite database to a new file while the service runs (VACUUM INTO), then check
     /// the copy (PRAGMA integrity_check). On PostgreSQL: prints the pg_dump procedure.
     Backup {
@@ -234,6 +239,32 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum ReleaseCommand {
+    /// Compute, sign and store a release of a period (a second one corrects the first).
+    Create {
+        /// 2026, 2026-Q3, 2026-07 or 2026-01-15..2026-03-31.
+        #[arg(long)]
+        period: String,
+        /// Why (for a correction).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// List the releases.
+    List,
+    /// Check a downloaded release file against its signature (FILE.sig unless --signature).
+    Verify {
+        file: PathBuf,
+        /// The signature file: 64 raw bytes or base64.
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        /// The publisher's public key (PEM or base64); default: this server's release key,
+        /// else the key the file names (which proves less).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum FormsCommand {
     /// Validate every form file; errors name the file, line and problem.
     Check {
@@ -302,6 +333,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     } = &cli.command
     {
         return Ok(check_forms(dir.as_ref().unwrap_or(&settings.forms_dir)));
+    }
+    if let Command::Release {
+        command:
+            ReleaseCommand::Verify {
+                file,
+                signature,
+                public_key,
+            },
+    } = &cli.command
+    {
+        return verify_release(&settings, file, signature.as_deref(), public_key.as_deref());
     }
     if let Command::Backup { to } = &cli.command {
         let url = DatabaseUrl::parse(&settings.database_url)?;
@@ -715,6 +757,51 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 other => anyhow::bail!("unknown format `{other}`: use text, json or csv"),
             }
         }
+        Command::Release { command } => {
+            let (pool, forms, _) = sipas::prepare(&settings)?;
+            let mut conn = pool.get()?;
+            match command {
+                ReleaseCommand::Create { period, note } => {
+                    let key_file = sipas::publish::signing::key_path(&settings)?;
+                    let spinner = sipas::progress::spinner("computing the release");
+                    let created = sipas::publish::release::create(
+                        &mut conn,
+                        &forms,
+                        &sipas::policies::Policies::from_settings(&settings)?.report,
+                        &key_file,
+                        &Actor::cli(),
+                        &period,
+                        &note,
+                    );
+                    spinner.finish_and_clear();
+                    let r = created.map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
+                    let changes = r.parsed().map(|d| d.changes.len()).unwrap_or(0);
+                    println!(
+                        "release\t{}\nperiod\t{}\nsequence\t{}\nsha256\t{}",
+                        r.id, r.period, r.sequence, r.sha256
+                    );
+                    if r.corrects.is_some() {
+                        println!("changes\t{changes}");
+                    }
+                    println!(
+                        "public at {}/public/releases/{}",
+                        settings.public_base(),
+                        r.id
+                    );
+                }
+                ReleaseCommand::List => {
+                    let rows = sipas::publish::release::list(&mut conn)
+                        .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
+                    for r in rows {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            r.id, r.period, r.sequence, r.created_at, r.sha256
+                        );
+                    }
+                }
+                ReleaseCommand::Verify { .. } => unreachable!("handled above"),
+            }
+        }
         Command::Audit { command } => {
             let (pool, _, _) = sipas::prepare(&settings)?;
             let mut conn = pool.get()?;
@@ -763,6 +850,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sipas release verify`: needs no database, only the files (and the local key if any).
+fn verify_release(
+    settings: &Settings,
+    file: &std::path::Path,
+    signature: Option<&std::path::Path>,
+    public_key: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    use sipas::publish::verify::{KeySource, verify_file};
+    let local = sipas::publish::signing::key_path(settings).ok();
+    let checked = verify_file(file, signature, public_key, local.as_deref())?;
+    let key = match &checked.key {
+        KeySource::Given(p) => format!("the public key {}", p.display()),
+        KeySource::Local(p) => format!("this server's release key {}", p.display()),
+        KeySource::Embedded => {
+            "the key the file names (compare its fingerprint with the published one)".into()
+        }
+    };
+    if let Some((period, sequence)) = &checked.release {
+        println!("release of period {period}, sequence {sequence}");
+    }
+    println!(
+        "sha256\t{}\nkey\t{} ({key})",
+        checked.sha256, checked.fingerprint
+    );
+    if checked.valid {
+        println!("chữ ký hợp lệ / signature valid");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "CHỮ KÝ KHÔNG HỢP LỆ / SIGNATURE INVALID: the file was changed after signing, or another key signed it"
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 fn check_forms(dir: &std::path::Path) -> ExitCode {

@@ -489,6 +489,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    releases (id) {
+        id -> Text,
+        period -> Text,
+        sequence -> BigInt,
+        created_at -> Timestamp,
+        created_by -> Text,
+        method_version -> Text,
+        note -> Text,
+        document -> Text,
+        sha256 -> Text,
+        signature -> Text,
+        public_key -> Text,
+        corrects -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     units,
@@ -528,4 +545,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     campaigns,
     campaign_units,
     campaign_links,
+    releases,
 );

@@ -198,6 +198,24 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/cases", Access::Results),
     rule("GET", "/cases/{id}", Access::Results),
     rule("POST", "/cases/{id}", Access::Results),
+    rule("GET", "/admin/releases", Access::Admin),
+    rule("POST", "/admin/releases", Access::Admin),
+    rule("GET", "/public", Access::Public),
+    rule("GET", "/public/ranking", Access::Public),
+    rule("GET", "/public/units/{code}", Access::Public),
+    rule("GET", "/public/units/{code}/badge.svg", Access::Public),
+    rule("GET", "/public/releases", Access::Public),
+    rule("GET", "/public/releases/{id}", Access::Public),
+    rule("GET", "/public/releases/{id}/release.json", Access::Public),
+    rule(
+        "GET",
+        "/public/releases/{id}/release.json.sig",
+        Access::Public,
+    ),
+    rule("GET", "/public/releases/{id}/release.csv", Access::Public),
+    rule("GET", "/public/catalog.json", Access::Public),
+    rule("GET", "/public/key", Access::Public),
+    rule("GET", "/public/key.pem", Access::Public),
 ];
 
 pub fn rule_for(method: &Method, pattern: &str) -> Option<&'static Rule> {

@@ -29,6 +29,7 @@ pub async fn index(query: web::Query<LangQuery>) -> HttpResponse {
             "Ý kiến của Ông/Bà giúp cơ quan nhà nước cải thiện chất lượng phục vụ.",
             "Your opinion helps public agencies improve their service.",
         )) }
+        p { a href=(if lang == Lang::En { "/public?lang=en" } else { "/public" }) { (lang.pick("Xem kết quả khảo sát đã công bố", "See the published survey results")) } }
         p.meta { a href="/api/openapi.json" { (lang.pick("Tài liệu API cho hệ thống một cửa", "API documentation for one-stop systems")) } }
     };
     let switch = format!("/?lang={}", lang.other().code());

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod paper;
 pub mod paper_entry;
+pub mod public;
 pub mod rate_limit;
 pub mod reports;
 pub mod staff;
@@ -110,6 +111,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
     staff_routes(cfg);
     admin::groups::routes(cfg);
+    public_routes(cfg);
 }
 
 /// Pages for signed-in staff; who may open each one is in `access::RULES`.
@@ -250,6 +252,34 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(get().to(integrity::case_page))
             .route(post().to(integrity::case_action)),
     );
+}
+
+/// The public results site (issue #18): no sign-in, only what releases published.
+fn public_routes(cfg: &mut web::ServiceConfig) {
+    use public::{key, overview, ranking, releases, unit};
+    let get = get_or_head;
+    cfg.service(web::resource("/public").route(get().to(overview::overview)))
+        .service(web::resource("/public/ranking").route(get().to(ranking::page)))
+        .service(web::resource("/public/units/{code}").route(get().to(unit::page)))
+        .service(web::resource("/public/units/{code}/badge.svg").route(get().to(unit::badge)))
+        .service(web::resource("/public/releases").route(get().to(releases::list)))
+        .service(web::resource("/public/releases/{id}").route(get().to(releases::detail)))
+        .service(
+            web::resource("/public/releases/{id}/release.json").route(get().to(releases::json)),
+        )
+        .service(
+            web::resource("/public/releases/{id}/release.json.sig")
+                .route(get().to(releases::signature)),
+        )
+        .service(web::resource("/public/releases/{id}/release.csv").route(get().to(releases::csv)))
+        .service(web::resource("/public/catalog.json").route(get().to(releases::catalog)))
+        .service(web::resource("/public/key").route(get().to(key::page)))
+        .service(web::resource("/public/key.pem").route(get().to(key::pem)))
+        .service(
+            web::resource("/admin/releases")
+                .route(get().to(admin::releases::list))
+                .route(web::post().to(admin::releases::create)),
+        );
 }
 
 /// GET routes answer HEAD too: link checkers and some QR scanners probe with HEAD first.

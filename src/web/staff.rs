@@ -32,6 +32,7 @@ pub fn staff_page(lang: Lang, user: &CurrentUser, path: &str, title: &str, body:
             ),
             ("/admin/outbox", lang.pick("Thư mời", "E-mails")),
             ("/admin/audit", lang.pick("Nhật ký", "Audit log")),
+            ("/admin/releases", lang.pick("Công bố", "Releases")),
             ("/reports/ranking", lang.pick("Xếp hạng", "Ranking")),
             ("/admin/integrity", lang.pick("Độ tin cậy", "Integrity")),
             (

@@ -351,6 +351,8 @@ fn intended(method: &str, pattern: &str, caller: Caller) -> Expect {
         }
         // No metrics token in tests: as if the route did not exist.
         "/metrics" => Expect::Hidden,
+        // The public results site (issue #18): no sign-in.
+        p if p == "/public" || p.starts_with("/public/") => Expect::Allow,
         p if p.starts_with("/s/") || p.starts_with("/S/") => Expect::Allow,
         // Counter systems with a live key only: no caller here holds one.
         "/api/v1/transactions" => Expect::Deny,
@@ -478,6 +480,7 @@ impl Ids {
         } else if pattern.starts_with("/admin/api-keys/")
             || pattern.starts_with("/admin/outbox/")
             || pattern.starts_with("/paper/")
+            || pattern.starts_with("/public/releases/")
         {
             &self.api_key
         } else {
@@ -497,7 +500,8 @@ impl Ids {
             .replace("{token}", &token)
             .replace("{file}", "sipas.css")
             .replace("{desk}", "Q1")
-            .replace("{serial}", "ABCD-EFGH-23");
+            .replace("{serial}", "ABCD-EFGH-23")
+            .replace("{code}", "STP");
         assert!(!path.contains('{'), "{pattern}: unknown path parameter");
         path
     }
@@ -956,6 +960,7 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
         ]),
         "/admin/campaigns/{id}/invitees" => f(&[("more", "1")]),
         "/cases/{id}" => f(&[("note", "Đã liên hệ / contacted")]),
+        "/admin/releases" => f(&[("period", "2026")]),
         other => panic!("POST {other}: add a valid form body for this route to the CSRF test"),
     }
 }

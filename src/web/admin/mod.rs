@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod dashboard;
 pub mod groups;
 pub mod mail;
+pub mod releases;
 pub mod units;
 pub mod users;
 
