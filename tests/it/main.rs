@@ -33,5 +33,6 @@ mod pg_writer;
 mod publish;
 mod reports;
 mod security;
+mod services;
 mod smtp_sink;
 mod survey;
