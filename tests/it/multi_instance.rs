@@ -476,6 +476,7 @@ mod processes {
             .current_dir(scratch)
             .env_remove("SIPAS_CONFIG")
             .env("DATABASE_URL", database_url)
+            .env("SIPAS_DEMO_STORY", "off")
             .env("SIPAS_SECRET", settings.secret.expect("test secret"))
             .env("SIPAS_FORMS_DIR", forms_dir())
             .env("SIPAS_SMTP_URL", format!("smtp://127.0.0.1:{smtp_port}"))
