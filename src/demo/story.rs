@@ -243,26 +243,6 @@ fn answers(rng: &mut StdRng, form: &Form, quality: f64) -> Vec<AnswerValue> {
     out
 }
 
-/// Every rated item at the top, as staff filling in for citizens answer.
-fn top_answers(form: &Form) -> Vec<AnswerValue> {
-    form.questions()
-        .filter_map(|q| {
-            let (value_int, value_text, levels) = match q.kind {
-                QuestionType::Scale5 => (Some(5), None, vec![5]),
-                QuestionType::Scale3 => (Some(3), None, vec![3]),
-                QuestionType::Choice => (Some(1), Some(q.options.first()?.code.clone()), vec![1]),
-                _ => return None,
-            };
-            Some(AnswerValue {
-                question_code: q.code.clone(),
-                value_int,
-                value_text,
-                rollup_levels: levels,
-            })
-        })
-        .collect()
-}
-
 #[allow(clippy::too_many_arguments)]
 fn response(
     unit_id: &str,
@@ -387,7 +367,7 @@ pub fn load(
                     rng.random_range(20..70),
                     rng.random_range(8..25),
                     counter_device.clone(),
-                    top_answers(&form),
+                    crate::integrity::simulate::top_answers(&form),
                 )
             } else {
                 // A unit that fills in its own surveys also hands the QR code mostly to

@@ -97,8 +97,9 @@ pub fn measure(sim: &Simulation, assessed: &[super::units::UnitIntegrity]) -> De
     d
 }
 
-/// Every rated item at the top level: what an inflated answer looks like.
-fn top_answers(form: &Form) -> Vec<AnswerValue> {
+/// Every rated item at the top level: what an inflated answer looks like (also what the demo
+/// story's self-filling commune stores).
+pub fn top_answers(form: &Form) -> Vec<AnswerValue> {
     form.questions()
         .filter_map(|q| {
             let (value_int, value_text, levels) = match q.kind {
