@@ -22,7 +22,7 @@ pub mod units;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-pub use self::signals::{HoldRules, NewCase, ResponseFacts, Screening, Signal};
+pub use self::signals::{HoldRules, NewCase, RecentProbe, ResponseFacts, Screening, Signal};
 use crate::db::DbConn;
 use crate::db::schema::{response_signals, responses, survey_tokens};
 use crate::db_run;
@@ -99,45 +99,50 @@ pub struct SubmitContext {
     pub same_network: bool,
     /// Keyed by the day of submission, for bursts.
     pub network_hash: Option<String>,
-    /// Submissions from the same network address within the burst window, before this one.
+    /// Submissions from the same network address within the burst window, before this one,
+    /// counted up to the burst threshold (`burst_count - 1`) and 0 below it: only whether the
+    /// threshold is reached is read.
     pub recent_from_network: i64,
 }
 
-/// What the screening of a submission needs: the issuer's hashes (keyed with the day the link
-/// was issued, read with the token) compared with the submitter's, and the recent submissions
-/// from the same address (the one read here).
-#[allow(clippy::too_many_arguments)]
-pub fn submit_context(
-    conn: &mut DbConn,
+/// What the burst rule must read for a submission from `address` at `now` (see
+/// [`context_from`]): the day-keyed network hash and the window.
+pub fn recent_probe(
     secret: &ServerSecret,
     policy: &IntegrityPolicy,
-    issuer_network: Option<&str>,
-    issuer_device: Option<&str>,
-    issued_at: NaiveDateTime,
     now: NaiveDateTime,
     address: &str,
     user_agent: &str,
-) -> QueryResult<SubmitContext> {
-    let at_issue = fingerprint(secret, issued_at.date(), address, user_agent);
+) -> RecentProbe {
     let today = fingerprint(secret, now.date(), address, user_agent);
-    let since = now - chrono::Duration::minutes(policy.burst_minutes);
-    // Only whether the burst threshold is reached matters: read at most that many rows (from
-    // the index), so a busy address costs the same as a quiet one.
-    let recent: Vec<chrono::NaiveDateTime> = db_run!(conn: {
-        response_signals::table
-            .filter(response_signals::network_hash.eq(&today.network))
-            .filter(response_signals::submitted_at.ge(since))
-            .select(response_signals::submitted_at)
-            .limit(policy.burst_count.max(1))
-            .load(conn)
-    })?;
-    let recent = recent.len() as i64;
-    Ok(SubmitContext {
+    RecentProbe {
+        network_hash: today.network,
+        since: now - chrono::Duration::minutes(policy.burst_minutes),
+        need: (policy.burst_count - 1).max(0),
+    }
+}
+
+/// What the screening of a submission needs: the issuer's hashes (keyed with the day the link
+/// was issued, read with the token) compared with the submitter's, and whether the submitter's
+/// network reached the burst threshold (`recent_reached`, read with the token by the probe).
+pub fn context_from(
+    secret: &ServerSecret,
+    probe: RecentProbe,
+    recent_reached: bool,
+    issuer_network: Option<&str>,
+    issuer_device: Option<&str>,
+    issued_at: NaiveDateTime,
+    address: &str,
+    user_agent: &str,
+) -> SubmitContext {
+    let at_issue = fingerprint(secret, issued_at.date(), address, user_agent);
+    SubmitContext {
         same_device: issuer_device == Some(at_issue.device.as_str()),
         same_network: issuer_network == Some(at_issue.network.as_str()),
-        network_hash: Some(today.network),
-        recent_from_network: recent,
-    })
+        network_hash: Some(probe.network_hash),
+        // Only the threshold is read (a busy address costs the same as a quiet one).
+        recent_from_network: if recent_reached { probe.need } else { 0 },
+    }
 }
 
 /// Fewer rated items than this cannot show straight-lining (the short dossier form has four).

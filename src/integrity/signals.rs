@@ -150,3 +150,15 @@ pub struct Screening {
     pub held: bool,
     pub case: Option<NewCase>,
 }
+
+/// What the burst rule reads about a submitter's network, asked in the same statement as the
+/// survey link (`survey::lookup::lookup_for_answer`) so that an answer costs one read: whether
+/// at least `need` answers came from `network_hash` since `since`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentProbe {
+    /// Keyed with the day of submission.
+    pub network_hash: String,
+    pub since: chrono::NaiveDateTime,
+    /// Earlier answers that, with this one, make a burst; 0 when every answer is one.
+    pub need: i64,
+}

@@ -7,9 +7,10 @@ use diesel::prelude::*;
 
 use super::token::SurveyToken;
 use crate::db::DbConn;
-use crate::db::schema::{procedures, survey_tokens, units};
+use crate::db::schema::{procedures, response_signals, survey_tokens, units};
 use crate::db_run;
 use crate::forms::{Form, FormRegistry};
+use crate::integrity::signals::RecentProbe;
 
 /// An unanswered, unexpired survey and what its page shows.
 #[derive(Debug, Clone)]
@@ -72,36 +73,77 @@ pub fn lookup(
     token: &SurveyToken,
     now: NaiveDateTime,
 ) -> anyhow::Result<TokenState> {
+    // No address has an empty keyed hash: the probe's subquery finds nothing at once.
+    let nobody = RecentProbe {
+        network_hash: String::new(),
+        since: now,
+        need: 1,
+    };
+    Ok(read(conn, forms, token, now, &nobody)?.0)
+}
+
+/// Reads the state of `token` at `now` and, in the same statement, whether the submitter's
+/// network reached the burst threshold (`probe`): an answer costs one read, which on
+/// PostgreSQL is one round trip and one backend wake-up instead of two.
+pub fn lookup_for_answer(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    token: &SurveyToken,
+    now: NaiveDateTime,
+    probe: &RecentProbe,
+) -> anyhow::Result<(TokenState, bool)> {
+    read(conn, forms, token, now, probe)
+}
+
+fn read(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    token: &SurveyToken,
+    now: NaiveDateTime,
+    probe: &RecentProbe,
+) -> anyhow::Result<(TokenState, bool)> {
     let hash = token.hash();
-    let row: Option<Row> = db_run!(conn: {
+    // The `need`-th earlier answer from the network in the window, if there is one: reading
+    // at most `need` index entries, however busy the address.
+    let nth_recent = response_signals::table
+        .filter(response_signals::network_hash.eq(probe.network_hash.clone()))
+        .filter(response_signals::submitted_at.ge(probe.since))
+        .select(response_signals::submitted_at)
+        .offset((probe.need - 1).max(0))
+        .single_value();
+    let row: Option<(Row, Option<NaiveDateTime>)> = db_run!(conn: {
         survey_tokens::table
             .inner_join(units::table.on(units::id.eq(survey_tokens::unit_id)))
             .left_join(procedures::table.on(procedures::id.nullable().eq(survey_tokens::procedure_id)))
             .filter(survey_tokens::token_hash.eq(&hash))
             .select((
-                survey_tokens::token_hash,
-                survey_tokens::transaction_id,
-                survey_tokens::unit_id,
-                units::name_vi,
-                units::name_en,
-                survey_tokens::procedure_id,
-                procedures::name_vi.nullable(),
-                procedures::name_en.nullable(),
-                survey_tokens::form_code,
-                survey_tokens::form_version,
-                survey_tokens::issued_at,
-                survey_tokens::expires_at,
-                survey_tokens::spent_at,
-                survey_tokens::issuer_network,
-                survey_tokens::issuer_device,
-                survey_tokens::campaign_id,
+                (
+                    survey_tokens::token_hash,
+                    survey_tokens::transaction_id,
+                    survey_tokens::unit_id,
+                    units::name_vi,
+                    units::name_en,
+                    survey_tokens::procedure_id,
+                    procedures::name_vi.nullable(),
+                    procedures::name_en.nullable(),
+                    survey_tokens::form_code,
+                    survey_tokens::form_version,
+                    survey_tokens::issued_at,
+                    survey_tokens::expires_at,
+                    survey_tokens::spent_at,
+                    survey_tokens::issuer_network,
+                    survey_tokens::issuer_device,
+                    survey_tokens::campaign_id,
+                ),
+                nth_recent.clone(),
             ))
             .first(conn)
             .optional()
     })?;
-    let Some(row) = row else {
-        return Ok(TokenState::Unknown);
+    let Some((row, nth_recent)) = row else {
+        return Ok((TokenState::Unknown, false));
     };
+    let recent_reached = probe.need <= 0 || nth_recent.is_some();
     let (
         token_hash,
         transaction_id,
@@ -121,21 +163,23 @@ pub fn lookup(
         campaign_id,
     ) = row;
     if spent_at.is_some() {
-        return Ok(match campaign_id {
+        let state = match campaign_id {
             Some(_) => TokenState::CampaignUsed,
             None => TokenState::Used,
-        });
+        };
+        return Ok((state, recent_reached));
     }
     if expires_at <= now {
-        return Ok(match campaign_id {
+        let state = match campaign_id {
             Some(_) => TokenState::CampaignExpired,
             None => TokenState::Expired,
-        });
+        };
+        return Ok((state, recent_reached));
     }
     let form = forms.find(conn, &form_code, version)?.ok_or_else(|| {
         anyhow::anyhow!("form {form_code} v{version} of an issued token is not in the database")
     })?;
-    Ok(TokenState::Open(Box::new(OpenSurvey {
+    let open = TokenState::Open(Box::new(OpenSurvey {
         token_hash,
         transaction_id,
         unit_id,
@@ -150,7 +194,8 @@ pub fn lookup(
         issuer_network,
         issuer_device,
         campaign_id,
-    })))
+    }));
+    Ok((open, recent_reached))
 }
 
 /// Whether a token was ever issued (used, expired or not): QR codes stay printable.

@@ -8,7 +8,7 @@
 
 use chrono::NaiveDateTime;
 
-use super::lookup::{OpenSurvey, TokenState, lookup};
+use super::lookup::{OpenSurvey, TokenState, lookup, lookup_for_answer};
 use super::response::{NewResponse, Submission, SubmitOutcome};
 use super::token::{SurveyToken, verify_opened};
 use crate::error::{AppError, AppResult};
@@ -211,24 +211,25 @@ async fn open_with_context(
         services.policies.integrity.clone(),
     );
     let (address, agent) = (answer.address.clone(), answer.user_agent.clone());
+    let probe = crate::integrity::recent_probe(&secret, &policy, now, &address, &agent);
     let lookup_token = token.clone();
     let (found, context) = services
         .with_quick_read(move |conn| {
-            let found = lookup(conn, &forms, &lookup_token, now)?;
+            let (found, recent_reached) =
+                lookup_for_answer(conn, &forms, &lookup_token, now, &probe)?;
             let context = match &found {
-                // Campaign answers are never screened: nothing to read.
+                // Campaign answers are never screened.
                 TokenState::Open(survey) if survey.campaign_id.is_none() => {
-                    Some(crate::integrity::submit_context(
-                        conn,
+                    Some(crate::integrity::context_from(
                         &secret,
-                        &policy,
+                        probe,
+                        recent_reached,
                         survey.issuer_network.as_deref(),
                         survey.issuer_device.as_deref(),
                         survey.issued_at,
-                        now,
                         &address,
                         &agent,
-                    )?)
+                    ))
                 }
                 _ => None,
             };

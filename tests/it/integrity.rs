@@ -20,6 +20,7 @@ on_both_databases!(
     held_responses_wait_for_review,
     bad_ratings_open_cases_without_identity,
     panel_review_and_case_pages,
+    bursts_from_one_network_are_flagged,
 );
 
 async fn signals_flag_gaming_units_and_spare_honest_ones(app: TestApp) {
@@ -389,4 +390,31 @@ async fn panel_review_and_case_pages(app: TestApp) {
     let status: String =
         db_run!(c: { rating_cases::table.select(rating_cases::status).first(c) }).unwrap();
     assert_eq!(status, "closed");
+}
+
+/// The burst rule reads the submitter's recent answers in the same statement as the link: with
+/// a threshold of 3, the first two answers from one address are not a burst, the third and
+/// fourth are.
+async fn bursts_from_one_network_are_flagged(app: TestApp) {
+    let app = app
+        .restart(|s| {
+            s.integrity_burst_count = 3;
+            s.hold_rules = String::new();
+        })
+        .await;
+    for i in 1..=4 {
+        assert_eq!(answer(&app, &format!("BURST-{i}"), "", "4").await, 200);
+    }
+    let mut conn = app.conn();
+    let flags: Vec<bool> = {
+        let c = &mut conn;
+        db_run!(c: {
+            response_signals::table
+                .order(response_signals::submitted_at.asc())
+                .select(response_signals::burst)
+                .load(c)
+        })
+    }
+    .unwrap();
+    assert_eq!(flags, vec![false, false, true, true]);
 }
