@@ -133,8 +133,8 @@ fn baseline(
                 .bind::<Timestamp, _>(from)
                 .bind::<Timestamp, _>(until);
             match unit_ids {
-                Some(u) => q.bind::<Text, _>(u).load(&mut **c)?,
-                None => q.load(&mut **c)?,
+                Some(u) => q.bind::<Text, _>(u).load(&mut ***c)?,
+                None => q.load(&mut ***c)?,
             }
         }
     };

@@ -436,7 +436,7 @@ fn identity(conn: &mut DbConn) -> QueryResult<String> {
              || coalesce(inet_server_port()::text, '') || '/' || current_database() || '/' \
              || coalesce(current_schema(), '') AS id",
         )
-        .get_result(&mut **c)?,
+        .get_result(&mut ***c)?,
     };
     Ok(row.id)
 }

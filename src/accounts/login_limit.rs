@@ -81,7 +81,7 @@ pub fn reserve_attempt(
         if let DbConn::Postgres(c) = conn {
             diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
                 .bind::<diesel::sql_types::Text, _>(format!("login:{username}"))
-                .execute(&mut **c)?;
+                .execute(&mut ***c)?;
         }
         if let Some(minutes) = blocked_for(conn, username, address, now)? {
             return Ok(Err(minutes));

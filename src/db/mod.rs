@@ -6,6 +6,7 @@
 //! RETURNING) stays available without a lowest-common-denominator backend.
 
 pub mod lock;
+pub mod pg_manager;
 pub mod replica;
 pub mod retry;
 pub mod schema;
@@ -19,6 +20,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use pg_manager::PgManager;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -79,13 +81,13 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
 #[derive(Clone)]
 pub enum DbPool {
     Sqlite(Pool<ConnectionManager<SqliteConnection>>),
-    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Postgres(Pool<PgManager>),
 }
 
 /// A pooled connection of either backend; use it through [`db_run!`].
 pub enum DbConn {
     Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
-    Postgres(PooledConnection<ConnectionManager<PgConnection>>),
+    Postgres(PooledConnection<PgManager>),
 }
 
 /// Runs a block once per backend with `$conn` bound to the concrete diesel connection.
@@ -127,11 +129,10 @@ impl DbPool {
                 Ok(Self::Sqlite(pool))
             }
             DatabaseUrl::Postgres(url) => {
-                let manager = ConnectionManager::<PgConnection>::new(url.as_str());
                 let pool = Pool::builder()
                     .max_size(max_size.max(2))
                     .connection_timeout(Duration::from_secs(30))
-                    .build(manager)
+                    .build(PgManager::new(url.as_str()))
                     .map_err(|e| anyhow!("cannot connect to PostgreSQL: {e}"))?;
                 Ok(Self::Postgres(pool))
             }
@@ -208,13 +209,13 @@ fn with_migration_lock<T>(
     const KEY: &str = "hashtextextended('sipas-migrations:' || coalesce(current_schema(), ''), 0)";
     if let DbConn::Postgres(c) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_lock({KEY})"))
-            .execute(&mut **c)
+            .execute(&mut ***c)
             .context("cannot take the migration lock")?;
     }
     let result = work(conn);
     if let DbConn::Postgres(c) = conn {
         diesel::sql_query(format!("SELECT pg_advisory_unlock({KEY})"))
-            .execute(&mut **c)
+            .execute(&mut ***c)
             .context("cannot release the migration lock")?;
     }
     Ok(result)
@@ -245,14 +246,16 @@ impl DbConn {
                     AnsiTransactionManager::begin_transaction(c)?;
                 }
             }
-            DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(&mut **c)?,
+            DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(&mut ***c)?,
         }
         let result = work(self);
         let ended = match (&result, &mut *self) {
             (Ok(_), DbConn::Sqlite(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
-            (Ok(_), DbConn::Postgres(c)) => AnsiTransactionManager::commit_transaction(&mut **c),
+            (Ok(_), DbConn::Postgres(c)) => AnsiTransactionManager::commit_transaction(&mut ***c),
             (Err(_), DbConn::Sqlite(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
-            (Err(_), DbConn::Postgres(c)) => AnsiTransactionManager::rollback_transaction(&mut **c),
+            (Err(_), DbConn::Postgres(c)) => {
+                AnsiTransactionManager::rollback_transaction(&mut ***c)
+            }
         };
         // E.g. committed audit events go to the head file only now (see `crate::audit`).
         if !self.in_transaction()
@@ -283,6 +286,14 @@ impl DbConn {
         }
     }
 
+    /// Whether the connection still answers (one round trip on PostgreSQL).
+    pub fn is_alive(&mut self) -> bool {
+        match self {
+            DbConn::Sqlite(c) => c.batch_execute("SELECT 1").is_ok(),
+            DbConn::Postgres(c) => c.batch_execute("SELECT 1").is_ok(),
+        }
+    }
+
     /// Whether a transaction is open on this connection.
     pub fn in_transaction(&mut self) -> bool {
         use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -291,7 +302,8 @@ impl DbConn {
                 AnsiTransactionManager::transaction_manager_status_mut(&mut **c).transaction_depth()
             }
             DbConn::Postgres(c) => {
-                AnsiTransactionManager::transaction_manager_status_mut(&mut **c).transaction_depth()
+                AnsiTransactionManager::transaction_manager_status_mut(&mut ***c)
+                    .transaction_depth()
             }
         };
         !matches!(depth, Ok(None))

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use diesel::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool};
+use diesel::r2d2::Pool;
 
+use super::pg_manager::PgManager;
 use super::{DatabaseUrl, DbConn, DbPool};
 
 /// How long a replica that did not answer is left alone.
@@ -27,7 +27,7 @@ pub struct ReadPool {
 }
 
 struct Replica {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pool: Pool<PgManager>,
     /// Unix milliseconds before which the replica is not tried (it just failed).
     down_until: AtomicI64,
 }
@@ -59,7 +59,7 @@ impl ReadPool {
             .max_size(max_size.max(2))
             .min_idle(Some(0))
             .connection_timeout(CONNECT_TIMEOUT)
-            .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+            .build_unchecked(PgManager::checked_every_time(url));
         Ok(Self {
             primary,
             replica: Some(Arc::new(Replica {

@@ -125,6 +125,7 @@ pub fn recent_probe(
 /// What the screening of a submission needs: the issuer's hashes (keyed with the day the link
 /// was issued, read with the token) compared with the submitter's, and whether the submitter's
 /// network reached the burst threshold (`recent_reached`, read with the token by the probe).
+#[allow(clippy::too_many_arguments)]
 pub fn context_from(
     secret: &ServerSecret,
     probe: RecentProbe,
@@ -352,6 +353,7 @@ pub fn store_many(
         }
         return Ok(());
     };
+    let pg: &mut diesel::PgConnection = pg;
     let codes: Vec<String> = batch
         .iter()
         .map(|(_, _, s)| {

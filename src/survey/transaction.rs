@@ -582,6 +582,7 @@ pub fn insert_many(
         }
         return Ok(());
     };
+    let pg: &mut diesel::PgConnection = pg;
     // Unique keys in one order, so that two instances registering the same dossiers wait for
     // each other instead of deadlocking.
     let mut batch: Vec<_> = batch.to_vec();

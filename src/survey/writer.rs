@@ -378,6 +378,7 @@ fn store_many(
             "the set-based writer is for PostgreSQL".into(),
         ));
     };
+    let pg: &mut diesel::PgConnection = pg;
     // Each token once, by its first submission, in one (sorted) order.
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
@@ -472,6 +473,7 @@ fn store_many(
             "the set-based writer is for PostgreSQL".into(),
         ));
     };
+    let pg: &mut diesel::PgConnection = pg;
     // Each dossier rated once (by its first answer), in one (sorted) order.
     let mut ratings: Vec<(&str, i64)> = stored
         .iter()
@@ -543,6 +545,22 @@ pub struct WriterThread {
     queue: mpsc::Sender<Message>,
 }
 
+/// Replaces the writer's connection when the server closed it (a restart, a fail-over): the
+/// writer keeps one connection for its whole life, so without this every later batch would
+/// fail. Checked before every batch and after a failed one.
+fn replace_if_dead(pool: &DbPool, conn: &mut DbConn) {
+    if conn.is_alive() {
+        return;
+    }
+    match pool.get() {
+        Ok(fresh) => {
+            tracing::warn!("the writer's database connection was closed; using a new one");
+            *conn = fresh;
+        }
+        Err(e) => tracing::error!(error = %e, "the writer cannot reconnect to the database"),
+    }
+}
+
 impl WriterThread {
     /// Stores everything already queued, then stops the thread.
     pub async fn shutdown(self) {
@@ -583,10 +601,16 @@ impl ResponseWriter {
                     }
                     let size = batch.len();
                     let commit_started = std::time::Instant::now();
+                    // One round trip per batch (not per answer): a batch is never lost to
+                    // a connection the server closed since the last one.
+                    replace_if_dead(&pool, &mut conn);
                     let committed = commit_batch(&mut conn, &mut batch, utc_offset).map_err(|e| {
                         tracing::error!(error = %e, size, "batch commit failed");
                         e.to_string()
                     });
+                    if committed.is_err() {
+                        replace_if_dead(&pool, &mut conn);
+                    }
                     crate::metrics::writer_batch(size, commit_started.elapsed());
                     for job in batch.drain(..) {
                         job.reply(committed.clone());

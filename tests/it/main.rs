@@ -29,6 +29,7 @@ mod multi_instance;
 mod operations;
 mod pages;
 mod paper;
+mod pg_pool;
 mod pg_writer;
 mod publish;
 mod reports;
