@@ -20,8 +20,6 @@ pub mod lang;
 pub mod layout;
 pub mod metrics;
 pub mod openapi;
-pub mod paper;
-pub mod paper_entry;
 pub mod public;
 pub mod rate_limit;
 pub mod reports;
@@ -192,42 +190,42 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/admin/audit").route(get().to(audit_log::browse)))
     .service(
         web::resource("/admin/samples")
-            .route(get().to(paper::list))
-            .route(post().to(paper::draw)),
+            .route(get().to(collector::samples::list))
+            .route(post().to(collector::samples::draw)),
     )
-    .service(web::resource("/paper/samples/{id}").route(get().to(paper::show)))
+    .service(web::resource("/paper/samples/{id}").route(get().to(collector::samples::show)))
     .service(
         web::resource("/paper/batches")
-            .route(get().to(paper_entry::batches))
-            .route(post().to(paper_entry::create_batch)),
+            .route(get().to(collector::entry::batches))
+            .route(post().to(collector::entry::create_batch)),
     )
-    .service(web::resource("/paper/batches/{id}").route(get().to(paper_entry::batch)))
+    .service(web::resource("/paper/batches/{id}").route(get().to(collector::entry::batch)))
     .service(
-        web::resource("/paper/batches/{id}/delivered").route(post().to(paper_entry::delivered)),
+        web::resource("/paper/batches/{id}/delivered").route(post().to(collector::entry::delivered)),
     )
-    .service(web::resource("/paper/batches/{id}/returned").route(post().to(paper_entry::returned)))
-    .service(web::resource("/paper/entry").route(get().to(paper_entry::entry_start)))
-    .service(web::resource("/paper/disputes").route(get().to(paper_entry::disputes)))
+    .service(web::resource("/paper/batches/{id}/returned").route(post().to(collector::entry::returned)))
+    .service(web::resource("/paper/entry").route(get().to(collector::entry::entry_start)))
+    .service(web::resource("/paper/disputes").route(get().to(collector::entry::disputes)))
     .service(
         web::resource("/paper/disputes/{serial}")
-            .route(get().to(paper_entry::dispute))
-            .route(post().to(paper_entry::resolve)),
+            .route(get().to(collector::entry::dispute))
+            .route(post().to(collector::entry::resolve)),
     )
-    .service(web::resource("/paper/typists").route(get().to(paper_entry::typists)))
-    .service(web::resource("/paper/entry/{serial}/undo").route(post().to(paper_entry::undo)))
+    .service(web::resource("/paper/typists").route(get().to(collector::entry::typists)))
+    .service(web::resource("/paper/entry/{serial}/undo").route(post().to(collector::entry::undo)))
     .service(
         web::resource("/paper/forms/{serial}/correct")
-            .route(get().to(paper_entry::correction_page))
-            .route(post().to(paper_entry::correct)),
+            .route(get().to(collector::entry::correction_page))
+            .route(post().to(collector::entry::correct)),
     )
-    .service(web::resource("/paper/entry/open").route(get().to(paper_entry::entry_open)))
+    .service(web::resource("/paper/entry/open").route(get().to(collector::entry::entry_open)))
     .service(
         web::resource("/paper/entry/{serial}")
-            .route(get().to(paper_entry::entry_page))
-            .route(post().to(paper_entry::entry_save)),
+            .route(get().to(collector::entry::entry_page))
+            .route(post().to(collector::entry::entry_save)),
     )
-    .service(web::resource("/paper/samples/{id}/worklist.csv").route(get().to(paper::worklist_csv)))
-    .service(web::resource("/paper/samples/{id}/forms").route(get().to(paper::forms)))
+    .service(web::resource("/paper/samples/{id}/worklist.csv").route(get().to(collector::samples::worklist_csv)))
+    .service(web::resource("/paper/samples/{id}/forms").route(get().to(collector::samples::forms)))
     .service(web::resource("/admin/outbox").route(get().to(admin::mail::page)))
     .service(web::resource("/admin/outbox/{id}/retry").route(post().to(admin::mail::retry)))
     .service(

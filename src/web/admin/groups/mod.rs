@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::{done, failed_status};
+use crate::web::admin::{done, failed_status};
 use crate::error::{AppError, AppResult};
 use crate::groups::{self, Campaign, CampaignInput, GroupInput, RespondentGroup};
 use crate::i18n::{Lang, Msg};

@@ -6,12 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::AppState;
-use super::access::CurrentUser;
-use super::admin::done;
-use super::citizen::scale_label;
-use super::layout::html_response;
-use super::staff::{csrf_field, error_box, notice, staff_page};
+use crate::web::AppState;
+use crate::web::access::CurrentUser;
+use crate::web::admin::done;
+use crate::web::citizen::scale_label;
+use crate::web::layout::html_response;
+use crate::web::staff::{csrf_field, error_box, notice, staff_page};
 use crate::accounts::Role;
 use crate::error::AppError;
 use crate::forms::answers::{self, AnswerProblems};
@@ -305,7 +305,7 @@ async fn mark(
     if !marked.unknown.is_empty() {
         location.push_str(&format!(
             "&last={}",
-            super::access::urlencode(&marked.unknown.join(", "))
+            crate::web::access::urlencode(&marked.unknown.join(", "))
         ));
     }
     Ok(HttpResponse::SeeOther()

@@ -12,12 +12,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::AppState;
-use super::access::CurrentUser;
-use super::admin::{done, failed_status};
-use super::citizen::scale_label;
-use super::layout::{html_response, page};
-use super::staff::{csrf_field, error_box, notice, staff_page};
+use crate::web::AppState;
+use crate::web::access::CurrentUser;
+use crate::web::admin::{done, failed_status};
+use crate::web::citizen::scale_label;
+use crate::web::layout::{html_response, page};
+use crate::web::staff::{csrf_field, error_box, notice, staff_page};
 use crate::accounts::Role;
 use crate::error::AppError;
 use crate::forms::QuestionType;

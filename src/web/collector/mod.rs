@@ -1,5 +1,8 @@
 //! The collector organisation's home: who it is and who types for it. Collectors read no results.
 
+pub mod entry;
+pub mod samples;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
@@ -22,7 +25,7 @@ pub async fn home(
     let lang = page_lang(&req);
     let org_id = user.0.user.collector_org_id.clone();
     // Only samples the organisation was handed forms of (administrators: all).
-    let scope = super::paper::collector_scope(&user);
+    let scope = samples::collector_scope(&user);
     let samples = state
         .with_conn(move |conn| Ok(custody::visible_samples(conn, scope.as_deref())?))
         .await?;
