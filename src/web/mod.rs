@@ -109,6 +109,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
     staff_routes(cfg);
     admin::groups::routes(cfg);
+    collector::routes(cfg);
     public_routes(cfg);
 }
 
@@ -188,44 +189,6 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(post().to(catalog::period_update)),
     )
     .service(web::resource("/admin/audit").route(get().to(audit_log::browse)))
-    .service(
-        web::resource("/admin/samples")
-            .route(get().to(collector::samples::list))
-            .route(post().to(collector::samples::draw)),
-    )
-    .service(web::resource("/paper/samples/{id}").route(get().to(collector::samples::show)))
-    .service(
-        web::resource("/paper/batches")
-            .route(get().to(collector::entry::batches))
-            .route(post().to(collector::entry::create_batch)),
-    )
-    .service(web::resource("/paper/batches/{id}").route(get().to(collector::entry::batch)))
-    .service(
-        web::resource("/paper/batches/{id}/delivered").route(post().to(collector::entry::delivered)),
-    )
-    .service(web::resource("/paper/batches/{id}/returned").route(post().to(collector::entry::returned)))
-    .service(web::resource("/paper/entry").route(get().to(collector::entry::entry_start)))
-    .service(web::resource("/paper/disputes").route(get().to(collector::entry::disputes)))
-    .service(
-        web::resource("/paper/disputes/{serial}")
-            .route(get().to(collector::entry::dispute))
-            .route(post().to(collector::entry::resolve)),
-    )
-    .service(web::resource("/paper/typists").route(get().to(collector::entry::typists)))
-    .service(web::resource("/paper/entry/{serial}/undo").route(post().to(collector::entry::undo)))
-    .service(
-        web::resource("/paper/forms/{serial}/correct")
-            .route(get().to(collector::entry::correction_page))
-            .route(post().to(collector::entry::correct)),
-    )
-    .service(web::resource("/paper/entry/open").route(get().to(collector::entry::entry_open)))
-    .service(
-        web::resource("/paper/entry/{serial}")
-            .route(get().to(collector::entry::entry_page))
-            .route(post().to(collector::entry::entry_save)),
-    )
-    .service(web::resource("/paper/samples/{id}/worklist.csv").route(get().to(collector::samples::worklist_csv)))
-    .service(web::resource("/paper/samples/{id}/forms").route(get().to(collector::samples::forms)))
     .service(web::resource("/admin/outbox").route(get().to(admin::mail::page)))
     .service(web::resource("/admin/outbox/{id}/retry").route(post().to(admin::mail::retry)))
     .service(

@@ -1,7 +1,11 @@
 //! The collector organisation's home: who it is and who types for it. Collectors read no results.
 
+pub mod batches;
+pub mod corrections;
+pub mod disputes;
 pub mod entry;
 pub mod samples;
+mod views;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,6 +20,51 @@ use crate::collector_orgs;
 use crate::error::AppError;
 use crate::paper::custody;
 use crate::web::lang::page_lang;
+
+/// Registers the paper pages (who may open each one is in `access::RULES`). `/paper/entry/open`
+/// comes before `/paper/entry/{serial}`, which would otherwise take it.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let get = crate::web::get_or_head;
+    let post = web::post;
+    cfg.service(
+        web::resource("/admin/samples")
+            .route(get().to(samples::list))
+            .route(post().to(samples::draw)),
+    )
+    .service(web::resource("/paper/samples/{id}").route(get().to(samples::show)))
+    .service(
+        web::resource("/paper/samples/{id}/worklist.csv").route(get().to(samples::worklist_csv)),
+    )
+    .service(web::resource("/paper/samples/{id}/forms").route(get().to(samples::forms)))
+    .service(
+        web::resource("/paper/batches")
+            .route(get().to(batches::batches))
+            .route(post().to(batches::create_batch)),
+    )
+    .service(web::resource("/paper/batches/{id}").route(get().to(batches::batch)))
+    .service(web::resource("/paper/batches/{id}/delivered").route(post().to(batches::delivered)))
+    .service(web::resource("/paper/batches/{id}/returned").route(post().to(batches::returned)))
+    .service(web::resource("/paper/entry").route(get().to(entry::entry_start)))
+    .service(web::resource("/paper/entry/open").route(get().to(entry::entry_open)))
+    .service(
+        web::resource("/paper/entry/{serial}")
+            .route(get().to(entry::entry_page))
+            .route(post().to(entry::entry_save)),
+    )
+    .service(web::resource("/paper/entry/{serial}/undo").route(post().to(entry::undo)))
+    .service(web::resource("/paper/disputes").route(get().to(disputes::disputes)))
+    .service(
+        web::resource("/paper/disputes/{serial}")
+            .route(get().to(disputes::dispute))
+            .route(post().to(disputes::resolve)),
+    )
+    .service(web::resource("/paper/typists").route(get().to(disputes::typists)))
+    .service(
+        web::resource("/paper/forms/{serial}/correct")
+            .route(get().to(corrections::correction_page))
+            .route(post().to(corrections::correct)),
+    );
+}
 
 pub async fn home(
     state: web::Data<AppState>,

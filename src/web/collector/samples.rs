@@ -12,12 +12,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use crate::web::AppState;
-use crate::web::access::CurrentUser;
-use crate::web::admin::{done, failed_status};
-use crate::web::citizen::scale_label;
-use crate::web::layout::{html_response, page};
-use crate::web::staff::{csrf_field, error_box, notice, staff_page};
 use crate::accounts::Role;
 use crate::error::AppError;
 use crate::forms::QuestionType;
@@ -25,7 +19,13 @@ use crate::i18n::{Lang, Msg};
 use crate::paper::custody;
 use crate::paper::sampling::{self, SampleRequest, StoredSample};
 use crate::report::export::{Cell, to_csv};
+use crate::web::AppState;
+use crate::web::access::CurrentUser;
+use crate::web::admin::{done, failed_status};
+use crate::web::citizen::scale_label;
 use crate::web::lang::page_lang;
+use crate::web::layout::{html_response, page};
+use crate::web::staff::{csrf_field, error_box, notice, staff_page};
 
 #[derive(Deserialize)]
 pub struct OkQuery {
