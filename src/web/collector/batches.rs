@@ -5,13 +5,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::views::{PageQuery, org_scope};
+use super::views::{PageQuery, actor};
 use crate::error::AppError;
-use crate::i18n::{Lang, Msg};
-use crate::paper::custody::{self, BatchRequest};
+use crate::i18n::Lang;
+use crate::paper::batches::{self, NewBatch, Overview};
+use crate::paper::status::CustodyStep;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::done;
+use crate::web::admin::{done, failed_status};
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
@@ -19,12 +20,11 @@ use crate::web::staff::{csrf_field, error_box, notice, staff_page};
 fn batches_page(
     lang: Lang,
     user: &CurrentUser,
-    rows: &[(custody::Batch, String, custody::Custody)],
-    samples: &[crate::paper::sampling::StoredSample],
-    orgs: &[crate::collector_orgs::CollectorOrg],
+    overview: &Overview,
     ok: Option<&str>,
     error: Option<&AppError>,
 ) -> Markup {
+    let (rows, samples, orgs) = (&overview.batches, &overview.samples, &overview.orgs);
     let body = html! {
         (notice(lang, ok))
         table #batches {
@@ -47,7 +47,7 @@ fn batches_page(
             select #sample name="sample" { @for s in samples { option value=(s.id) { (s.period_code) " · " (s.created_at.format("%Y-%m-%d %H:%M")) } } }
             label for="unit" { (lang.pick("Mã đơn vị", "Unit code")) }
             input #unit type="text" name="unit" required;
-            @if org_scope(user).is_none() {
+            @if actor(user).paper_scope().is_none() {
                 label for="org" { (lang.pick("Đơn vị thu thập", "Collector organisation")) }
                 select #org name="org" { @for o in orgs { option value=(o.id) { (o.code) } } }
             }
@@ -68,48 +68,16 @@ fn batches_page(
     )
 }
 
-type BatchData = (
-    Vec<(custody::Batch, String, custody::Custody)>,
-    Vec<crate::paper::sampling::StoredSample>,
-    Vec<crate::collector_orgs::CollectorOrg>,
-);
-
-async fn batch_data(state: &AppState, org: Option<String>) -> Result<BatchData, AppError> {
-    state
-        .with_conn(move |conn| {
-            let mut samples = crate::paper::sampling::list(conn)?;
-            if let Some(org) = &org {
-                // A collector is offered only samples it was handed forms of.
-                let handed = custody::handed_forms(conn, org, None)?;
-                samples.retain(|s| handed.iter().any(|(id, _, _)| *id == s.id));
-            }
-            Ok((
-                custody::list(conn, org.as_deref())?,
-                samples,
-                crate::collector_orgs::list(conn)?,
-            ))
-        })
-        .await
-}
-
 pub async fn batches(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: CurrentUser,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (rows, samples, orgs) = batch_data(&state, org_scope(&user)).await?;
+    let overview = batches::overview(&state, actor(&user)).await?;
     Ok(html_response(
         StatusCode::OK,
-        batches_page(
-            page_lang(&req),
-            &user,
-            &rows,
-            &samples,
-            &orgs,
-            q.ok.as_deref(),
-            None,
-        ),
+        batches_page(page_lang(&req), &user, &overview, q.ok.as_deref(), None),
     ))
 }
 
@@ -132,94 +100,28 @@ pub async fn create_batch(
     form: web::Form<BatchForm>,
 ) -> Result<HttpResponse, AppError> {
     let f = form.into_inner();
-    let actor = user.0.user.actor();
-    let scoped = org_scope(&user).is_some();
-    let org = org_scope(&user).unwrap_or(f.org.clone());
-    let result = state
-        .with_conn(move |conn| {
-            let unit = crate::units::find_by_code(conn, &f.unit.trim().to_ascii_uppercase())?
-                .ok_or_else(|| {
-                    AppError::field(
-                        "unit",
-                        Msg::new(
-                            "Không có đơn vị với mã này.",
-                            "There is no unit with this code.",
-                        ),
-                    )
-                })?;
-            // Administrators hand units over; a collector may only issue the rest of a unit
-            // already handed to its organisation (its reserve list, say).
-            if scoped && !custody::unit_handed(conn, &org, &f.sample, &unit.id)? {
-                return Err(AppError::NotFound(Msg::new(
-                    "Không có mẫu hoặc đơn vị này.",
-                    "No such sample or unit.",
-                )));
-            }
-            let share: f64 = match f.double_share.trim() {
-                "" => 1.0,
-                v => v.replace(',', ".").parse().map_err(|_| {
-                    AppError::field(
-                        "double_share",
-                        Msg::new(
-                            "Tỷ lệ phải là số từ 0 đến 1.",
-                            "The share must be a number from 0 to 1.",
-                        ),
-                    )
-                })?,
-            };
-            custody::create_batch(
-                conn,
-                &actor,
-                &BatchRequest {
-                    sample_id: f.sample,
-                    unit_id: unit.id,
-                    collector_org_id: org,
-                    collector_name: f.collector_name,
-                    include_reserve: f.include_reserve.is_some(),
-                    double_share: share.clamp(0.0, 1.0),
-                },
-            )
-        })
-        .await;
-    match result {
+    let created = match NewBatch::parse(
+        &f.sample,
+        &f.unit,
+        &f.org,
+        &f.collector_name,
+        &f.double_share,
+        f.include_reserve.is_some(),
+    ) {
+        Ok(request) => batches::create(&state, actor(&user), request).await,
+        Err(e) => Err(e),
+    };
+    match created {
         Ok(b) => Ok(done(&format!("/paper/batches/{}", b.id), "created")),
         Err(e @ AppError::Internal(_)) => Err(e),
         Err(e) => {
-            let (rows, samples, orgs) = batch_data(&state, org_scope(&user)).await?;
+            let overview = batches::overview(&state, actor(&user)).await?;
             Ok(html_response(
-                actix_web::ResponseError::status_code(&e),
-                batches_page(
-                    page_lang(&req),
-                    &user,
-                    &rows,
-                    &samples,
-                    &orgs,
-                    None,
-                    Some(&e),
-                ),
+                failed_status(&e),
+                batches_page(page_lang(&req), &user, &overview, None, Some(&e)),
             ))
         }
     }
-}
-
-async fn own_batch(
-    state: &AppState,
-    user: &CurrentUser,
-    id: String,
-) -> Result<(custody::Batch, custody::Custody), AppError> {
-    let org = org_scope(user);
-    state
-        .with_conn(move |conn| {
-            let not_found =
-                || AppError::NotFound(Msg::new("Không có lô phiếu này.", "No such batch."));
-            let batch = custody::find(conn, &id)?.ok_or_else(not_found)?;
-            if org.as_ref().is_some_and(|o| *o != batch.collector_org_id) {
-                return Err(not_found());
-            }
-            let c = custody::custody(conn, &batch.id)?;
-            Ok((batch, c))
-        })
-        .await
 }
 
 pub async fn batch(
@@ -230,7 +132,7 @@ pub async fn batch(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let (b, c) = own_batch(&state, &user, path.into_inner()).await?;
+    let (b, c) = batches::open(&state, actor(&user), path.into_inner()).await?;
     let body = html! {
         (notice(lang, q.ok.as_deref()))
         @if let Some(unknown) = &q.last { p.alert { (lang.pick("Số phiếu không thuộc lô này: ", "Serials not in this batch: ")) (unknown) } }
@@ -242,7 +144,8 @@ pub async fn batch(
             tr { th { (lang.pick("Đã xác nhận", "Verified")) } td { (c.verified) } }
             tr { th { (lang.pick("Tỷ lệ thu hồi", "Return rate")) } td { (c.return_rate().map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into())) } }
         }
-        @for (status, label) in [("delivered", lang.pick("Ghi nhận đã giao", "Record deliveries")), ("returned", lang.pick("Ghi nhận đã thu về", "Record returns"))] {
+        @for (step, label) in [(CustodyStep::Delivered, lang.pick("Ghi nhận đã giao", "Record deliveries")), (CustodyStep::Returned, lang.pick("Ghi nhận đã thu về", "Record returns"))] {
+            @let status = step.as_str();
             h2 { (label) }
             form.stack method="post" action=(format!("/paper/batches/{}/{status}", b.id)) {
                 (csrf_field(&user))
@@ -269,20 +172,16 @@ pub struct SerialsForm {
     serials: String,
 }
 
-async fn mark(
+/// Records a custody step and goes back to the batch, naming the serials that are not its own.
+async fn record(
     state: &AppState,
     user: &CurrentUser,
     id: String,
     serials: String,
-    status: &'static str,
+    step: CustodyStep,
 ) -> Result<HttpResponse, AppError> {
-    let (b, _) = own_batch(state, user, id).await?;
-    let actor = user.0.user.actor();
     let list: Vec<String> = serials.lines().map(str::to_string).collect();
-    let batch_id = b.id.clone();
-    let marked = state
-        .with_conn(move |conn| custody::mark(conn, &actor, &batch_id, &list, status))
-        .await?;
+    let (b, marked) = batches::record(state, actor(user), id, step, list).await?;
     let mut location = format!("/paper/batches/{}?ok=saved", b.id);
     if !marked.unknown.is_empty() {
         location.push_str(&format!(
@@ -301,12 +200,13 @@ pub async fn delivered(
     path: web::Path<String>,
     form: web::Form<SerialsForm>,
 ) -> Result<HttpResponse, AppError> {
-    mark(
+    let serials = form.into_inner().serials;
+    record(
         &state,
         &user,
         path.into_inner(),
-        form.into_inner().serials,
-        "delivered",
+        serials,
+        CustodyStep::Delivered,
     )
     .await
 }
@@ -317,12 +217,13 @@ pub async fn returned(
     path: web::Path<String>,
     form: web::Form<SerialsForm>,
 ) -> Result<HttpResponse, AppError> {
-    mark(
+    let serials = form.into_inner().serials;
+    record(
         &state,
         &user,
         path.into_inner(),
-        form.into_inner().serials,
-        "returned",
+        serials,
+        CustodyStep::Returned,
     )
     .await
 }

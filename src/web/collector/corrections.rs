@@ -4,10 +4,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 
-use super::entry::load_form;
-use super::views::{Shown, entry_form, form_pairs, refused};
+use super::views::{Shown, actor, entry_form, form_pairs, refused};
 use crate::error::AppError;
 use crate::forms::answers::AnswerProblems;
+use crate::paper::correction::{self, Corrected, Correction};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::admin::done;
@@ -24,11 +24,8 @@ pub async fn correction_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let paper = load_form(&state, &user, path.into_inner()).await?;
-    let p = paper.clone();
-    let current = state
-        .with_conn(move |conn| crate::paper::correction::current(conn, &p))
-        .await?;
+    let Correction { paper, current } =
+        correction::open(&state, actor(&user), path.into_inner()).await?;
     let body = html! {
         p.muted { (lang.pick("Sửa câu trả lời của phiếu đã xác nhận. Chỉ số được tính lại ngay; nhật ký lưu giá trị cũ và mới.",
                              "Correct a verified form. The index is updated at once; the audit log keeps old and new values.")) }
@@ -57,40 +54,15 @@ pub async fn correct(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let lang = page_lang(&req);
-    let pairs = form_pairs(&body)?;
-    let paper = load_form(&state, &user, path.into_inner()).await?;
-    let admin = user.0.user.clone();
-    let offset = state.policies.utc_offset;
-    let (p, answers) = (paper.clone(), pairs.clone());
-    match state
-        .with_conn(move |conn| {
-            Ok(crate::paper::correction::correct(
-                conn, &admin, &p, &answers, offset,
-            ))
-        })
-        .await?
-    {
-        Ok(()) => Ok(done(
-            &format!("/paper/forms/{}/correct", paper.serial),
-            "saved",
+    let answers = form_pairs(&body)?;
+    match correction::correct(&state, actor(&user), path.into_inner(), answers).await? {
+        Corrected::Saved { serial } => Ok(done(&format!("/paper/forms/{serial}/correct"), "saved")),
+        Corrected::Refused(refusal) => Ok(refused(
+            page_lang(&req),
+            &user,
+            "/admin/samples",
+            &format!("/paper/forms/{}/correct", refusal.paper.serial),
+            &refusal,
         )),
-        Err(Ok(problems)) => {
-            let shown = Shown {
-                given: &pairs,
-                problems: &problems,
-                issues: &[],
-                blank_confirm: false,
-            };
-            Ok(refused(
-                lang,
-                &user,
-                "/admin/samples",
-                &format!("/paper/forms/{}/correct", paper.serial),
-                &paper,
-                &shown,
-            ))
-        }
-        Err(Err(e)) => Err(e),
     }
 }

@@ -4,11 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 
-use super::entry::load_form;
-use super::views::{PageQuery, Shown, entry_form, form_pairs, org_scope, refused};
+use super::views::{PageQuery, Shown, actor, entry_form, form_pairs, refused};
 use crate::error::AppError;
 use crate::forms::answers::AnswerProblems;
-use crate::paper::entry::{self, EntryError};
+use crate::paper::disputes::{self, Resolved};
+use crate::paper::entry;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::admin::done;
@@ -25,10 +25,7 @@ pub async fn disputes(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let org = org_scope(&user);
-    let rows = state
-        .with_conn(move |conn| Ok(entry::disputed(conn, org.as_deref())?))
-        .await?;
+    let rows = disputes::list(&state, actor(&user)).await?;
     let body = html! {
         (notice(lang, q.ok.as_deref()))
         p.muted { (lang.pick("Phiếu có hai lần nhập khác nhau. Người thứ ba (không phải người đã nhập) đối chiếu phiếu giấy và chọn câu trả lời đúng.",
@@ -59,16 +56,11 @@ pub async fn dispute(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let paper = load_form(&state, &user, path.into_inner()).await?;
-    let member = paper.member_id.clone();
-    let (differences, first) = state
-        .with_conn(move |conn| {
-            Ok((
-                entry::disagreements(conn, &member)?,
-                entry::first_typing(conn, &member)?,
-            ))
-        })
-        .await?;
+    let disputes::Dispute {
+        paper,
+        differences,
+        first,
+    } = disputes::open(&state, actor(&user), path.into_inner()).await?;
     let body = html! {
         table #differences {
             thead { tr { th { (lang.pick("Câu", "Question")) } th { (lang.pick("Lần nhập 1", "Typing 1")) } th { (lang.pick("Lần nhập 2", "Typing 2")) } } }
@@ -100,34 +92,16 @@ pub async fn resolve(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let lang = page_lang(&req);
-    let pairs = form_pairs(&body)?;
-    let paper = load_form(&state, &user, path.into_inner()).await?;
-    let judge = user.0.user.clone();
-    let offset = state.policies.utc_offset;
-    let (p, answers) = (paper.clone(), pairs.clone());
-    match state
-        .with_conn(move |conn| Ok(entry::adjudicate(conn, &judge, &p, &answers, offset)))
-        .await?
-    {
-        Ok(()) => Ok(done("/paper/disputes", "saved")),
-        Err(EntryError::Invalid(problems, issues)) => {
-            let shown = Shown {
-                given: &pairs,
-                problems: &problems,
-                issues: &issues,
-                blank_confirm: false,
-            };
-            Ok(refused(
-                lang,
-                &user,
-                "/paper/disputes",
-                &format!("/paper/disputes/{}", paper.serial),
-                &paper,
-                &shown,
-            ))
-        }
-        Err(EntryError::Other(e)) => Err(e),
+    let answers = form_pairs(&body)?;
+    match disputes::resolve(&state, actor(&user), path.into_inner(), answers).await? {
+        Resolved::Saved { .. } => Ok(done("/paper/disputes", "saved")),
+        Resolved::Refused(refusal) => Ok(refused(
+            page_lang(&req),
+            &user,
+            "/paper/disputes",
+            &format!("/paper/disputes/{}", refusal.paper.serial),
+            &refusal,
+        )),
     }
 }
 
@@ -137,20 +111,7 @@ pub async fn typists(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let org = org_scope(&user);
-    let rows = state
-        .with_conn(move |conn| {
-            let stats = entry::typist_stats(conn, org.as_deref())?;
-            let mut named = Vec::with_capacity(stats.len());
-            for s in stats {
-                let name = crate::accounts::users::find(conn, &s.typist_id)?
-                    .map(|u| format!("{} ({})", u.display_name, u.username))
-                    .unwrap_or_default();
-                named.push((name, s));
-            }
-            Ok(named)
-        })
-        .await?;
+    let rows = entry::typists(&state, actor(&user)).await?;
     let body = html! {
         table #typists {
             thead { tr { th { (lang.pick("Người nhập", "Typist")) } th { (lang.pick("Số phiếu", "Forms")) } th { (lang.pick("Thời gian trung vị / phiếu", "Median time per form")) } th { (lang.pick("Tỷ lệ khác biệt khi nhập hai lần", "Disagreement rate in double entry")) } } }

@@ -6,11 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::views::{PageQuery, Shown, entry_form, form_pairs, refused};
+use super::views::{PageQuery, Shown, actor, entry_form, form_pairs, refused};
 use crate::error::AppError;
 use crate::forms::answers::AnswerProblems;
 use crate::i18n::Lang;
-use crate::paper::entry::{self, EntryError, PaperForm, Saved, Typing};
+use crate::paper::entry::{self, Keyed, Saved, Typing};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
@@ -119,18 +119,6 @@ pub async fn entry_open(
     }
 }
 
-pub(super) async fn load_form(
-    state: &AppState,
-    user: &CurrentUser,
-    serial: String,
-) -> Result<PaperForm, AppError> {
-    let forms = state.forms.clone();
-    let u = user.0.user.clone();
-    state
-        .with_conn(move |conn| entry::find(conn, &forms, &u, &serial))
-        .await
-}
-
 pub async fn entry_page(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -138,32 +126,21 @@ pub async fn entry_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let paper = load_form(&state, &user, path.into_inner()).await?;
-    let typed_by_me = paper.passes.iter().any(|(_, t)| *t == user.0.user.id);
+    let serial = path.into_inner();
+    let paper = match entry::open_form(&state, actor(&user), serial.clone()).await {
+        Ok(paper) => paper,
+        Err(AppError::Conflict(why)) => {
+            // Keyed in full, or the second typing is someone else's: say so, and offer the next.
+            let title = format!("{} {}", lang.pick("Phiếu", "Form"), serial);
+            let body = html! { p.notice { (why.get(lang)) } p { a href="/paper/entry" { (lang.pick("Nhập phiếu khác", "Key another form")) } } };
+            return Ok(html_response(
+                StatusCode::CONFLICT,
+                staff_page(lang, &user, "/paper/entry", &title, body),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let title = format!("{} {}", lang.pick("Phiếu", "Form"), paper.serial);
-    if paper.status == "verified"
-        || paper.status == "disputed"
-        || typed_by_me
-        || paper.passes.len() >= 2
-        || (paper.passes.len() == 1 && !paper.double_entry)
-    {
-        let text = if typed_by_me {
-            lang.pick(
-                "Ông/Bà đã nhập phiếu này.",
-                "You have already keyed this form.",
-            )
-        } else {
-            lang.pick(
-                "Phiếu này đã được nhập đủ.",
-                "This form has been keyed in full.",
-            )
-        };
-        let body = html! { p.notice { (text) } p { a href="/paper/entry" { (lang.pick("Nhập phiếu khác", "Key another form")) } } };
-        return Ok(html_response(
-            StatusCode::CONFLICT,
-            staff_page(lang, &user, "/paper/entry", &title, body),
-        ));
-    }
     let body = html! {
         p.meta { (paper.unit_name) " · " (lang.pick("Lô ", "Batch ")) (paper.batch_code)
             @if paper.double_entry { " · " (lang.pick("nhập hai lần", "double entry")) } }
@@ -182,37 +159,9 @@ pub async fn entry_save(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let lang = page_lang(&req);
-    let pairs = form_pairs(&body)?;
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let paper = load_form(&state, &user, path.into_inner()).await?;
-    let started = field("started_at")
-        .and_then(|s| s.parse::<i64>().ok())
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map(|t| t.naive_utc())
-        .unwrap_or_else(crate::db::now);
-    let typing = Typing {
-        answers: pairs.clone(),
-        confirm_blank: field("confirm_blank").is_some(),
-        started_at: started,
-        keystrokes: field("keystrokes")
-            .and_then(|k| k.parse().ok())
-            .unwrap_or(0),
-    };
-    let typist = user.0.user.clone();
-    let offset = state.policies.utc_offset;
-    let p = paper.clone();
-    let result = state
-        .with_conn(move |conn| Ok(entry::save(conn, &typist, &p, &typing, offset)))
-        .await?;
-    let serial = paper.serial.clone();
-    match result {
-        Ok(saved) => {
+    let typing = Typing::parse(form_pairs(&body)?, crate::db::now());
+    match entry::save_typing(&state, actor(&user), path.into_inner(), typing).await? {
+        Keyed::Saved { serial, saved } => {
             let ok = match saved {
                 Saved::Verified => "verified",
                 Saved::AwaitingSecondEntry => "second",
@@ -225,24 +174,13 @@ pub async fn entry_save(
                 ))
                 .finish())
         }
-        Err(EntryError::Invalid(problems, issues)) => {
-            let blank = issues.iter().any(|(k, _)| k == "_form");
-            let shown = Shown {
-                given: &pairs,
-                problems: &problems,
-                issues: &issues,
-                blank_confirm: blank,
-            };
-            Ok(refused(
-                lang,
-                &user,
-                "/paper/entry",
-                &format!("/paper/entry/{serial}"),
-                &paper,
-                &shown,
-            ))
-        }
-        Err(EntryError::Other(e)) => Err(e),
+        Keyed::Refused(refusal) => Ok(refused(
+            page_lang(&req),
+            &user,
+            "/paper/entry",
+            &format!("/paper/entry/{}", refusal.paper.serial),
+            &refusal,
+        )),
     }
 }
 
@@ -251,17 +189,11 @@ pub async fn undo(
     user: CurrentUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let paper = load_form(&state, &user, path.into_inner()).await?;
-    let typist = user.0.user.clone();
-    let offset = state.policies.utc_offset;
-    let p = paper.clone();
-    state
-        .with_conn(move |conn| entry::undo_last(conn, &typist, &p, offset))
-        .await?;
+    let serial = entry::undo(&state, actor(&user), path.into_inner()).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((
             header::LOCATION,
-            format!("/paper/entry?ok=undone&last={}", paper.serial),
+            format!("/paper/entry?ok=undone&last={serial}"),
         ))
         .finish())
 }

@@ -15,10 +15,8 @@ use super::AppState;
 use super::access::CurrentUser;
 use super::layout::html_response;
 use super::staff::staff_page;
-use crate::accounts::users;
-use crate::collector_orgs;
 use crate::error::AppError;
-use crate::paper::custody;
+use crate::paper::samples::{self as paper_samples, CollectorHome};
 use crate::web::lang::page_lang;
 
 /// Registers the paper pages (who may open each one is in `access::RULES`). `/paper/entry/open`
@@ -72,22 +70,11 @@ pub async fn home(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let org_id = user.0.user.collector_org_id.clone();
-    // Only samples the organisation was handed forms of (administrators: all).
-    let scope = samples::collector_scope(&user);
-    let samples = state
-        .with_conn(move |conn| Ok(custody::visible_samples(conn, scope.as_deref())?))
-        .await?;
-    let (org, members) = state
-        .with_conn(move |conn| {
-            let Some(org_id) = org_id else {
-                return Ok((None, Vec::new()));
-            };
-            let org = collector_orgs::find(conn, &org_id)?;
-            let members = users::of_collector_org(conn, &org_id)?;
-            Ok((org, members))
-        })
-        .await?;
+    let CollectorHome {
+        org,
+        members,
+        samples,
+    } = paper_samples::collector_home(&state, views::actor(&user)).await?;
     let title = org
         .as_ref()
         .map(|o| o.name(lang).to_string())

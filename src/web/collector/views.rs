@@ -6,22 +6,20 @@ use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::accounts::Role;
+use crate::accounts::Actor;
 use crate::error::AppError;
 use crate::forms::answers::{self, AnswerProblems};
 use crate::forms::{Form, QuestionType};
 use crate::i18n::{Lang, Msg};
-use crate::paper::entry::PaperForm;
+use crate::paper::keyed::Refusal;
 use crate::web::access::CurrentUser;
 use crate::web::citizen::scale_label;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, staff_page};
 
-pub(super) fn org_scope(user: &CurrentUser) -> Option<String> {
-    match user.0.user.role() {
-        Role::Admin => None,
-        _ => Some(user.0.user.collector_org_id.clone().unwrap_or_default()),
-    }
+/// The signed-in user as the use cases take them.
+pub(super) fn actor(user: &CurrentUser) -> Actor {
+    Actor::of(&user.0.user)
 }
 
 #[derive(Deserialize, Default)]
@@ -121,7 +119,8 @@ pub(super) fn entry_form(
     }
 }
 
-/// The (name, value) pairs of a posted form, as the answer validator takes them.
+/// The (name, value) pairs of a posted form, as the answer validator takes them (multi-choice
+/// questions repeat their name, which a typed form struct cannot hold).
 pub(super) fn form_pairs(body: &web::Bytes) -> Result<Vec<(String, String)>, AppError> {
     serde_urlencoded::from_bytes(body).map_err(|_| {
         AppError::bad_request(
@@ -131,17 +130,23 @@ pub(super) fn form_pairs(body: &web::Bytes) -> Result<Vec<(String, String)>, App
     })
 }
 
-/// A form sent back unsaved (422) with its problems beside the questions and what was typed kept.
+/// A form sent back unsaved (422) with its problems beside the questions and what was typed
+/// kept; a blank form asks for confirmation.
 pub(super) fn refused(
     lang: Lang,
     user: &CurrentUser,
     nav: &str,
     action: &str,
-    paper: &PaperForm,
-    shown: &Shown<'_>,
+    refusal: &Refusal,
 ) -> HttpResponse {
-    let body = entry_form(lang, user, action, &paper.form, shown);
-    let title = format!("{} {}", lang.pick("Phiếu", "Form"), paper.serial);
+    let shown = Shown {
+        given: &refusal.given,
+        problems: &refusal.problems,
+        issues: &refusal.issues,
+        blank_confirm: refusal.issues.iter().any(|(k, _)| k == "_form"),
+    };
+    let body = entry_form(lang, user, action, &refusal.paper.form, &shown);
+    let title = format!("{} {}", lang.pick("Phiếu", "Form"), refusal.paper.serial);
     html_response(
         StatusCode::UNPROCESSABLE_ENTITY,
         staff_page(lang, user, nav, &title, body),
