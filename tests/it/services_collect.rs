@@ -7,6 +7,7 @@ use sipas::accounts::{Actor, Role, users};
 use sipas::db::schema::responses;
 use sipas::db_run;
 use sipas::error::AppError;
+use sipas::groups::{AnswerStatus, CampaignInput, GroupInput, manage};
 use sipas::paper::batches::{self, NewBatch};
 use sipas::paper::correction::{self, Corrected};
 use sipas::paper::disputes::{self, Resolved};
@@ -20,6 +21,7 @@ crate::on_both_databases!(
     batches_are_scoped_to_the_collector,
     keying_adjudication_undo_and_correction,
     two_second_typings_at_once_store_one_response,
+    groups_and_campaigns_are_use_cases,
 );
 
 /// A user of `role` (in `org` for collectors; agencies at STP), as the use cases take them.
@@ -546,4 +548,120 @@ async fn two_second_typings_at_once_store_one_response(app: TestApp) {
         .count();
     assert_eq!((verified, refused), (1, 1), "{outcomes:?}");
     assert_eq!(paper_responses(&app), 1);
+}
+
+/// Respondent groups and campaigns: a group is saved through the group commit, a campaign
+/// issues one link per invitee and unit, more people can be invited, and including the group
+/// in the index moves its stored answers in.
+async fn groups_and_campaigns_are_use_cases(app: TestApp) {
+    let admin = actor(&app, "quantri-nhom", Role::Admin, None);
+    let group = |code: &str, include: bool| GroupInput {
+        code: code.into(),
+        name_vi: "Đại biểu HĐND".into(),
+        name_en: "Council delegates".into(),
+        description: String::new(),
+        include_in_index: include,
+    };
+    assert!(matches!(
+        manage::save_group(&app.state, admin.clone(), None, group("?", false)).await,
+        Err(AppError::InvalidField { .. })
+    ));
+    let saved = manage::save_group(&app.state, admin.clone(), None, group("db-hdnd", false))
+        .await
+        .unwrap();
+    assert_eq!(saved.code, "DB-HDND");
+    assert_eq!(manage::list_groups(&app.state).await.unwrap().len(), 1);
+
+    let today = sipas::calendar::local_day(sipas::db::now(), app.state.policies.utc_offset);
+    let input = CampaignInput {
+        group_code: "DB-HDND".into(),
+        name_vi: "Đợt một".into(),
+        name_en: "First round".into(),
+        form_code: "sipas".into(),
+        starts_on: Some(today),
+        ends_on: Some(today + chrono::Duration::days(30)),
+        unit_codes: vec!["STP".into(), "SXD".into()],
+        invitees: 2,
+        ..CampaignInput::default()
+    };
+    let campaign = manage::create_campaign(&app.state, admin.clone(), input)
+        .await
+        .unwrap();
+    let choices = manage::campaign_choices(&app.state).await.unwrap();
+    assert_eq!(choices.campaigns.len(), 1);
+    assert!(choices.units.iter().any(|u| u.code == "STP"));
+    let (_, links) = manage::campaign_links(&app.state, campaign.id.clone())
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 4, "one link per invitee and unit");
+    assert!(matches!(
+        manage::invite(&app.state, admin.clone(), campaign.id.clone(), 0).await,
+        Err(AppError::InvalidField { .. })
+    ));
+    let invited = manage::invite(&app.state, admin.clone(), campaign.id.clone(), 1)
+        .await
+        .unwrap();
+    assert_eq!(invited.invitees, 3);
+    let (_, links) = manage::campaign_links(&app.state, campaign.id.clone())
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 6);
+
+    // One invitee answers: kept apart from the index until the group is included.
+    let form = app.state.forms.latest("sipas").unwrap();
+    let answered = sipas::survey::submission::submit(
+        &app.state,
+        sipas::survey::submission::Answer {
+            token: links[0].token.as_str().to_string(),
+            fields: full_answers(&form),
+            language: sipas::i18n::Lang::Vi,
+            channel: "link",
+            address: "192.0.2.10".into(),
+            user_agent: "phone".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        answered,
+        sipas::survey::submission::Submitted::StoredForGroup
+    ));
+    let status_of_answers = || {
+        let conn = &mut app.conn();
+        let statuses: Vec<String> = db_run!(conn: {
+            responses::table.filter(responses::campaign_id.eq(&campaign.id)).select(responses::status).load(conn)
+        })
+        .unwrap();
+        statuses
+            .iter()
+            .map(|s| AnswerStatus::parse(s).expect("a group answer status"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(status_of_answers(), vec![AnswerStatus::Apart]);
+    let report = manage::campaign_report(&app.state, campaign.id.clone(), 1)
+        .await
+        .unwrap();
+    assert_eq!(report.results.total.responses, 1);
+    assert_eq!(
+        report.results.units.iter().map(|u| u.answered).sum::<u64>(),
+        1
+    );
+    manage::save_group(
+        &app.state,
+        admin.clone(),
+        Some(saved.id.clone()),
+        group("DB-HDND", true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status_of_answers(), vec![AnswerStatus::Counted]);
+    let (opened, campaigns) = manage::open_group(&app.state, saved.id.clone())
+        .await
+        .unwrap();
+    assert!(opened.include_in_index);
+    assert_eq!(campaigns.len(), 1);
+    assert!(matches!(
+        manage::campaign_report(&app.state, "no-such-campaign".into(), 1).await,
+        Err(AppError::NotFound(_))
+    ));
 }

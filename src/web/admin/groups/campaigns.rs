@@ -7,8 +7,9 @@ use chrono::NaiveDate;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{OkQuery, included_label, offset};
+use super::{OkQuery, included_label};
 use crate::error::{AppError, AppResult};
+use crate::groups::manage::{self, CampaignReport, Choices};
 use crate::groups::{self, Campaign, CampaignInput, RespondentGroup};
 use crate::i18n::{Lang, Msg};
 use crate::web::AppState;
@@ -44,31 +45,6 @@ pub(super) fn campaign_table(lang: Lang, rows: &[(Campaign, RespondentGroup)]) -
             }
         }
     }
-}
-
-/// What the campaign form offers to choose from.
-struct Choices {
-    groups: Vec<RespondentGroup>,
-    periods: Vec<crate::periods::SurveyPeriod>,
-    units: Vec<crate::units::Unit>,
-    campaigns: Vec<(Campaign, RespondentGroup)>,
-}
-
-async fn choices(state: &AppState) -> AppResult<Choices> {
-    let today = crate::calendar::local_day(crate::db::now(), offset(state)?);
-    state
-        .with_conn(move |conn| {
-            let mut units = crate::units::list(conn)?;
-            units.retain(|u| u.valid_to.is_none_or(|end| end >= today));
-            units.sort_by(|a, b| a.code.cmp(&b.code));
-            Ok(Choices {
-                groups: groups::list_groups(conn)?,
-                periods: crate::periods::list(conn)?,
-                units,
-                campaigns: groups::list_campaigns(conn, None)?,
-            })
-        })
-        .await
 }
 
 /// The campaign form as posted: repeated `units` fields (checkboxes), so it is read by hand.
@@ -242,7 +218,7 @@ pub async fn campaigns_list(
     user: CurrentUser,
     q: web::Query<CampaignsQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let c = choices(&state).await?;
+    let c = manage::campaign_choices(&state).await?;
     let given = CampaignFields {
         group: q.group.clone().unwrap_or_default(),
         ..CampaignFields::default()
@@ -263,36 +239,14 @@ pub async fn campaign_create(
     let fields = CampaignFields::parse(&body)?;
     let input = fields.input();
     let created = match input {
-        Ok(input) => {
-            let (secret, forms, actor, offset) = (
-                state.secret.clone(),
-                state.forms.clone(),
-                user.0.user.actor(),
-                offset(&state)?,
-            );
-            state
-                .with_conn(move |conn| {
-                    conn.write_transaction(|conn| {
-                        groups::create_campaign(
-                            conn,
-                            &secret,
-                            &forms,
-                            &actor,
-                            &input,
-                            crate::db::now(),
-                            offset,
-                        )
-                    })
-                })
-                .await
-        }
+        Ok(input) => manage::create_campaign(&state, super::actor(&user), input).await,
         Err(e) => Err(e),
     };
     match created {
         Ok(c) => Ok(done(&format!("/admin/campaigns/{}", c.id), "created")),
         Err(e @ AppError::Internal(_)) => Err(e),
         Err(e) => {
-            let c = choices(&state).await?;
+            let c = manage::campaign_choices(&state).await?;
             Ok(html_response(
                 failed_status(&e),
                 campaigns_page(lang, &user, &state.forms, &c, &fields, Some(&e)),
@@ -309,16 +263,12 @@ pub async fn campaign_show(
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let id = path.into_inner();
-    let (forms, min_n) = (state.forms.clone(), state.settings.report_min_n);
-    let (campaign, group, results, form) = state
-        .with_conn(move |conn| {
-            let (campaign, group, rated) = groups::campaign_detail(conn, &id)?;
-            let results = groups::results(conn, &forms, &campaign, &rated, min_n)?;
-            let form = forms.find(conn, &campaign.form_code, campaign.form_version)?;
-            Ok((campaign, group, results, form))
-        })
-        .await?;
+    let CampaignReport {
+        campaign,
+        group,
+        results,
+        form,
+    } = manage::campaign_report(&state, path.into_inner(), state.settings.report_min_n).await?;
     let elements: Vec<(String, String)> = results
         .total
         .elements
@@ -424,22 +374,6 @@ pub async fn campaign_invite(
             ),
         )
     })?;
-    let (secret, actor, offset) = (state.secret.clone(), user.0.user.actor(), offset(&state)?);
-    let target = id.clone();
-    state
-        .with_conn(move |conn| {
-            conn.write_transaction(|conn| {
-                groups::add_invitees(
-                    conn,
-                    &secret,
-                    &actor,
-                    &target,
-                    more,
-                    crate::db::now(),
-                    offset,
-                )
-            })
-        })
-        .await?;
+    manage::invite(&state, super::actor(&user), id.clone(), more).await?;
     Ok(done(&format!("/admin/campaigns/{id}"), "invited"))
 }

@@ -6,34 +6,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{PreEscaped, html};
 use serde::Deserialize;
 
-use crate::error::{AppError, AppResult};
-use crate::groups::{self, Campaign};
+use crate::error::AppError;
+use crate::groups::{self, manage};
 use crate::i18n::Lang;
 use crate::report::export::{Cell, to_csv};
 use crate::web::AppState;
 use crate::web::lang::page_lang;
 use crate::web::layout::{html_response, page};
 
-async fn campaign_links(
-    state: &AppState,
-    id: String,
-) -> AppResult<(Campaign, Vec<groups::IssuedLink>)> {
-    let secret = state.secret.clone();
-    state
-        .with_conn(move |conn| {
-            let (campaign, _, _) = groups::campaign_detail(conn, &id)?;
-            let links = groups::links(conn, &secret, &campaign.id)?;
-            Ok((campaign, links))
-        })
-        .await
-}
-
 /// `GET /admin/campaigns/{id}/links.csv`: one row per link, with its QR code's address.
 pub async fn links_csv(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (campaign, links) = campaign_links(&state, path.into_inner()).await?;
+    let (campaign, links) = manage::campaign_links(&state, path.into_inner()).await?;
     let header = [
         "invitee",
         "unit",
@@ -88,7 +74,7 @@ pub async fn links_print(
     q: web::Query<PrintQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let (campaign, links) = campaign_links(&state, path.into_inner()).await?;
+    let (campaign, links) = manage::campaign_links(&state, path.into_inner()).await?;
     let base = state.public_base();
     // Per invitee: each link with its URL and inline QR code.
     type Sheet = (i64, Vec<(groups::IssuedLink, String, String)>);

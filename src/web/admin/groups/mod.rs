@@ -10,9 +10,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use crate::error::{AppError, AppResult};
-use crate::groups::{self, Campaign, GroupInput, RespondentGroup};
-use crate::i18n::{Lang, Msg};
+use crate::accounts::Actor;
+use crate::error::AppError;
+use crate::groups::{Campaign, GroupInput, RespondentGroup, manage};
+use crate::i18n::Lang;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::admin::{done, failed_status};
@@ -53,8 +54,9 @@ pub struct OkQuery {
     pub ok: Option<String>,
 }
 
-pub(super) fn offset(state: &AppState) -> AppResult<chrono::FixedOffset> {
-    Ok(state.policies.utc_offset)
+/// The signed-in administrator as the use cases take them.
+fn actor(user: &CurrentUser) -> Actor {
+    Actor::of(&user.0.user)
 }
 
 // ---------------------------------------------------------------- groups
@@ -154,38 +156,11 @@ pub async fn groups_list(
     user: CurrentUser,
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let rows = state
-        .with_conn(|conn| Ok(groups::list_groups(conn)?))
-        .await?;
+    let rows = manage::list_groups(&state).await?;
     Ok(html_response(
         StatusCode::OK,
         groups_page(page_lang(&req), &user, &rows, q.ok.as_deref(), None),
     ))
-}
-
-/// Saves a group through the response writer, so that moving its answers into or out of the
-/// index is ordered with every submission (see `groups::save_group`).
-async fn save_group(
-    state: &AppState,
-    user: &CurrentUser,
-    id: Option<String>,
-    form: GroupForm,
-) -> AppResult<RespondentGroup> {
-    let (actor, forms, offset) = (user.0.user.actor(), state.forms.clone(), offset(state)?);
-    state
-        .writer
-        .run(move |conn, delta| {
-            groups::save_group(
-                conn,
-                &forms,
-                &actor,
-                id.as_deref(),
-                &form.input(),
-                delta,
-                offset,
-            )
-        })
-        .await?
 }
 
 pub async fn group_create(
@@ -194,13 +169,11 @@ pub async fn group_create(
     user: CurrentUser,
     form: web::Form<GroupForm>,
 ) -> Result<HttpResponse, AppError> {
-    match save_group(&state, &user, None, form.into_inner()).await {
+    match manage::save_group(&state, actor(&user), None, form.input()).await {
         Ok(g) => Ok(done(&format!("/admin/groups/{}", g.id), "created")),
         Err(e @ AppError::Internal(_)) => Err(e),
         Err(e) => {
-            let rows = state
-                .with_conn(|conn| Ok(groups::list_groups(conn)?))
-                .await?;
+            let rows = manage::list_groups(&state).await?;
             Ok(html_response(
                 failed_status(&e),
                 groups_page(page_lang(&req), &user, &rows, None, Some(&e)),
@@ -240,24 +213,6 @@ fn group_detail(
     )
 }
 
-async fn load_group(
-    state: &AppState,
-    id: String,
-) -> AppResult<(RespondentGroup, Vec<(Campaign, RespondentGroup)>)> {
-    state
-        .with_conn(move |conn| {
-            let g = groups::find_group(conn, &id)?.ok_or_else(|| {
-                AppError::NotFound(Msg::new(
-                    "Không có nhóm người trả lời này.",
-                    "No such respondent group.",
-                ))
-            })?;
-            let campaigns = groups::list_campaigns(conn, Some(&g.id))?;
-            Ok((g, campaigns))
-        })
-        .await
-}
-
 pub async fn group_show(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -265,7 +220,7 @@ pub async fn group_show(
     path: web::Path<String>,
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (g, campaigns) = load_group(&state, path.into_inner()).await?;
+    let (g, campaigns) = manage::open_group(&state, path.into_inner()).await?;
     Ok(html_response(
         StatusCode::OK,
         group_detail(
@@ -287,11 +242,11 @@ pub async fn group_update(
     form: web::Form<GroupForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    match save_group(&state, &user, Some(id.clone()), form.into_inner()).await {
+    match manage::save_group(&state, actor(&user), Some(id.clone()), form.input()).await {
         Ok(_) => Ok(done(&format!("/admin/groups/{id}"), "saved")),
         Err(e @ (AppError::Internal(_) | AppError::NotFound(_))) => Err(e),
         Err(e) => {
-            let (g, campaigns) = load_group(&state, id).await?;
+            let (g, campaigns) = manage::open_group(&state, id).await?;
             Ok(html_response(
                 failed_status(&e),
                 group_detail(page_lang(&req), &user, &g, &campaigns, None, Some(&e)),
