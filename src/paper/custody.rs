@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::serial;
-use super::status::{CustodyStep, FormStatus};
+use super::status::{CustodyStep, FormStatus, MemberRole};
 use crate::audit::{self, Actor};
 use crate::db::DbConn;
 use crate::db::schema::{
@@ -111,7 +111,11 @@ pub fn create_batch(conn: &mut DbConn, actor: &Actor, request: &BatchRequest) ->
             QueryResult::Ok((period, unit))
         })
         .map_err(|_| AppError::NotFound(Msg::new("Không có mẫu hoặc đơn vị này.", "No such sample or unit.")))?;
-        let roles: Vec<&str> = if include_reserve { vec!["main", "reserve"] } else { vec!["main"] };
+        let roles: Vec<&str> = if include_reserve {
+            vec![MemberRole::Main.as_str(), MemberRole::Reserve.as_str()]
+        } else {
+            vec![MemberRole::Main.as_str()]
+        };
         let members: Vec<(String, String)> = db_run!(conn: {
             sample_members::table
                 .left_join(paper_forms::table.on(paper_forms::member_id.eq(sample_members::id)))

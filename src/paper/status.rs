@@ -1,6 +1,7 @@
 //! Where a paper form stands, as stored in `paper_forms.status`: custody first (issued →
 //! delivered → returned), then keying (keyed → disputed → verified). Custody counts, keying
 //! rules and the dispute list all read it; one enum, so no module spells a status its own way.
+//! Also the list a sampled person is on (main or reserve).
 
 use crate::error::AppError;
 use crate::i18n::Msg;
@@ -96,6 +97,29 @@ impl CustodyStep {
     }
 }
 
+/// Which list of a sample a person is on (`sample_members.role`): the main list, or the reserve
+/// that replaces people who cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRole {
+    Main,
+    Reserve,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::Reserve => "reserve",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Main, Self::Reserve]
+            .into_iter()
+            .find(|role| role.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +142,13 @@ mod tests {
         assert!(CustodyStep::parse("verified").is_err());
         assert!(FormStatus::Disputed.rank() == FormStatus::Keyed.rank());
         assert!(FormStatus::Verified.rank() > FormStatus::Returned.rank());
+    }
+
+    #[test]
+    fn member_roles_read_back_what_they_write() {
+        for role in [MemberRole::Main, MemberRole::Reserve] {
+            assert_eq!(MemberRole::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(MemberRole::parse("spare"), None);
     }
 }

@@ -1,4 +1,7 @@
-//! The collector organisation's home: who it is and who types for it. Collectors read no results.
+//! The paper channel's pages, for the collector organisation (and administrators): the home
+//! page here (who the organisation is, who types for it; collectors read no results), samples,
+//! batches, keyboard entry, adjudication and corrections in their own files. Each handler reads
+//! the request, calls one use case of `crate::paper`, and renders.
 
 pub mod batches;
 pub mod corrections;

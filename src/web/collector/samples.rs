@@ -13,6 +13,7 @@ use crate::forms::QuestionType;
 use crate::i18n::Lang;
 use crate::paper::samples::{self, DrawFields, PrintRun};
 use crate::paper::sampling::StoredSample;
+use crate::paper::status::MemberRole;
 use crate::report::export::{Cell, to_csv};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
@@ -208,7 +209,7 @@ pub async fn worklist_csv(
     for r in rows {
         table.push(vec![
             Cell::Text(r.serial),
-            Cell::Text(if r.role == "main" {
+            Cell::Text(if MemberRole::parse(&r.role) == Some(MemberRole::Main) {
                 "chính / main".into()
             } else {
                 "dự phòng / reserve".into()
