@@ -874,3 +874,86 @@ fn decode_svg_qr(svg: &str) -> String {
     assert_eq!(grids.len(), 1, "one QR code");
     grids[0].decode().unwrap().1
 }
+
+mod racing {
+    use diesel::prelude::*;
+    use sipas::accounts::Role;
+    use sipas::audit::Actor;
+    use sipas::db::schema::responses;
+    use sipas::db_run;
+    use sipas::paper::custody::{self, BatchRequest};
+    use sipas::paper::sampling::{self, SampleRequest};
+
+    use crate::helpers::{TestApp, full_answers};
+    use crate::security::{TEST_PASSWORD, create_user, sign_in, unit_id};
+
+    crate::on_both_databases!(two_second_typings_posted_at_once_store_one_response);
+
+    /// Two people post the second typing of the same form at the same moment: one completes
+    /// the form, the other is told it was keyed in full (409). Never a failed write (500), never
+    /// two responses.
+    async fn two_second_typings_posted_at_once_store_one_response(app: TestApp) {
+        super::prepare(&app);
+        let offset = app.state.settings.utc_offset_value().unwrap();
+        let serial = {
+            let conn = &mut app.conn();
+            let request = SampleRequest {
+                unit_codes: vec!["STP".into()],
+                quota: Some(1),
+                reserve_share: 0.0,
+                ..super::request("P1", 17)
+            };
+            let sample = sampling::draw(
+                conn,
+                &app.state.secret,
+                &app.state.forms,
+                &Actor::cli(),
+                &request,
+                offset,
+            )
+            .unwrap();
+            let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
+                .unwrap()
+                .unwrap();
+            custody::create_batch(
+                conn,
+                &Actor::cli(),
+                &BatchRequest {
+                    sample_id: sample.id.clone(),
+                    unit_id: unit_id(&app, "STP"),
+                    collector_org_id: post.id,
+                    collector_name: "Bưu tá".into(),
+                    include_reserve: false,
+                    double_share: 1.0,
+                },
+            )
+            .unwrap();
+            sampling::worklist(conn, &sample.id, None).unwrap()[0]
+                .serial
+                .clone()
+        };
+        for name in ["dua-a", "dua-b", "dua-c"] {
+            create_user(&app, name, Role::Collector, None, Some("BUU-DIEN"));
+        }
+        let a = sign_in(&app, "dua-a", TEST_PASSWORD).await;
+        let b = sign_in(&app, "dua-b", TEST_PASSWORD).await;
+        let c = sign_in(&app, "dua-c", TEST_PASSWORD).await;
+        let answers = full_answers(&app.state.forms.latest("sipas").unwrap());
+        let fields: Vec<(&str, &str)> = answers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let path = format!("/paper/entry/{serial}");
+        assert_eq!(a.post(&app, &path, &fields).await.status(), 303);
+        let (by_b, by_c) = tokio::join!(b.post(&app, &path, &fields), c.post(&app, &path, &fields));
+        let mut statuses = [by_b.status().as_u16(), by_c.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [303, 409]);
+        let conn = &mut app.conn();
+        let stored: i64 = db_run!(conn: {
+            responses::table.filter(responses::provenance.like("%batch%")).count().get_result(conn)
+        })
+        .unwrap();
+        assert_eq!(stored, 1);
+    }
+}
