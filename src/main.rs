@@ -658,7 +658,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let imported = sipas::paper::import::import(
                 &mut conn,
                 &forms,
-                &user,
+                &accounts::Actor::of(&user),
                 &name,
                 &content,
                 settings.utc_offset_value()?,

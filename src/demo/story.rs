@@ -631,6 +631,7 @@ fn paper_batches(
     offset: FixedOffset,
     seed: u64,
 ) -> anyhow::Result<usize> {
+    use crate::paper::status::CustodyStep;
     use crate::paper::{custody, entry, sampling};
     let err = |e: crate::error::AppError| anyhow::anyhow!("{e}");
     let actor = Actor::cli();
@@ -676,7 +677,7 @@ fn paper_batches(
         offset,
     )
     .map_err(err)?;
-    let typists = typists(conn, &org.id)?;
+    let typists = crate::accounts::Actor::of(&typists(conn, &org.id)?);
     let mut handed = 0;
     for (stage, unit_code) in stages.iter().enumerate() {
         let Some(unit) = units::find_by_code(conn, unit_code)? else {
@@ -701,11 +702,12 @@ fn paper_batches(
             .collect();
         handed += serials.len();
         if stage >= 1 {
-            custody::mark(conn, &actor, &batch.id, &serials, "delivered").map_err(err)?;
+            custody::mark(conn, &actor, &batch.id, &serials, CustodyStep::Delivered)
+                .map_err(err)?;
         }
         if stage >= 2 {
             let returned = &serials[..serials.len() * 3 / 4];
-            custody::mark(conn, &actor, &batch.id, returned, "returned").map_err(err)?;
+            custody::mark(conn, &actor, &batch.id, returned, CustodyStep::Returned).map_err(err)?;
             if stage >= 3 {
                 // Keyed: answers typed in from the returned forms (verified on single entry).
                 let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);

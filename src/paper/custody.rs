@@ -8,6 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::serial;
+use super::status::{CustodyStep, FormStatus, MemberRole};
 use crate::audit::{self, Actor};
 use crate::db::DbConn;
 use crate::db::schema::{
@@ -59,14 +60,10 @@ impl Custody {
     }
 }
 
+/// The custody step a stored status reached (an unknown one counts as the furthest, as before
+/// statuses were typed: the CHECK constraint allows none).
 fn rank(status: &str) -> u8 {
-    match status {
-        "issued" => 0,
-        "delivered" => 1,
-        "returned" => 2,
-        "keyed" | "disputed" => 3,
-        _ => 4,
-    }
+    FormStatus::parse(status).map_or(4, FormStatus::rank)
 }
 
 /// A batch to hand out.
@@ -114,7 +111,11 @@ pub fn create_batch(conn: &mut DbConn, actor: &Actor, request: &BatchRequest) ->
             QueryResult::Ok((period, unit))
         })
         .map_err(|_| AppError::NotFound(Msg::new("Không có mẫu hoặc đơn vị này.", "No such sample or unit.")))?;
-        let roles: Vec<&str> = if include_reserve { vec!["main", "reserve"] } else { vec!["main"] };
+        let roles: Vec<&str> = if include_reserve {
+            vec![MemberRole::Main.as_str(), MemberRole::Reserve.as_str()]
+        } else {
+            vec![MemberRole::Main.as_str()]
+        };
         let members: Vec<(String, String)> = db_run!(conn: {
             sample_members::table
                 .left_join(paper_forms::table.on(paper_forms::member_id.eq(sample_members::id)))
@@ -151,7 +152,7 @@ pub fn create_batch(conn: &mut DbConn, actor: &Actor, request: &BatchRequest) ->
                     .values((
                         paper_forms::member_id.eq(member_id),
                         paper_forms::batch_id.eq(&id),
-                        paper_forms::status.eq("issued"),
+                        paper_forms::status.eq(FormStatus::Issued.as_str()),
                         paper_forms::double_entry.eq(needs_double_entry(serial, double_share)),
                         paper_forms::updated_at.eq(now),
                     ))
@@ -183,20 +184,16 @@ pub struct Marked {
     pub unknown: Vec<String>,
 }
 
-/// Moves the listed forms of a batch forward to `status` (`delivered` or `returned`).
+/// Moves the listed forms of a batch forward to `step` (delivered or returned); a form already
+/// there or further on is left as it is.
 pub fn mark(
     conn: &mut DbConn,
     actor: &Actor,
     batch_id: &str,
     serials: &[String],
-    status: &str,
+    step: CustodyStep,
 ) -> AppResult<Marked> {
-    if !matches!(status, "delivered" | "returned") {
-        return Err(AppError::field(
-            "status",
-            Msg::new("Trạng thái không hợp lệ.", "Invalid status."),
-        ));
-    }
+    let status = step.as_str();
     conn.write_transaction(|conn| {
         let mut result = Marked::default();
         let now = crate::db::now();
@@ -216,7 +213,7 @@ pub fn mark(
             })?;
             match found {
                 None => result.unknown.push(serial),
-                Some((_, current)) if rank(&current) >= rank(status) => result.unchanged += 1,
+                Some((_, current)) if rank(&current) >= step.status().rank() => result.unchanged += 1,
                 Some((member_id, _)) => {
                     db_run!(conn: {
                         diesel::update(paper_forms::table.find(&member_id))

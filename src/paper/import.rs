@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::entry::{self, EntryError, Typing};
-use crate::accounts::User;
+use crate::accounts::Actor;
 use crate::db::DbConn;
 use crate::db::schema::paper_imports;
 use crate::db_run;
@@ -62,7 +62,7 @@ impl From<diesel::result::Error> for ImportError {
 pub fn import(
     conn: &mut DbConn,
     forms: &FormRegistry,
-    typist: &User,
+    typist: &Actor,
     file_name: &str,
     content: &[u8],
     utc_offset: chrono::FixedOffset,
@@ -232,7 +232,7 @@ pub fn import(
                 .values((
                     paper_imports::content_sha256.eq(&digest),
                     paper_imports::file_name.eq(file_name),
-                    paper_imports::typist_id.eq(&typist.id),
+                    paper_imports::typist_id.eq(&typist.user_id),
                     paper_imports::rows.eq(stored as i64),
                     paper_imports::imported_at.eq(now),
                 ))
@@ -240,7 +240,7 @@ pub fn import(
         })?;
         crate::audit::record(
             conn,
-            &typist.actor(),
+            &typist.audit(),
             "paper.import",
             "paper_import",
             &digest,

@@ -21,6 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::serial;
+use super::status::MemberRole;
 use crate::audit::{self, Actor};
 use crate::db::DbConn;
 use crate::db::schema::{
@@ -327,8 +328,8 @@ pub fn draw(
             let (main, reserve_ids) = plan(&frame, required as usize, reserve, request.by_procedure, &mut rng, &mut taken);
             let members: Vec<(String, &str, i64, String)> = main
                 .iter()
-                .map(|t| (t, "main"))
-                .chain(reserve_ids.iter().map(|t| (t, "reserve")))
+                .map(|t| (t, MemberRole::Main.as_str()))
+                .chain(reserve_ids.iter().map(|t| (t, MemberRole::Reserve.as_str())))
                 .enumerate()
                 .map(|(i, (t, role))| (uuid::Uuid::new_v4().to_string(), role, i as i64 + 1, t.clone()))
                 .collect();

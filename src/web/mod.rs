@@ -20,8 +20,6 @@ pub mod lang;
 pub mod layout;
 pub mod metrics;
 pub mod openapi;
-pub mod paper;
-pub mod paper_entry;
 pub mod public;
 pub mod rate_limit;
 pub mod reports;
@@ -111,6 +109,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
     staff_routes(cfg);
     admin::groups::routes(cfg);
+    collector::routes(cfg);
     public_routes(cfg);
 }
 
@@ -190,44 +189,6 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
             .route(post().to(catalog::period_update)),
     )
     .service(web::resource("/admin/audit").route(get().to(audit_log::browse)))
-    .service(
-        web::resource("/admin/samples")
-            .route(get().to(paper::list))
-            .route(post().to(paper::draw)),
-    )
-    .service(web::resource("/paper/samples/{id}").route(get().to(paper::show)))
-    .service(
-        web::resource("/paper/batches")
-            .route(get().to(paper_entry::batches))
-            .route(post().to(paper_entry::create_batch)),
-    )
-    .service(web::resource("/paper/batches/{id}").route(get().to(paper_entry::batch)))
-    .service(
-        web::resource("/paper/batches/{id}/delivered").route(post().to(paper_entry::delivered)),
-    )
-    .service(web::resource("/paper/batches/{id}/returned").route(post().to(paper_entry::returned)))
-    .service(web::resource("/paper/entry").route(get().to(paper_entry::entry_start)))
-    .service(web::resource("/paper/disputes").route(get().to(paper_entry::disputes)))
-    .service(
-        web::resource("/paper/disputes/{serial}")
-            .route(get().to(paper_entry::dispute))
-            .route(post().to(paper_entry::resolve)),
-    )
-    .service(web::resource("/paper/typists").route(get().to(paper_entry::typists)))
-    .service(web::resource("/paper/entry/{serial}/undo").route(post().to(paper_entry::undo)))
-    .service(
-        web::resource("/paper/forms/{serial}/correct")
-            .route(get().to(paper_entry::correction_page))
-            .route(post().to(paper_entry::correct)),
-    )
-    .service(web::resource("/paper/entry/open").route(get().to(paper_entry::entry_open)))
-    .service(
-        web::resource("/paper/entry/{serial}")
-            .route(get().to(paper_entry::entry_page))
-            .route(post().to(paper_entry::entry_save)),
-    )
-    .service(web::resource("/paper/samples/{id}/worklist.csv").route(get().to(paper::worklist_csv)))
-    .service(web::resource("/paper/samples/{id}/forms").route(get().to(paper::forms)))
     .service(web::resource("/admin/outbox").route(get().to(admin::mail::page)))
     .service(web::resource("/admin/outbox/{id}/retry").route(post().to(admin::mail::retry)))
     .service(

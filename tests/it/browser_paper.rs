@@ -80,7 +80,14 @@ async fn key_a_form(app: &TestApp, browser: &Browser) {
             .into_iter()
             .map(|r| r.serial)
             .collect();
-        custody::mark(conn, &Actor::cli(), &batch.id, &serials, "returned").unwrap();
+        custody::mark(
+            conn,
+            &Actor::cli(),
+            &batch.id,
+            &serials,
+            sipas::paper::status::CustodyStep::Returned,
+        )
+        .unwrap();
         (serials[0].clone(), sample.id)
     };
     create_user(app, "nhaplieu", Role::Collector, None, Some("BUU-DIEN"));

@@ -1006,7 +1006,7 @@ async fn paper_import_refuses_control_characters(app: TestApp) {
     let result = import(
         &mut app.conn(),
         &app.state.forms,
-        &typist,
+        &sipas::accounts::Actor::of(&typist),
         "nul.csv",
         b"serial,A1\nAB\0CD-EFGH-JK,4\n",
         offset,

@@ -35,5 +35,6 @@ mod publish;
 mod reports;
 mod security;
 mod services;
+mod services_collect;
 mod smtp_sink;
 mod survey;

@@ -293,13 +293,16 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
 
 mod keying {
     use diesel::prelude::*;
+    use sipas::accounts::Actor as Keyer;
     use sipas::accounts::Role;
     use sipas::audit::Actor;
     use sipas::db::schema::responses;
     use sipas::db_run;
     use sipas::paper::custody::{self, BatchRequest, Custody};
+    use sipas::paper::disputes;
     use sipas::paper::entry::{self, EntryError, Saved, Typing};
     use sipas::paper::sampling::{self, SampleRequest};
+    use sipas::paper::status::CustodyStep;
 
     use crate::helpers::{TestApp, full_answers};
     use crate::security::{create_user, unit_id};
@@ -369,8 +372,14 @@ mod keying {
         );
         let mut delivered = serials.clone();
         delivered.push("AAAA-BBBB-CC".into());
-        let marked =
-            custody::mark(conn, &Actor::cli(), &batch.id, &delivered, "delivered").unwrap();
+        let marked = custody::mark(
+            conn,
+            &Actor::cli(),
+            &batch.id,
+            &delivered,
+            CustodyStep::Delivered,
+        )
+        .unwrap();
         assert_eq!(
             (marked.changed, marked.unknown.len()),
             (4, 1),
@@ -380,20 +389,28 @@ mod keying {
             .iter()
             .map(|s| s.to_lowercase().replace('-', ""))
             .collect();
-        custody::mark(conn, &Actor::cli(), &batch.id, &returned, "returned").unwrap();
+        custody::mark(
+            conn,
+            &Actor::cli(),
+            &batch.id,
+            &returned,
+            CustodyStep::Returned,
+        )
+        .unwrap();
         assert_eq!(
             custody::custody(conn, &batch.id).unwrap().return_rate(),
             Some(75.0)
         );
 
-        let a = create_user(&app, "nhaplieu-a", Role::Collector, None, Some("BUU-DIEN"));
-        let b = create_user(&app, "nhaplieu-b", Role::Collector, None, Some("BUU-DIEN"));
-        let judge = create_user(&app, "giamsat", Role::Collector, None, Some("BUU-DIEN"));
+        let keyer = |name, role, unit, org| Keyer::of(&create_user(&app, name, role, unit, org));
+        let a = keyer("nhaplieu-a", Role::Collector, None, Some("BUU-DIEN"));
+        let b = keyer("nhaplieu-b", Role::Collector, None, Some("BUU-DIEN"));
+        let judge = keyer("giamsat", Role::Collector, None, Some("BUU-DIEN"));
         let conn = &mut app.conn();
         let forms = &app.state.forms;
         // Forged or unknown serials are refused.
         assert!(entry::find(conn, forms, &a, "ZZZZ-ZZZZ-ZZ").is_err());
-        let agency = create_user(&app, "coquan", Role::Agency, Some("STP"), None);
+        let agency = keyer("coquan", Role::Agency, Some("STP"), None);
         let conn = &mut app.conn();
         assert!(
             entry::find(conn, forms, &agency, &serials[0]).is_err(),
@@ -435,7 +452,7 @@ mod keying {
             Saved::Disputed
         );
         assert_eq!(
-            entry::disagreements(conn, &paper.member_id).unwrap(),
+            disputes::disagreements(conn, &paper.member_id).unwrap(),
             vec![("A1".to_string(), "4".to_string(), "2".to_string())]
         );
         let count = |conn: &mut sipas::db::DbConn| -> i64 {
@@ -444,7 +461,9 @@ mod keying {
         assert_eq!(count(conn), 1, "a disputed form does not count yet");
         let paper = entry::find(conn, forms, &judge, &serials[1]).unwrap();
         assert!(
-            entry::adjudicate(conn, &a, &paper, &answers, offset).is_err(),
+            disputes::resolve(&app.state, a.clone(), paper.serial.clone(), answers.clone())
+                .await
+                .is_err(),
             "a typist cannot judge their own form"
         );
         // The adjudication screen: a third person sees the difference and decides.
@@ -527,9 +546,9 @@ mod keying {
         assert_eq!((custody.keyed, custody.verified), (3, 2));
         let stats = entry::typist_stats(conn, Some(&post.id)).unwrap();
         let of = |id: &str| stats.iter().find(|s| s.typist_id == id).cloned().unwrap();
-        assert_eq!(of(&a.id).forms, 3);
+        assert_eq!(of(&a.user_id).forms, 3);
         assert_eq!(
-            of(&b.id).disagreement_rate,
+            of(&b.user_id).disagreement_rate,
             Some(0.5),
             "one of b's two double-entered forms disagreed"
         );
@@ -558,7 +577,13 @@ mod importing {
     async fn csv_import_is_all_or_nothing_and_never_twice(app: TestApp) {
         super::prepare(&app);
         let offset = app.state.settings.utc_offset_value().unwrap();
-        let typist = create_user(&app, "nhap-tep", Role::Collector, None, Some("BUU-DIEN"));
+        let typist = sipas::accounts::Actor::of(&create_user(
+            &app,
+            "nhap-tep",
+            Role::Collector,
+            None,
+            Some("BUU-DIEN"),
+        ));
         let conn = &mut app.conn();
         let request = SampleRequest {
             unit_codes: vec!["SXD".into()],
@@ -848,4 +873,87 @@ fn decode_svg_qr(svg: &str) -> String {
     let grids = img.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code");
     grids[0].decode().unwrap().1
+}
+
+mod racing {
+    use diesel::prelude::*;
+    use sipas::accounts::Role;
+    use sipas::audit::Actor;
+    use sipas::db::schema::responses;
+    use sipas::db_run;
+    use sipas::paper::custody::{self, BatchRequest};
+    use sipas::paper::sampling::{self, SampleRequest};
+
+    use crate::helpers::{TestApp, full_answers};
+    use crate::security::{TEST_PASSWORD, create_user, sign_in, unit_id};
+
+    crate::on_both_databases!(two_second_typings_posted_at_once_store_one_response);
+
+    /// Two people post the second typing of the same form at the same moment: one completes
+    /// the form, the other is told it was keyed in full (409). Never a failed write (500), never
+    /// two responses.
+    async fn two_second_typings_posted_at_once_store_one_response(app: TestApp) {
+        super::prepare(&app);
+        let offset = app.state.settings.utc_offset_value().unwrap();
+        let serial = {
+            let conn = &mut app.conn();
+            let request = SampleRequest {
+                unit_codes: vec!["STP".into()],
+                quota: Some(1),
+                reserve_share: 0.0,
+                ..super::request("P1", 17)
+            };
+            let sample = sampling::draw(
+                conn,
+                &app.state.secret,
+                &app.state.forms,
+                &Actor::cli(),
+                &request,
+                offset,
+            )
+            .unwrap();
+            let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
+                .unwrap()
+                .unwrap();
+            custody::create_batch(
+                conn,
+                &Actor::cli(),
+                &BatchRequest {
+                    sample_id: sample.id.clone(),
+                    unit_id: unit_id(&app, "STP"),
+                    collector_org_id: post.id,
+                    collector_name: "Bưu tá".into(),
+                    include_reserve: false,
+                    double_share: 1.0,
+                },
+            )
+            .unwrap();
+            sampling::worklist(conn, &sample.id, None).unwrap()[0]
+                .serial
+                .clone()
+        };
+        for name in ["dua-a", "dua-b", "dua-c"] {
+            create_user(&app, name, Role::Collector, None, Some("BUU-DIEN"));
+        }
+        let a = sign_in(&app, "dua-a", TEST_PASSWORD).await;
+        let b = sign_in(&app, "dua-b", TEST_PASSWORD).await;
+        let c = sign_in(&app, "dua-c", TEST_PASSWORD).await;
+        let answers = full_answers(&app.state.forms.latest("sipas").unwrap());
+        let fields: Vec<(&str, &str)> = answers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let path = format!("/paper/entry/{serial}");
+        assert_eq!(a.post(&app, &path, &fields).await.status(), 303);
+        let (by_b, by_c) = tokio::join!(b.post(&app, &path, &fields), c.post(&app, &path, &fields));
+        let mut statuses = [by_b.status().as_u16(), by_c.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [303, 409]);
+        let conn = &mut app.conn();
+        let stored: i64 = db_run!(conn: {
+            responses::table.filter(responses::provenance.like("%batch%")).count().get_result(conn)
+        })
+        .unwrap();
+        assert_eq!(stored, 1);
+    }
 }

@@ -22,6 +22,8 @@
 //! transaction, which a delegate's rating of a whole agency is not. The campaign results page
 //! shows those ratings to the province instead.
 
+pub mod manage;
+
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{FixedOffset, NaiveDate, NaiveDateTime};
@@ -51,6 +53,34 @@ use crate::survey::token::SurveyToken;
 pub const GROUP_CHANNEL: &str = "group";
 /// Status of a stored group answer kept out of the index.
 pub const STATUS_APART: &str = "group";
+
+/// Where a stored group answer stands (`responses.status`): apart from the citizen index, or
+/// counted in it because its group is included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerStatus {
+    Apart,
+    Counted,
+}
+
+impl AnswerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Apart => STATUS_APART,
+            Self::Counted => "counted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Apart, Self::Counted]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+
+    /// The status of a new answer of a group included in the index, or not.
+    pub fn of_group(included: bool) -> Self {
+        if included { Self::Counted } else { Self::Apart }
+    }
+}
 /// Most invitees and units of one campaign, and most links issued at once.
 pub const MAX_INVITEES: i64 = 1000;
 pub const MAX_UNITS: usize = 200;
@@ -281,11 +311,12 @@ fn move_answers(
     delta: &mut RollupDelta,
     utc_offset: FixedOffset,
 ) -> AppResult<usize> {
-    let (from, to, sign) = if include {
-        (STATUS_APART, "counted", 1)
+    let (from, sign) = if include {
+        (AnswerStatus::Apart, 1)
     } else {
-        ("counted", STATUS_APART, -1)
+        (AnswerStatus::Counted, -1)
     };
+    let (from, to) = (from.as_str(), AnswerStatus::of_group(include).as_str());
     let rows: Vec<StoredResponse> = db_run!(conn: {
         responses::table
             .filter(responses::respondent_group_id.eq(group_id))
@@ -783,7 +814,7 @@ pub fn store_answer(
         return Err(diesel::result::Error::NotFound);
     };
     crate::survey::writer::insert_responses(conn, &[submission])?;
-    let status = if included { "counted" } else { STATUS_APART };
+    let status = AnswerStatus::of_group(included).as_str();
     db_run!(conn: {
         diesel::update(responses::table.find(&submission.response.id))
             .set((
@@ -843,7 +874,7 @@ pub fn results(
     let rows: Vec<StoredResponse> = db_run!(conn: {
         responses::table
             .filter(responses::campaign_id.eq(&campaign.id))
-            .filter(responses::status.eq_any([STATUS_APART, "counted"]))
+            .filter(responses::status.eq_any([AnswerStatus::Apart.as_str(), AnswerStatus::Counted.as_str()]))
             .select(STORED_COLUMNS)
             .load(conn)
     })?;

@@ -1,31 +1,27 @@
 //! Sample pages: the administrator draws samples; administrators and collectors download the
-//! worklist (CSV) and print the paper forms (A4, one per page, serial and its QR code).
-//!
-//! A collector organisation sees only the forms handed to it (its batches): the worklist carries
-//! dossier codes, so another organisation's units, and samples it was given nothing of, are
-//! "not found", as for an agency outside its subtree.
-
-use std::collections::HashSet;
+//! worklist (CSV) and print the paper forms (A4, one per page, serial and its QR code). What a
+//! collector may see of a sample is decided in `paper::samples`.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::AppState;
-use super::access::CurrentUser;
-use super::admin::{done, failed_status};
-use super::citizen::scale_label;
-use super::layout::{html_response, page};
-use super::staff::{csrf_field, error_box, notice, staff_page};
-use crate::accounts::Role;
+use super::views::actor;
 use crate::error::AppError;
 use crate::forms::QuestionType;
-use crate::i18n::{Lang, Msg};
-use crate::paper::custody;
-use crate::paper::sampling::{self, SampleRequest, StoredSample};
+use crate::i18n::Lang;
+use crate::paper::samples::{self, DrawFields, PrintRun};
+use crate::paper::sampling::StoredSample;
+use crate::paper::status::MemberRole;
 use crate::report::export::{Cell, to_csv};
+use crate::web::AppState;
+use crate::web::access::CurrentUser;
+use crate::web::admin::{done, failed_status};
+use crate::web::citizen::scale_label;
 use crate::web::lang::page_lang;
+use crate::web::layout::{html_response, page};
+use crate::web::staff::{csrf_field, error_box, notice, staff_page};
 
 #[derive(Deserialize)]
 pub struct OkQuery {
@@ -84,21 +80,13 @@ fn samples_page(
     )
 }
 
-async fn load(
-    state: &AppState,
-) -> Result<(Vec<StoredSample>, Vec<crate::periods::SurveyPeriod>), AppError> {
-    state
-        .with_conn(|conn| Ok((sampling::list(conn)?, crate::periods::list(conn)?)))
-        .await
-}
-
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: CurrentUser,
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (samples, periods) = load(&state).await?;
+    let (samples, periods) = samples::overview(&state).await?;
     Ok(html_response(
         StatusCode::OK,
         samples_page(
@@ -112,142 +100,27 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct DrawForm {
-    period: String,
-    units: String,
-    #[serde(default)]
-    margin: String,
-    #[serde(default)]
-    quota: String,
-    #[serde(default)]
-    reserve: String,
-    #[serde(default)]
-    seed: String,
-    by_procedure: Option<String>,
-}
-
-fn number<T: std::str::FromStr>(field: &str, text: &str) -> Result<Option<T>, AppError> {
-    let t = text.trim().replace(',', ".");
-    if t.is_empty() {
-        return Ok(None);
-    }
-    t.parse().map(Some).map_err(|_| {
-        AppError::field(
-            field,
-            Msg::new("Giá trị phải là một số.", "The value must be a number."),
-        )
-    })
-}
-
 pub async fn draw(
     state: web::Data<AppState>,
     req: HttpRequest,
     user: CurrentUser,
-    form: web::Form<DrawForm>,
+    form: web::Form<DrawFields>,
 ) -> Result<HttpResponse, AppError> {
-    let f = form.into_inner();
-    let actor = user.0.user.actor();
-    let (secret, forms, offset) = (
-        state.secret.clone(),
-        state.forms.clone(),
-        state.policies.utc_offset,
-    );
-    let margin_default = state.settings.sample_margin;
-    let result = state
-        .with_conn(move |conn| {
-            let request = SampleRequest {
-                period_code: f.period.trim().to_string(),
-                unit_codes: f
-                    .units
-                    .split([',', ' ', ';'])
-                    .map(|c| c.trim().to_ascii_uppercase())
-                    .filter(|c| !c.is_empty())
-                    .collect(),
-                seed: number("seed", &f.seed)?,
-                margin: number("margin", &f.margin)?.unwrap_or(margin_default),
-                quota: number("quota", &f.quota)?,
-                reserve_share: number("reserve", &f.reserve)?.unwrap_or(0.2),
-                by_procedure: f.by_procedure.is_some(),
-                form_code: "sipas".into(),
-            };
-            sampling::draw(conn, &secret, &forms, &actor, &request, offset)
-        })
-        .await;
-    match result {
+    let drawn = match form.parse(state.settings.sample_margin) {
+        Ok(request) => samples::draw(&state, actor(&user), request).await,
+        Err(e) => Err(e),
+    };
+    match drawn {
         Ok(s) => Ok(done(&format!("/paper/samples/{}", s.id), "created")),
         Err(e @ AppError::Internal(_)) => Err(e),
         Err(e) => {
-            let (samples, periods) = load(&state).await?;
+            let (samples, periods) = samples::overview(&state).await?;
             Ok(html_response(
                 failed_status(&e),
                 samples_page(page_lang(&req), &user, &samples, &periods, None, Some(&e)),
             ))
         }
     }
-}
-
-/// The collector organisation whose view is limited, `None` for administrators.
-pub fn collector_scope(user: &CurrentUser) -> Option<String> {
-    match user.0.user.role() {
-        Role::Admin => None,
-        _ => Some(user.0.user.collector_org_id.clone().unwrap_or_default()),
-    }
-}
-
-/// A sample as the user may see it: for a collector, only the units and serials handed to its
-/// organisation (`None`: everything).
-struct Visible {
-    sample: StoredSample,
-    serials: Option<HashSet<String>>,
-}
-
-impl Visible {
-    fn shows(&self, serial: &str) -> bool {
-        self.serials.as_ref().is_none_or(|s| s.contains(serial))
-    }
-}
-
-fn no_sample() -> AppError {
-    AppError::NotFound(Msg::new("Không có mẫu này.", "No such sample."))
-}
-
-async fn find_sample(
-    state: &AppState,
-    user: &CurrentUser,
-    id: String,
-) -> Result<Visible, AppError> {
-    let scope = collector_scope(user);
-    state
-        .with_conn(move |conn| {
-            let (sample, serials) =
-                custody::visible_sample(conn, scope.as_deref(), &id)?.ok_or_else(no_sample)?;
-            Ok(Visible { sample, serials })
-        })
-        .await
-}
-
-/// The sample's worklist rows the user may see (of one unit, if given); a unit with none is
-/// "not found".
-async fn visible_rows(
-    state: &AppState,
-    visible: &Visible,
-    unit: Option<String>,
-) -> Result<Vec<sampling::WorklistRow>, AppError> {
-    if let Some(u) = &unit
-        && !visible.sample.units.iter().any(|s| &s.0 == u)
-    {
-        return Err(AppError::NotFound(Msg::new(
-            "Không có đơn vị này trong mẫu.",
-            "No such unit in this sample.",
-        )));
-    }
-    let id = visible.sample.id.clone();
-    let mut rows = state
-        .with_conn(move |conn| Ok(sampling::worklist(conn, &id, unit.as_deref())?))
-        .await?;
-    rows.retain(|r| visible.shows(&r.serial));
-    Ok(rows)
 }
 
 pub async fn show(
@@ -258,8 +131,10 @@ pub async fn show(
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let s = find_sample(&state, &user, path.into_inner()).await?.sample;
-    let all_units = match collector_scope(&user) {
+    let s = samples::open(&state, actor(&user), path.into_inner())
+        .await?
+        .sample;
+    let all_units = match actor(&user).paper_scope() {
         None => lang.pick(
             "Danh sách phát phiếu (CSV, mọi đơn vị)",
             "Worklist (CSV, all units)",
@@ -285,7 +160,7 @@ pub async fn show(
             } } }
         }
     };
-    let nav = if user.0.user.role() == crate::accounts::Role::Admin {
+    let nav = if actor(&user).paper_scope().is_none() {
         "/admin/samples"
     } else {
         "/collector"
@@ -313,9 +188,8 @@ pub async fn worklist_csv(
     path: web::Path<String>,
     q: web::Query<UnitQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let visible = find_sample(&state, &user, path.into_inner()).await?;
-    let rows = visible_rows(&state, &visible, q.unit.clone()).await?;
-    let s = visible.sample;
+    let (s, rows) =
+        samples::worklist(&state, actor(&user), path.into_inner(), q.unit.clone()).await?;
     let header = [
         "serial",
         "list",
@@ -335,7 +209,7 @@ pub async fn worklist_csv(
     for r in rows {
         table.push(vec![
             Cell::Text(r.serial),
-            Cell::Text(if r.role == "main" {
+            Cell::Text(if MemberRole::parse(&r.role) == Some(MemberRole::Main) {
                 "chính / main".into()
             } else {
                 "dự phòng / reserve".into()
@@ -370,19 +244,11 @@ pub async fn forms(
     path: web::Path<String>,
     q: web::Query<UnitQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let visible = find_sample(&state, &user, path.into_inner()).await?;
-    let unit = q.unit.clone().ok_or_else(|| {
-        AppError::field(
-            "unit",
-            Msg::new("Chọn một đơn vị để in.", "Choose a unit to print."),
-        )
-    })?;
-    let rows = visible_rows(&state, &visible, Some(unit)).await?;
-    let s = visible.sample;
-    let form = state
-        .forms
-        .latest(&s.form_code)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sample form missing")))?;
+    let PrintRun {
+        sample: s,
+        form,
+        rows,
+    } = samples::print(&state, actor(&user), path.into_inner(), q.unit.clone()).await?;
     let lang = Lang::Vi;
     let mut pages = Vec::with_capacity(rows.len());
     for r in &rows {
