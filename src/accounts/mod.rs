@@ -1,7 +1,9 @@
 //! People who use sipas besides citizens: users and their roles, passwords, sessions, and the
 //! brakes on guessing passwords.
 
+pub mod actor;
 pub mod login_limit;
+pub mod manage;
 pub mod password;
 pub mod sessions;
 pub mod users;

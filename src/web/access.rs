@@ -233,6 +233,13 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<&'static Rule> {
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Session);
 
+impl CurrentUser {
+    /// The person as use cases know them: role and scope, no session.
+    pub fn actor(&self) -> crate::accounts::actor::Actor {
+        crate::accounts::actor::Actor::of(&self.0.user)
+    }
+}
+
 impl actix_web::FromRequest for CurrentUser {
     type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;

@@ -12,75 +12,9 @@ use super::access::CurrentUser;
 use super::admin::units::kind_label;
 use super::layout::html_response;
 use super::staff::staff_page;
-use crate::accounts::Role;
-use crate::db::DbConn;
-use crate::error::{AppError, AppResult};
-use crate::i18n::Msg;
-use crate::report::activity;
-use crate::units::{self, Unit};
+use crate::error::AppError;
+use crate::report::queries::{self, UnitActivity};
 use crate::web::lang::page_lang;
-
-/// The units a results reader may see: everything for admins, the subtree for agencies.
-fn scope(conn: &mut DbConn, user: &CurrentUser) -> AppResult<Vec<Unit>> {
-    let u = &user.0.user;
-    match (u.role(), &u.unit_id) {
-        (Role::Admin, _) => Ok(units::list(conn)?),
-        (Role::Agency, Some(root)) => Ok(units::subtree(conn, root)?),
-        _ => Err(AppError::Forbidden(Msg::new(
-            "Không có quyền xem kết quả.",
-            "You may not read results.",
-        ))),
-    }
-}
-
-pub async fn home(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    user: CurrentUser,
-) -> Result<HttpResponse, AppError> {
-    let lang = page_lang(&req);
-    let viewer = user.clone();
-    let rows = state
-        .with_conn(move |conn| {
-            let units = scope(conn, &viewer)?;
-            let mut rows = Vec::with_capacity(units.len());
-            for unit in units {
-                let (dossiers, answered) = activity::unit_counts(conn, &unit.id)?;
-                rows.push((unit, dossiers, answered));
-            }
-            Ok(rows)
-        })
-        .await?;
-    let body = html! {
-        p.muted { (lang.pick(
-            "Các đơn vị thuộc phạm vi của tài khoản. Chọn “Báo cáo” để xem chỉ số hài lòng của đơn vị.",
-            "The units within this account's scope. Choose “Report” to see a unit's satisfaction index.")) }
-        table {
-            thead { tr {
-                th { (lang.pick("Mã", "Code")) } th { (lang.pick("Đơn vị", "Unit")) } th { (lang.pick("Loại", "Kind")) }
-                th { (lang.pick("Hồ sơ đã đăng ký", "Registered dossiers")) } th { (lang.pick("Phiếu đã trả lời", "Surveys answered")) } th {}
-            } }
-            tbody { @for (u, dossiers, answered) in &rows { tr {
-                td { a href=(format!("/agency/units/{}", u.id)) { (u.code) } }
-                td { (u.name(lang)) @if u.valid_to.is_some() { " " span.muted { "(" (lang.pick("đã ngừng", "closed")) " " (u.valid_to.map(|d| d.to_string()).unwrap_or_default()) ")" } } }
-                td { (kind_label(&u.kind, lang)) }
-                td { (dossiers) }
-                td { (answered) }
-                td { a href=(format!("/reports/units/{}", u.id)) { (lang.pick("Báo cáo", "Report")) } }
-            } } }
-        }
-    };
-    Ok(html_response(
-        StatusCode::OK,
-        staff_page(
-            lang,
-            &user,
-            "/agency",
-            lang.pick("Đơn vị của tôi", "My units"),
-            body,
-        ),
-    ))
-}
 
 pub async fn unit(
     state: web::Data<AppState>,
@@ -90,21 +24,11 @@ pub async fn unit(
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
     let id = path.into_inner();
-    let viewer = user.0.user.clone();
-    let (unit, dossiers, by_channel) = state
-        .with_conn(move |conn| {
-            // Another agency's unit does not exist as far as this user can tell.
-            let not_found =
-                || AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."));
-            if !viewer.can_read_unit(conn, &id)? {
-                return Err(not_found());
-            }
-            let unit = units::find(conn, &id)?.ok_or_else(not_found)?;
-            let (dossiers, _) = activity::unit_counts(conn, &id)?;
-            let by_channel = activity::unit_answers_by_form_and_channel(conn, &id)?;
-            Ok((unit, dossiers, by_channel))
-        })
-        .await?;
+    let UnitActivity {
+        unit,
+        dossiers,
+        by_channel,
+    } = queries::unit_activity(&state, &user.actor(), id).await?;
     let body = html! {
         table {
             tr { th { (lang.pick("Mã", "Code")) } td { (unit.code) } }
