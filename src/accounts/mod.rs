@@ -6,6 +6,7 @@ pub mod login_limit;
 pub mod manage;
 pub mod password;
 pub mod sessions;
+pub mod sign_in;
 pub mod users;
 
 pub use users::{Role, User};

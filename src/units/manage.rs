@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use super::{NewUnit, UNIT_KINDS, Unit};
 use crate::accounts::actor::Actor;
 use crate::api_keys::{self, ApiKey};
+use crate::calendar::parse_day;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormRegistry;
@@ -50,19 +51,6 @@ impl UnitNames {
 fn code_of(value: &str) -> Option<String> {
     let code = value.trim().to_ascii_uppercase();
     (!code.is_empty()).then_some(code)
-}
-
-/// A day typed as `YYYY-MM-DD`.
-pub fn parse_day(field: &str, value: &str) -> AppResult<NaiveDate> {
-    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
-        AppError::field(
-            field,
-            Msg::new(
-                "Ngày phải có dạng NNNN-TT-NN.",
-                "Dates look like YYYY-MM-DD.",
-            ),
-        )
-    })
 }
 
 fn parse_kind(kind: &str) -> AppResult<String> {

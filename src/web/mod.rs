@@ -26,44 +26,12 @@ pub mod public;
 pub mod rate_limit;
 pub mod reports;
 pub mod staff;
+pub mod state;
 pub mod statics;
-
-use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::config::Settings;
-use crate::services::Services;
-
-/// Everything a request handler may need; shared by all workers. The use cases' own needs are
-/// the [`Services`] it dereferences to (`state.pool`, `state.writer`, `state.with_conn`, …).
-#[derive(Clone)]
-pub struct AppState {
-    pub services: Services,
-    pub settings: Arc<Settings>,
-    pub survey_limiter: Arc<rate_limit::RateLimiter>,
-    /// The mail sender's heartbeat, read by `/readyz` and `/metrics`.
-    pub mail_sender: crate::mail::sender::SenderStatus,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.services
-    }
-}
-
-impl AppState {
-    pub fn public_base(&self) -> String {
-        self.settings.public_base()
-    }
-
-    /// The survey URL of a token, as printed and encoded in QR codes.
-    pub fn survey_url(&self, token: &str) -> String {
-        format!("{}/s/{}", self.public_base(), token)
-    }
-}
+pub use state::AppState;
 
 /// Registers every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -8,7 +8,7 @@ use sipas::{db_run, units};
 
 use crate::helpers::{TestApp, transaction_body};
 use crate::on_both_databases;
-use crate::security::{
+use crate::helpers::staff::{
     Staff, alert_in, audit_count, csrf_in, location, secret_in, sign_in, sign_in_admin, unit_id,
 };
 

@@ -20,7 +20,7 @@ use crate::browser_staff::{
 };
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
-use crate::security::{TEST_PASSWORD, create_user, unit_id};
+use crate::helpers::staff::{TEST_PASSWORD, create_user, unit_id};
 
 on_both_databases!(bad_rating_case_from_survey_to_closing_and_the_panel);
 

@@ -7,7 +7,7 @@ use sipas::report::stats;
 
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
-use crate::security::{sign_in_admin, unit_id};
+use crate::helpers::staff::{sign_in_admin, unit_id};
 
 on_both_databases!(json_figures_are_unrounded_and_pages_round,);
 

@@ -13,7 +13,7 @@ use sipas::report::stats::required_sample;
 
 use crate::helpers::TestApp;
 use crate::on_both_databases;
-use crate::security::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
+use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 
 on_both_databases!(
     sample_sizes_follow_the_formula_and_draws_are_reproducible,
@@ -179,7 +179,7 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
         )
         .await;
     assert_eq!(response.status(), 303);
-    let location = crate::security::location(&response).unwrap();
+    let location = crate::helpers::staff::location(&response).unwrap();
     let sample_id = location
         .trim_start_matches("/paper/samples/")
         .split('?')
@@ -302,7 +302,7 @@ mod keying {
     use sipas::paper::sampling::{self, SampleRequest};
 
     use crate::helpers::{TestApp, full_answers};
-    use crate::security::{create_user, unit_id};
+    use crate::helpers::staff::{create_user, unit_id};
 
     crate::on_both_databases!(batches_double_entry_and_adjudication);
 
@@ -449,7 +449,7 @@ mod keying {
         );
         // The adjudication screen: a third person sees the difference and decides.
         let supervisor =
-            crate::security::sign_in(&app, "giamsat", crate::security::TEST_PASSWORD).await;
+            crate::helpers::staff::sign_in(&app, "giamsat", crate::helpers::staff::TEST_PASSWORD).await;
         assert!(
             supervisor
                 .page(&app, "/paper/disputes")
@@ -547,7 +547,7 @@ mod importing {
     use sipas::paper::sampling::{self, SampleRequest};
 
     use crate::helpers::TestApp;
-    use crate::security::{create_user, unit_id};
+    use crate::helpers::staff::{create_user, unit_id};
 
     crate::on_both_databases!(csv_import_is_all_or_nothing_and_never_twice);
 
@@ -714,7 +714,7 @@ mod importing {
         };
         let conn = &mut app.conn();
         let (fives, twos) = (level_count(conn, 5), level_count(conn, 2));
-        let admin = crate::security::sign_in_admin(&app).await;
+        let admin = crate::helpers::staff::sign_in_admin(&app).await;
         let page = admin
             .page(&app, &format!("/paper/forms/{}/correct", serials[0]))
             .await;
@@ -766,7 +766,7 @@ mod importing {
             audit.0.unwrap().contains("\"A1\":\"5\"") && audit.1.unwrap().contains("\"A1\":\"2\"")
         );
         let collector =
-            crate::security::sign_in(&app, "nhap-tep", crate::security::TEST_PASSWORD).await;
+            crate::helpers::staff::sign_in(&app, "nhap-tep", crate::helpers::staff::TEST_PASSWORD).await;
         assert_eq!(
             collector
                 .get(&app, &format!("/paper/forms/{}/correct", serials[0]))

@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDate;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -393,17 +392,7 @@ pub struct PeriodForm {
 
 impl PeriodForm {
     fn input(&self) -> AppResult<PeriodInput> {
-        let date = |field: &str, v: &str| {
-            NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| {
-                AppError::field(
-                    field,
-                    Msg::new(
-                        "Ngày phải có dạng NNNN-TT-NN.",
-                        "Dates look like YYYY-MM-DD.",
-                    ),
-                )
-            })
-        };
+        let date = crate::calendar::parse_day;
         Ok(PeriodInput {
             code: self.code.trim().to_string(),
             name_vi: self.name_vi.clone(),
