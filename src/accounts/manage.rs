@@ -44,8 +44,7 @@ impl AccountInput {
             display_name: display_name.trim().to_string(),
             role,
             unit_code: (role == Role::Agency && !unit_code.is_empty()).then_some(unit_code),
-            collector_org_id: (role == Role::Collector && !org.is_empty())
-                .then(|| org.to_string()),
+            collector_org_id: (role == Role::Collector && !org.is_empty()).then(|| org.to_string()),
             active,
         })
     }
@@ -178,12 +177,13 @@ mod tests {
 
     #[test]
     fn only_the_scope_of_the_role_is_kept() {
-        let agency = AccountInput::parse(" An.Nguyen ", " An ", "agency", " stp ", "org-1", true)
-            .unwrap();
+        let agency =
+            AccountInput::parse(" An.Nguyen ", " An ", "agency", " stp ", "org-1", true).unwrap();
         assert_eq!(agency.username, "an.nguyen");
         assert_eq!(agency.unit_code.as_deref(), Some("STP"));
         assert_eq!(agency.collector_org_id, None);
-        let collector = AccountInput::parse("bd", "B", "collector", "STP", " org-1 ", false).unwrap();
+        let collector =
+            AccountInput::parse("bd", "B", "collector", "STP", " org-1 ", false).unwrap();
         assert_eq!(collector.unit_code, None);
         assert_eq!(collector.collector_org_id.as_deref(), Some("org-1"));
         assert!(AccountInput::parse("x", "X", "root", "", "", true).is_err());

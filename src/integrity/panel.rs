@@ -5,9 +5,9 @@
 
 use chrono::{Datelike, Months, NaiveDate};
 
+use super::cases;
 use super::review::{self, Decision, HeldResponse};
 use super::units::{UnitIntegrity, assess};
-use super::cases;
 use crate::accounts::actor::Actor;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Msg;
@@ -103,8 +103,9 @@ pub async fn unit_history(
     let policy = services.policies.integrity.clone();
     services
         .with_conn(move |conn| {
-            let unit = units::find(conn, &unit_id)?
-                .ok_or_else(|| AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit.")))?;
+            let unit = units::find(conn, &unit_id)?.ok_or_else(|| {
+                AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."))
+            })?;
             let of_unit = |all: Vec<UnitIntegrity>| all.into_iter().find(|u| u.unit.id == unit_id);
             let current = of_unit(assess(conn, &forms, &opts, &policy, &period)?);
             let mut trend = Vec::new();
@@ -134,7 +135,9 @@ pub async fn review(
     let (forms, offset) = (services.forms.clone(), services.policies.utc_offset);
     let actor = actor.audit();
     services
-        .with_conn(move |conn| review::decide(conn, &forms, &actor, &response_id, &decision, offset))
+        .with_conn(move |conn| {
+            review::decide(conn, &forms, &actor, &response_id, &decision, offset)
+        })
         .await
 }
 
@@ -148,7 +151,9 @@ mod tests {
         let labels: Vec<String> = months.iter().map(Period::label).collect();
         assert_eq!(
             labels,
-            ["2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
+            [
+                "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"
+            ]
         );
     }
 }

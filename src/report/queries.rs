@@ -196,8 +196,12 @@ pub async fn province_overview(
     let policy = services.policies.integrity.clone();
     services
         .with_read_conn(move |conn| {
-            let period =
-                super::latest::chosen_or_latest_month(conn, asked_period.as_deref(), today, offset)?;
+            let period = super::latest::chosen_or_latest_month(
+                conn,
+                asked_period.as_deref(),
+                today,
+                offset,
+            )?;
             super::overview::province_overview(conn, &forms, &opts, &policy, &period, today)
         })
         .await
@@ -219,8 +223,12 @@ pub async fn agency_home(
     );
     let home = services
         .with_read_conn(move |conn| {
-            let period =
-                super::latest::chosen_or_latest_month(conn, asked_period.as_deref(), today, offset)?;
+            let period = super::latest::chosen_or_latest_month(
+                conn,
+                asked_period.as_deref(),
+                today,
+                offset,
+            )?;
             super::agency_home::agency_home(conn, &forms, &opts, &actor, &period, today)
         })
         .await?;
@@ -258,14 +266,76 @@ pub async fn unit_activity(
         .await
 }
 
+/// What the response-level export is asked for: a form the service knows (`sipas` by
+/// default) and a period (by default the current year).
+#[derive(Clone)]
+pub struct ExportQuery {
+    pub form: std::sync::Arc<crate::forms::Form>,
+    pub period: Option<Period>,
+}
+
+impl ExportQuery {
+    pub fn parse(
+        forms: &crate::forms::FormRegistry,
+        form: Option<&str>,
+        period: Option<&str>,
+    ) -> AppResult<Self> {
+        let form = forms.latest(form.unwrap_or("sipas")).ok_or_else(|| {
+            AppError::field("form", Msg::new("Không có mẫu phiếu này.", "No such form."))
+        })?;
+        let period = match period {
+            Some(text) => Some(Period::parse(text).ok_or_else(|| {
+                AppError::field("period", Msg::new("Kỳ không hợp lệ.", "Invalid period."))
+            })?),
+            None => None,
+        };
+        Ok(Self { form, period })
+    }
+}
+
+/// An export ready to stream: its first line is [`ResponseExport::header`], then its pages.
+pub struct OpenedExport {
+    pub export: super::response_export::ResponseExport,
+    pub form: std::sync::Arc<crate::forms::Form>,
+    pub period: Period,
+}
+
+/// `GET /admin/export/responses.csv`: opens the export on the read replica (when there is
+/// one); the pages are read as the download goes.
+pub async fn response_export(services: &Services, query: ExportQuery) -> AppResult<OpenedExport> {
+    let period = match query.period {
+        Some(period) => period,
+        None => Period::parse(&local_today(services).format("%Y").to_string())
+            .ok_or_else(super::latest::bad_period)?,
+    };
+    let (from, until) = period.utc_bounds(services.policies.utc_offset);
+    let form = query.form;
+    let export_form = form.clone();
+    let export = services
+        .with_read_conn(move |conn| {
+            Ok(super::response_export::ResponseExport::new(
+                conn,
+                &export_form,
+                from,
+                until,
+            )?)
+        })
+        .await?;
+    Ok(OpenedExport {
+        export,
+        form,
+        period,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn empty_filters_are_absent_and_periods_are_read() {
-        let q = ReportQuery::parse(Some(" "), Some(""), None, Some(" TT-1 "), Some("include"))
-            .unwrap();
+        let q =
+            ReportQuery::parse(Some(" "), Some(""), None, Some(" TT-1 "), Some("include")).unwrap();
         assert_eq!(q.period, None);
         assert_eq!(q.channel, None);
         assert_eq!(q.procedure_code.as_deref(), Some("TT-1"));
@@ -279,7 +349,10 @@ mod tests {
     #[test]
     fn rankings_are_of_a_known_level() {
         assert_eq!(RankingQuery::parse(None, None).unwrap().kind, "department");
-        assert_eq!(RankingQuery::parse(None, Some("commune")).unwrap().kind, "commune");
+        assert_eq!(
+            RankingQuery::parse(None, Some("commune")).unwrap().kind,
+            "commune"
+        );
         assert!(RankingQuery::parse(None, Some("castle")).is_err());
     }
 }

@@ -344,9 +344,15 @@ mod tests {
 
     #[test]
     fn codes_are_upper_cased_and_days_read() {
-        let input =
-            NewUnitInput::parse(" stp-2 ", "Sở", "Dept", "department", " tinh ", "2026-01-01")
-                .unwrap();
+        let input = NewUnitInput::parse(
+            " stp-2 ",
+            "Sở",
+            "Dept",
+            "department",
+            " tinh ",
+            "2026-01-01",
+        )
+        .unwrap();
         assert_eq!(input.code, "STP-2");
         assert_eq!(input.parent_code.as_deref(), Some("TINH"));
         assert!(NewUnitInput::parse("A", "Sở", "D", "department", "", "01/01/2026").is_err());

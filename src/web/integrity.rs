@@ -255,7 +255,6 @@ pub async fn unit(
     ))
 }
 
-
 #[derive(Deserialize)]
 pub struct DecisionForm {
     decision: String,

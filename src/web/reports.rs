@@ -310,7 +310,9 @@ pub async fn unit_csv(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let r = load_report(&state, &user, path.into_inner(), &q).await?.report;
+    let r = load_report(&state, &user, path.into_inner(), &q)
+        .await?
+        .report;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -329,7 +331,9 @@ pub async fn unit_xlsx(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let r = load_report(&state, &user, path.into_inner(), &q).await?.report;
+    let r = load_report(&state, &user, path.into_inner(), &q)
+        .await?
+        .report;
     let bytes = export::to_xlsx(&export::unit_table(&r), "SIPAS")?;
     Ok(xlsx_response(
         bytes,
@@ -353,7 +357,9 @@ pub async fn unit_json(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let r = load_report(&state, &user, path.into_inner(), &q).await?.report;
+    let r = load_report(&state, &user, path.into_inner(), &q)
+        .await?
+        .report;
     Ok(HttpResponse::Ok().json(r))
 }
 

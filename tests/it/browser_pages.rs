@@ -194,7 +194,13 @@ async fn dashboards(app: &TestApp, browser: &Browser) {
 
     // The agency home, as the improving department sees it.
     browser.client.delete_all_cookies().await.expect("sign out");
-    sign_in_on_page(app, browser, "snv-agency", crate::helpers::staff::TEST_PASSWORD).await;
+    sign_in_on_page(
+        app,
+        browser,
+        "snv-agency",
+        crate::helpers::staff::TEST_PASSWORD,
+    )
+    .await;
     wait_for_path(browser, "/agency").await;
     for (size, name) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
         browser.set_viewport(size.0, size.1).await;

@@ -13,8 +13,8 @@ use sipas::paper::custody::{self, BatchRequest};
 use sipas::paper::sampling::{self, SampleRequest};
 
 use crate::browser::{Browser, bounded};
-use crate::helpers::{Backend, TestApp};
 use crate::helpers::staff::{TEST_PASSWORD, create_user, unit_id};
+use crate::helpers::{Backend, TestApp};
 
 const ENTER: char = '\u{E007}';
 

@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use sipas::accounts::Role;
 use sipas::text::starts_like_formula;
 
-use crate::helpers::{Backend, TestApp, full_answers, transaction_body};
-use crate::on_both_databases;
 use crate::helpers::staff::{
     Staff, TEST_PASSWORD, browser, create_user, location, login_attempt, sign_in, sign_in_admin,
     unit_id,
 };
+use crate::helpers::{Backend, TestApp, full_answers, transaction_body};
+use crate::on_both_databases;
 
 on_both_databases!(
     formula_text_is_neutralised_in_every_export,

@@ -358,7 +358,9 @@ async fn panel_review_and_case_pages(app: TestApp) {
         Some("STP"),
         None,
     );
-    let agency = crate::helpers::staff::sign_in(&app, "stp-agency", crate::helpers::staff::TEST_PASSWORD).await;
+    let agency =
+        crate::helpers::staff::sign_in(&app, "stp-agency", crate::helpers::staff::TEST_PASSWORD)
+            .await;
     let list = agency.page(&app, "/cases").await;
     let case_id: String = {
         let mut conn = app.conn();

@@ -14,10 +14,10 @@ use sipas::db_run;
 use sipas::mail::outbox as mail_outbox;
 use sipas::mail::sender::{MailPolicy, MailSender};
 
+use crate::helpers::staff::{sign_in_admin, unit_id};
 use crate::helpers::{
     Backend, TestApp, fresh_database, full_answers, test_settings, transaction_body,
 };
-use crate::helpers::staff::{sign_in_admin, unit_id};
 use crate::smtp_sink::SmtpSink;
 
 crate::on_both_databases!(

@@ -10,8 +10,8 @@ use sipas::accounts::Role;
 use sipas::db::schema::responses;
 use sipas::db_run;
 
-use crate::helpers::{Backend, TestApp, full_answers};
 use crate::helpers::staff::{create_user, sign_in, sign_in_admin, unit_id};
+use crate::helpers::{Backend, TestApp, full_answers};
 use crate::on_both_databases;
 
 on_both_databases!(

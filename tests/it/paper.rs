@@ -12,8 +12,8 @@ use sipas::periods::{self, PeriodInput};
 use sipas::report::stats::required_sample;
 
 use crate::helpers::TestApp;
-use crate::on_both_databases;
 use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
+use crate::on_both_databases;
 
 on_both_databases!(
     sample_sizes_follow_the_formula_and_draws_are_reproducible,
@@ -301,8 +301,8 @@ mod keying {
     use sipas::paper::entry::{self, EntryError, Saved, Typing};
     use sipas::paper::sampling::{self, SampleRequest};
 
-    use crate::helpers::{TestApp, full_answers};
     use crate::helpers::staff::{create_user, unit_id};
+    use crate::helpers::{TestApp, full_answers};
 
     crate::on_both_databases!(batches_double_entry_and_adjudication);
 
@@ -449,7 +449,8 @@ mod keying {
         );
         // The adjudication screen: a third person sees the difference and decides.
         let supervisor =
-            crate::helpers::staff::sign_in(&app, "giamsat", crate::helpers::staff::TEST_PASSWORD).await;
+            crate::helpers::staff::sign_in(&app, "giamsat", crate::helpers::staff::TEST_PASSWORD)
+                .await;
         assert!(
             supervisor
                 .page(&app, "/paper/disputes")
@@ -766,7 +767,8 @@ mod importing {
             audit.0.unwrap().contains("\"A1\":\"5\"") && audit.1.unwrap().contains("\"A1\":\"2\"")
         );
         let collector =
-            crate::helpers::staff::sign_in(&app, "nhap-tep", crate::helpers::staff::TEST_PASSWORD).await;
+            crate::helpers::staff::sign_in(&app, "nhap-tep", crate::helpers::staff::TEST_PASSWORD)
+                .await;
         assert_eq!(
             collector
                 .get(&app, &format!("/paper/forms/{}/correct", serials[0]))

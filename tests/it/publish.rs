@@ -8,9 +8,9 @@ use serde_json::Value;
 use sipas::publish::document::ReleaseDocument;
 use sipas::publish::release;
 
+use crate::helpers::staff::{sign_in_admin, unit_id};
 use crate::helpers::{Backend, TestApp, full_answers};
 use crate::on_both_databases;
-use crate::helpers::staff::{sign_in_admin, unit_id};
 
 on_both_databases!(
     backend: a_release_is_frozen_and_equals_the_staff_report,

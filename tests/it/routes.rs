@@ -75,8 +75,7 @@ fn registered_routes() -> BTreeMap<(&'static str, String), usize> {
 
 #[test]
 fn the_route_reader_reads_resources_and_their_methods() {
-    let declaration =
-        r#"["/s/{token}", "/S/{token}"]).route(get_or_head().to(show)).route(web::post().to(submit)))"#;
+    let declaration = r#"["/s/{token}", "/S/{token}"]).route(get_or_head().to(show)).route(web::post().to(submit)))"#;
     assert_eq!(patterns(declaration), ["/s/{token}", "/S/{token}"]);
     assert_eq!(methods(declaration), ["GET", "POST"]);
     assert_eq!(patterns(r#""/admin").route(get().to(page)))"#), ["/admin"]);
@@ -103,7 +102,9 @@ fn every_route_has_exactly_one_rule_and_every_rule_a_route() {
     }
     for (method, pattern) in rules.keys() {
         if !routes.contains_key(&(*method, pattern.to_string())) {
-            problems.push(format!("the rule {method} {pattern} names no registered route"));
+            problems.push(format!(
+                "the rule {method} {pattern} names no registered route"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

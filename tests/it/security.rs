@@ -14,8 +14,8 @@ use sipas::web::access::{Access, RULES, Rule};
 use sipas::{api_keys, db_run, periods, procedures, units};
 
 use crate::helpers::staff::{
-    TEST_PASSWORD, admin_password, alert_in, browser, cookie_value, create_user, csrf_in,
-    location, login_attempt, secret_in, set_cookie, sign_in, sign_in_admin, unit_id,
+    TEST_PASSWORD, admin_password, alert_in, browser, cookie_value, create_user, csrf_in, location,
+    login_attempt, secret_in, set_cookie, sign_in, sign_in_admin, unit_id,
 };
 use crate::helpers::{Backend, TestApp, forms_dir, transaction_body};
 use crate::on_both_databases;

@@ -7,6 +7,7 @@ use sipas::accounts::Role;
 use sipas::accounts::actor::Actor;
 use sipas::accounts::manage::{self as accounts, AccountInput};
 use sipas::db::schema::audit_events;
+use sipas::db_run;
 use sipas::error::AppError;
 use sipas::forms::QuestionRole;
 use sipas::integrity::cases::{self, CaseStatus, FollowUp};
@@ -18,7 +19,6 @@ use sipas::survey::registration::{self, Caller};
 use sipas::survey::submission::{self, Answer, Submitted};
 use sipas::survey::transaction::TransactionRequest;
 use sipas::units::manage::{self as units, Merge, MoveTo, NewUnitInput, Rename, Validity};
-use sipas::db_run;
 
 use crate::helpers::staff::{TEST_PASSWORD, create_user, unit_id};
 use crate::helpers::{TestApp, full_answers};
@@ -66,15 +66,32 @@ async fn units_are_changed_by_their_use_cases(app: TestApp) {
     let admin = actor_of(&app, "svc-admin");
     let conn = &mut app.conn();
 
-    let input = NewUnitInput::parse(" so-svc ", "Sở Thử", "Test Dept", "department", "", "2026-01-01")
-        .expect("valid input");
+    let input = NewUnitInput::parse(
+        " so-svc ",
+        "Sở Thử",
+        "Test Dept",
+        "department",
+        "",
+        "2026-01-01",
+    )
+    .expect("valid input");
     let unit = units::create(conn, &admin, &input).expect("created");
     assert_eq!(unit.code, "SO-SVC");
     let again = units::create(conn, &admin, &input);
     assert_eq!(field_of(&again).as_deref(), Some("code"), "{again:?}");
-    let orphan = NewUnitInput::parse("SO-ORPHAN", "Sở", "Dept", "department", "nowhere", "2026-01-01")
-        .expect("parsed");
-    assert_eq!(field_of(&units::create(conn, &admin, &orphan)).as_deref(), Some("parent"));
+    let orphan = NewUnitInput::parse(
+        "SO-ORPHAN",
+        "Sở",
+        "Dept",
+        "department",
+        "nowhere",
+        "2026-01-01",
+    )
+    .expect("parsed");
+    assert_eq!(
+        field_of(&units::create(conn, &admin, &orphan)).as_deref(),
+        Some("parent")
+    );
 
     let renamed = units::rename(
         conn,
@@ -83,7 +100,10 @@ async fn units_are_changed_by_their_use_cases(app: TestApp) {
         &Rename::parse("Sở Thử Nghiệm", "Testing Dept", "centre").expect("valid"),
     )
     .expect("renamed");
-    assert_eq!((renamed.name_vi.as_str(), renamed.kind.as_str()), ("Sở Thử Nghiệm", "centre"));
+    assert_eq!(
+        (renamed.name_vi.as_str(), renamed.kind.as_str()),
+        ("Sở Thử Nghiệm", "centre")
+    );
 
     let moved = units::move_to(conn, &admin, &unit.id, &MoveTo::parse("stp")).expect("moved");
     assert_eq!(moved.parent_id, Some(unit_id(&app, "STP")));
@@ -91,20 +111,45 @@ async fn units_are_changed_by_their_use_cases(app: TestApp) {
     assert_eq!(field_of(&unknown).as_deref(), Some("parent"));
     // STP cannot merge into a unit below it.
     let stp = unit_id(&app, "STP");
-    let into_own = units::merge(conn, &admin, &stp, &Merge::parse("so-svc", "2026-06-01").expect("valid"));
-    assert_eq!(field_of(&into_own).as_deref(), Some("target"), "{into_own:?}");
+    let into_own = units::merge(
+        conn,
+        &admin,
+        &stp,
+        &Merge::parse("so-svc", "2026-06-01").expect("valid"),
+    );
+    assert_eq!(
+        field_of(&into_own).as_deref(),
+        Some("target"),
+        "{into_own:?}"
+    );
 
-    let closed = units::set_validity(conn, &admin, &unit.id, &Validity::parse("2026-12-31").expect("valid"))
-        .expect("closed");
-    assert_eq!(closed.valid_to, chrono::NaiveDate::from_ymd_opt(2026, 12, 31));
+    let closed = units::set_validity(
+        conn,
+        &admin,
+        &unit.id,
+        &Validity::parse("2026-12-31").expect("valid"),
+    )
+    .expect("closed");
+    assert_eq!(
+        closed.valid_to,
+        chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
+    );
     let detail = units::detail(conn, &unit.id).expect("detail");
     assert_eq!(detail.parent.map(|p| p.code).as_deref(), Some("STP"));
-    assert!(matches!(units::detail(conn, "no-such-id"), Err(AppError::NotFound(_))));
+    assert!(matches!(
+        units::detail(conn, "no-such-id"),
+        Err(AppError::NotFound(_))
+    ));
 
     let key = units::issue_api_key(conn, &admin, &unit.id, "counter").expect("key issued");
     assert!(!key.is_empty());
-    let key_id = units::detail(conn, &unit.id).expect("detail").keys[0].id.clone();
-    assert_eq!(units::revoke_api_key(conn, &admin, &key_id).expect("revoked"), unit.id);
+    let key_id = units::detail(conn, &unit.id).expect("detail").keys[0]
+        .id
+        .clone();
+    assert_eq!(
+        units::revoke_api_key(conn, &admin, &key_id).expect("revoked"),
+        unit.id
+    );
     assert!(matches!(
         units::issue_api_key(conn, &admin, "no-such-unit", "x"),
         Err(AppError::NotFound(_))
@@ -135,13 +180,15 @@ async fn accounts_are_changed_by_their_use_cases(app: TestApp) {
     assert!(created.active, "a new account is active");
     assert_eq!(created.unit_id, Some(unit_id(&app, "STP")));
 
-    let nowhere = AccountInput::parse("svc.other", "X", "agency", "NO-SUCH", "", true).expect("parsed");
+    let nowhere =
+        AccountInput::parse("svc.other", "X", "agency", "NO-SUCH", "", true).expect("parsed");
     assert_eq!(
         field_of(&accounts::create(conn, &admin, &nowhere, TEST_PASSWORD)).as_deref(),
         Some("unit")
     );
 
-    let renamed = AccountInput::parse("ignored", "Cán bộ mới", "agency", "SXD", "", true).expect("valid");
+    let renamed =
+        AccountInput::parse("ignored", "Cán bộ mới", "agency", "SXD", "", true).expect("valid");
     let updated = accounts::update(conn, &admin, &created.id, &renamed).expect("updated");
     assert_eq!(updated.username, "svc.agency", "the username never changes");
     assert_eq!(updated.unit_id, Some(unit_id(&app, "SXD")));
@@ -153,7 +200,9 @@ async fn accounts_are_changed_by_their_use_cases(app: TestApp) {
     let page = accounts::reset_password(conn, &admin, &created.id, "Tam-thoi-mat-khau-2026")
         .expect("reset");
     assert_eq!(page.unit_code, "SXD");
-    let after = sipas::accounts::users::find(conn, &created.id).expect("query").expect("user");
+    let after = sipas::accounts::users::find(conn, &created.id)
+        .expect("query")
+        .expect("user");
     assert!(after.must_change_password);
     let list = accounts::list(conn, "svc.", 0, 25).expect("list");
     assert_eq!(list.accounts.len(), 1);
@@ -173,24 +222,38 @@ async fn report_reads_stay_in_the_readers_scope(app: TestApp) {
     assert_eq!(own.report.unit.code, "STP");
     let other = queries::unit_report(&app.state, &agency, sxd.clone(), query.clone()).await;
     assert!(matches!(other, Err(AppError::NotFound(_))), "{other:?}");
-    let missing = queries::unit_report(&app.state, &agency, "no-such-unit".into(), query.clone()).await;
+    let missing =
+        queries::unit_report(&app.state, &agency, "no-such-unit".into(), query.clone()).await;
     assert!(matches!(missing, Err(AppError::NotFound(_))), "{missing:?}");
     queries::unit_report(&app.state, &Actor::cli(), sxd.clone(), query.clone())
         .await
         .expect("administrators read every unit");
-    let unknown_procedure = ReportQuery::parse(Some("2026"), None, None, Some("NO-SUCH"), None).expect("parsed");
+    let unknown_procedure =
+        ReportQuery::parse(Some("2026"), None, None, Some("NO-SUCH"), None).expect("parsed");
     let refused = queries::unit_report(&app.state, &agency, stp.clone(), unknown_procedure).await;
     assert_eq!(field_of(&refused).as_deref(), Some("procedure"));
 
-    assert!(queries::unit_activity(&app.state, &agency, stp.clone()).await.is_ok());
+    assert!(
+        queries::unit_activity(&app.state, &agency, stp.clone())
+            .await
+            .is_ok()
+    );
     let foreign = queries::unit_activity(&app.state, &agency, sxd).await;
     assert!(matches!(foreign, Err(AppError::NotFound(_))), "{foreign:?}");
 
-    let ranking = queries::ranking(&app.state, RankingQuery::parse(Some("2026"), None).expect("query"))
+    let ranking = queries::ranking(
+        &app.state,
+        RankingQuery::parse(Some("2026"), None).expect("query"),
+    )
+    .await
+    .expect("ranking");
+    assert_eq!(
+        (ranking.kind.as_str(), ranking.period.label().as_str()),
+        ("department", "2026")
+    );
+    let (home, _) = queries::agency_home(&app.state, &agency, None)
         .await
-        .expect("ranking");
-    assert_eq!((ranking.kind.as_str(), ranking.period.label().as_str()), ("department", "2026"));
-    let (home, _) = queries::agency_home(&app.state, &agency, None).await.expect("agency home");
+        .expect("agency home");
     assert!(home.units.iter().any(|g| g.unit.code == "STP"));
     assert!(home.units.iter().all(|g| g.unit.code != "SXD"));
 
@@ -263,7 +326,12 @@ async fn cases_are_seen_and_followed_up_in_scope(app: TestApp) {
 
     let seen = cases::list_for(conn, &own).expect("list");
     assert_eq!(seen.cases.len(), 1);
-    assert!(cases::list_for(conn, &other).expect("list").cases.is_empty());
+    assert!(
+        cases::list_for(conn, &other)
+            .expect("list")
+            .cases
+            .is_empty()
+    );
     let id = seen.cases[0].id.clone();
     assert_eq!(seen.cases[0].status, CaseStatus::Open);
 
@@ -281,8 +349,14 @@ async fn cases_are_seen_and_followed_up_in_scope(app: TestApp) {
         cases::follow_up(conn, &other, &id, &close),
         Err(AppError::NotFound(_))
     ));
-    let empty = FollowUp { note: "  ".into(), close: false };
-    assert_eq!(field_of(&cases::follow_up(conn, &own, &id, &empty)).as_deref(), Some("note"));
+    let empty = FollowUp {
+        note: "  ".into(),
+        close: false,
+    };
+    assert_eq!(
+        field_of(&cases::follow_up(conn, &own, &id, &empty)).as_deref(),
+        Some("note")
+    );
     cases::follow_up(conn, &own, &id, &close).expect("closed");
     let closed = cases::open_file(conn, &app.state.forms, &own, &id).expect("case file");
     assert_eq!(closed.case.status, CaseStatus::Closed);
@@ -297,7 +371,9 @@ async fn cases_are_seen_and_followed_up_in_scope(app: TestApp) {
 /// The panel, a unit's history and the review decision run on the services alone.
 async fn integrity_panel_and_review_need_no_http(app: TestApp) {
     let stp = unit_id(&app, "STP");
-    let p = panel::panel(&app.state, Some("2026-01".into())).await.expect("panel");
+    let p = panel::panel(&app.state, Some("2026-01".into()))
+        .await
+        .expect("panel");
     assert_eq!(p.period.label(), "2026-01");
     assert!(p.flagged() <= p.units.len());
     let bad = panel::panel(&app.state, Some("someday".into())).await;
@@ -308,7 +384,12 @@ async fn integrity_panel_and_review_need_no_http(app: TestApp) {
         .expect("history");
     assert_eq!(history.unit.code, "STP");
     let months: Vec<&str> = history.trend.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!(months, ["2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]);
+    assert_eq!(
+        months,
+        [
+            "2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"
+        ]
+    );
     let unknown = panel::unit_history(&app.state, "no-such-unit".into(), None).await;
     assert!(matches!(unknown, Err(AppError::NotFound(_))), "{unknown:?}");
 
@@ -329,12 +410,22 @@ async fn the_outbox_retry_is_one_audited_use_case(app: TestApp) {
     let admin = actor_of(&app, "svc-admin");
     let conn = &mut app.conn();
     assert_eq!(outbox::retry(conn, &admin, None).expect("retried"), 0);
-    assert_eq!(outbox::retry(conn, &admin, Some("no-such-message")).expect("retried"), 0);
-    assert_eq!(audited_actions(&app, "svc-admin"), ["outbox.retry", "outbox.retry"]);
+    assert_eq!(
+        outbox::retry(conn, &admin, Some("no-such-message")).expect("retried"),
+        0
+    );
+    assert_eq!(
+        audited_actions(&app, "svc-admin"),
+        ["outbox.retry", "outbox.retry"]
+    );
     assert_eq!(
         outbox::MailStatus::parse("failed"),
         Some(outbox::MailStatus::Failed)
     );
     assert_eq!(outbox::MailStatus::parse("lost"), None);
-    assert!(outbox::list(conn, Some(outbox::MailStatus::Failed), 10).expect("list").is_empty());
+    assert!(
+        outbox::list(conn, Some(outbox::MailStatus::Failed), 10)
+            .expect("list")
+            .is_empty()
+    );
 }

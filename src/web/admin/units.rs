@@ -334,7 +334,9 @@ async fn render_detail(
     error: Option<&AppError>,
     new_key: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let detail = state.with_conn(move |conn| manage::detail(conn, &id)).await?;
+    let detail = state
+        .with_conn(move |conn| manage::detail(conn, &id))
+        .await?;
     let forms: Vec<String> = state.forms.codes().cloned().collect();
     let status = error.map(failed_status).unwrap_or(StatusCode::OK);
     Ok(html_response(
@@ -411,7 +413,15 @@ pub async fn rename(
     form: web::Form<RenameForm>,
 ) -> Result<HttpResponse, AppError> {
     let input = Rename::parse(&form.name_vi, &form.name_en, &form.kind);
-    apply(&state, &req, &user, path.into_inner(), input, manage::rename).await
+    apply(
+        &state,
+        &req,
+        &user,
+        path.into_inner(),
+        input,
+        manage::rename,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -428,7 +438,15 @@ pub async fn move_unit(
     form: web::Form<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let input = Ok(MoveTo::parse(&form.parent));
-    apply(&state, &req, &user, path.into_inner(), input, manage::move_to).await
+    apply(
+        &state,
+        &req,
+        &user,
+        path.into_inner(),
+        input,
+        manage::move_to,
+    )
+    .await
 }
 
 #[derive(Deserialize)]

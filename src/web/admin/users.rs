@@ -237,7 +237,9 @@ pub async fn detail(
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let d = state.with_conn(move |conn| manage::detail(conn, &id)).await?;
+    let d = state
+        .with_conn(move |conn| manage::detail(conn, &id))
+        .await?;
     Ok(html_response(
         StatusCode::OK,
         detail_page(page_lang(&req), &user, &d, q.ok.as_deref(), None, None),
@@ -265,7 +267,9 @@ pub async fn update(
         Ok(_) => Ok(done(&format!("/admin/users/{id}"), "saved")),
         Err(e @ (AppError::Internal(_) | AppError::NotFound(_))) => Err(e),
         Err(e) => {
-            let d = state.with_conn(move |conn| manage::detail(conn, &id)).await?;
+            let d = state
+                .with_conn(move |conn| manage::detail(conn, &id))
+                .await?;
             Ok(html_response(
                 failed_status(&e),
                 detail_page(page_lang(&req), &user, &d, None, Some(&e), None),

@@ -250,4 +250,3 @@ pub fn audit_count(app: &TestApp) -> i64 {
     let conn = &mut app.conn();
     db_run!(conn: { audit_events::table.count().get_result(conn) }).unwrap()
 }
-
