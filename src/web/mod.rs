@@ -11,7 +11,6 @@ pub mod collector;
 pub mod counter;
 pub mod error_response;
 pub mod errors;
-pub mod export;
 pub mod health;
 pub mod home;
 pub mod input;
@@ -201,7 +200,7 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/admin/units/{id}/invitations").route(post().to(admin_units::invitations)),
     )
-    .service(web::resource("/admin/export/responses.csv").route(get().to(export::responses_csv)))
+    .service(web::resource("/admin/export/responses.csv").route(get().to(reports::response_export::responses_csv)))
     .service(web::resource("/reports/units/{id}").route(get().to(reports::unit_page)))
     .service(web::resource("/reports/units/{id}/print").route(get().to(reports::unit_print)))
     .service(web::resource("/reports/units/{id}/export.csv").route(get().to(reports::unit_csv)))

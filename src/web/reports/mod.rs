@@ -3,6 +3,8 @@
 //!
 //! Agencies see their own unit and the units below it; any other unit is "not found".
 
+pub mod response_export;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, PreEscaped, html};
