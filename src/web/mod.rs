@@ -14,7 +14,6 @@ pub mod errors;
 pub mod health;
 pub mod home;
 pub mod input;
-pub mod integrity;
 pub mod lang;
 pub mod layout;
 pub mod metrics;
@@ -200,7 +199,10 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/admin/units/{id}/invitations").route(post().to(admin_units::invitations)),
     )
-    .service(web::resource("/admin/export/responses.csv").route(get().to(reports::response_export::responses_csv)))
+    .service(
+        web::resource("/admin/export/responses.csv")
+            .route(get().to(reports::response_export::responses_csv)),
+    )
     .service(web::resource("/reports/units/{id}").route(get().to(reports::unit_page)))
     .service(web::resource("/reports/units/{id}/print").route(get().to(reports::unit_print)))
     .service(web::resource("/reports/units/{id}/export.csv").route(get().to(reports::unit_csv)))
@@ -210,14 +212,17 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/reports/ranking").route(get().to(reports::ranking_page)))
     .service(web::resource("/reports/ranking/export.csv").route(get().to(reports::ranking_csv)))
     .service(web::resource("/api/v1/reports/ranking").route(get().to(reports::ranking_json)))
-    .service(web::resource("/admin/integrity").route(get().to(integrity::panel)))
-    .service(web::resource("/admin/integrity/units/{id}").route(get().to(integrity::unit)))
-    .service(web::resource("/admin/integrity/responses/{id}").route(post().to(integrity::decide)))
-    .service(web::resource("/cases").route(get().to(integrity::cases_list)))
+    .service(web::resource("/admin/integrity").route(get().to(reports::integrity::panel)))
+    .service(web::resource("/admin/integrity/units/{id}").route(get().to(reports::integrity::unit)))
+    .service(
+        web::resource("/admin/integrity/responses/{id}")
+            .route(post().to(reports::integrity::decide)),
+    )
+    .service(web::resource("/cases").route(get().to(reports::integrity::cases_list)))
     .service(
         web::resource("/cases/{id}")
-            .route(get().to(integrity::case_page))
-            .route(post().to(integrity::case_action)),
+            .route(get().to(reports::integrity::case_page))
+            .route(post().to(reports::integrity::case_action)),
     );
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Agencies see their own unit and the units below it; any other unit is "not found".
 
+pub mod integrity;
 pub mod response_export;
 
 use actix_web::http::{StatusCode, header};

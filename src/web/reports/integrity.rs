@@ -7,11 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::AppState;
-use super::access::CurrentUser;
-use super::admin::done;
-use super::layout::html_response;
-use super::staff::{csrf_field, staff_page};
 use crate::error::AppResult;
 use crate::i18n::Lang;
 use crate::integrity::cases::{CaseFile, CaseList, CaseStatus, ContactProblem, FollowUp};
@@ -20,7 +15,12 @@ use crate::integrity::review::Decision;
 use crate::integrity::units::{UnitIntegrity, flag_explanation, flag_title};
 use crate::integrity::{Signal, cases};
 use crate::report::period::Period;
+use crate::web::AppState;
+use crate::web::access::CurrentUser;
+use crate::web::admin::done;
 use crate::web::lang::page_lang;
+use crate::web::layout::html_response;
+use crate::web::staff::{csrf_field, staff_page};
 
 #[derive(Deserialize)]
 pub struct PanelQuery {
@@ -434,7 +434,7 @@ use crate::integrity::contact::{CONTACT, CONTACT_OK};
 
 /// The optional "contact me" part of the survey form: a plain checkbox and text field (no
 /// script), unticked by default, saying when the contact is kept and when it is dropped.
-pub(super) fn contact_fieldset(
+pub(in crate::web) fn contact_fieldset(
     lang: Lang,
     given: &std::collections::HashMap<String, Vec<String>>,
     problem: Option<ContactProblem>,
