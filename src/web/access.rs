@@ -3,7 +3,8 @@
 //! Every route pattern is listed in [`RULES`] with its access level; a route missing from the
 //! table is refused (fail closed). For signed-in routes the middleware loads the session, checks
 //! the role, and for every unsafe request checks the form's synchronizer token and that
-//! `Origin` or `Referer` names this site (missing both is refused) before any handler runs. Handlers still check each object against the user's scope.
+//! `Origin` or `Referer` names this site (missing both is refused) before any handler runs. The
+//! use cases check each object against the actor's scope (see `accounts::actor`).
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
