@@ -35,7 +35,7 @@ pub enum Access {
     SignedIn,
     /// The province's administrators only.
     Admin,
-    /// Administrators and agencies (agencies limited to their subtree by the handler).
+    /// Administrators and agencies (agencies limited to their subtree by the use case).
     Results,
     /// Administrators and collector organisations.
     Collection,
