@@ -30,6 +30,7 @@ crate::on_both_databases!(
     cases_are_seen_and_followed_up_in_scope,
     integrity_panel_and_review_need_no_http,
     the_outbox_retry_is_one_audited_use_case,
+    sign_in_and_password_change_need_no_http,
 );
 
 fn field_of(result: &Result<impl std::fmt::Debug, AppError>) -> Option<String> {
@@ -428,4 +429,113 @@ async fn the_outbox_retry_is_one_audited_use_case(app: TestApp) {
             .expect("list")
             .is_empty()
     );
+}
+
+/// Signing in: wrong passwords and unknown accounts get the same refusal; the right password
+/// opens a session and ends the browser's previous one. Changing one's password checks the
+/// current one and the confirmation, and keeps only the current session.
+async fn sign_in_and_password_change_need_no_http(app: TestApp) {
+    use sipas::accounts::sessions;
+    use sipas::accounts::sign_in::{self, Credentials, PasswordChange, SignIn};
+
+    create_user(&app, "svc-signin", Role::Agency, Some("STP"), None);
+    let conn = &mut app.conn();
+    let attempt = |username: &str, password: &str, previous: Option<String>| Credentials {
+        username: username.into(),
+        password: password.into(),
+        address: "203.0.113.9".into(),
+        previous_session: previous,
+    };
+    let refusal = |outcome: SignIn| match outcome {
+        SignIn::Refused(message) => message.en,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let wrong =
+        refusal(sign_in::sign_in(conn, &attempt("svc-signin", "wrong", None)).expect("handled"));
+    let unknown =
+        refusal(sign_in::sign_in(conn, &attempt("nobody", "wrong", None)).expect("handled"));
+    assert_eq!(wrong, unknown, "nothing tells whether the account exists");
+
+    let token = match sign_in::sign_in(conn, &attempt(" SVC-Signin ", TEST_PASSWORD, None))
+        .expect("handled")
+    {
+        SignIn::SignedIn {
+            token,
+            role,
+            must_change,
+        } => {
+            assert_eq!(role, Role::Agency);
+            assert!(!must_change);
+            token
+        }
+        other => panic!("expected a session, got {other:?}"),
+    };
+    let now = sipas::db::now();
+    assert!(
+        sessions::lookup(conn, &token, now)
+            .expect("query")
+            .is_some()
+    );
+    let previous = Some(sessions::hash_token(&token));
+    let second = match sign_in::sign_in(conn, &attempt("svc-signin", TEST_PASSWORD, previous))
+        .expect("handled")
+    {
+        SignIn::SignedIn { token, .. } => token,
+        other => panic!("expected a session, got {other:?}"),
+    };
+    assert!(
+        sessions::lookup(conn, &token, now)
+            .expect("query")
+            .is_none(),
+        "signing in again ends the browser's previous session"
+    );
+
+    let current = sessions::lookup(conn, &second, now)
+        .expect("query")
+        .expect("live session");
+    let change = |current: &str, new: &str, confirm: &str| PasswordChange {
+        current: current.into(),
+        new: new.into(),
+        confirm: confirm.into(),
+        address: "203.0.113.9".into(),
+    };
+    let new_password = "Mat-khau-moi-cua-toi-2026";
+    let user = &current.user;
+    let tried = |c: &PasswordChange, conn: &mut sipas::db::DbConn| {
+        field_of(&sign_in::change_password(
+            conn,
+            user,
+            &current.token_hash,
+            c,
+        ))
+    };
+    assert_eq!(
+        tried(&change("wrong", new_password, new_password), conn).as_deref(),
+        Some("current_password")
+    );
+    assert_eq!(
+        tried(&change(TEST_PASSWORD, new_password, "other"), conn).as_deref(),
+        Some("confirm")
+    );
+    assert_eq!(
+        tried(&change(TEST_PASSWORD, TEST_PASSWORD, TEST_PASSWORD), conn).as_deref(),
+        Some("new_password")
+    );
+    sign_in::change_password(
+        conn,
+        user,
+        &current.token_hash,
+        &change(TEST_PASSWORD, new_password, new_password),
+    )
+    .expect("changed");
+    assert!(
+        sessions::lookup(conn, &second, now)
+            .expect("query")
+            .is_some(),
+        "the current session stays"
+    );
+    assert!(matches!(
+        sign_in::sign_in(conn, &attempt("svc-signin", new_password, None)).expect("handled"),
+        SignIn::SignedIn { .. }
+    ));
 }
