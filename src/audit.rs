@@ -967,6 +967,57 @@ pub struct AuditFilter {
     pub until: Option<NaiveDateTime>,
 }
 
+impl AuditFilter {
+    /// The browse form's fields: text trimmed, days (`YYYY-MM-DD`, both included) read as
+    /// UTC bounds; a day that does not read is no bound.
+    pub fn parse(
+        actor: &str,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+        from: &str,
+        until: &str,
+    ) -> Self {
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
+        Self {
+            actor: actor.trim().to_string(),
+            action: action.trim().to_string(),
+            object_type: object_type.trim().to_string(),
+            object_id: object_id.trim().to_string(),
+            from: day(from).and_then(|d| d.and_hms_opt(0, 0, 0)),
+            until: day(until)
+                .and_then(|d| d.succ_opt())
+                .and_then(|d| d.and_hms_opt(0, 0, 0)),
+        }
+    }
+}
+
+/// A page of the log as administrators browse it, with the chain's check.
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub more: bool,
+    /// Every action recorded, for the filter's drop-down.
+    pub actions: Vec<String>,
+    pub chain: Verification,
+}
+
+/// `GET /admin/audit`: one page of events matching `filter` and the chain verified.
+pub fn browse(
+    conn: &mut DbConn,
+    filter: &AuditFilter,
+    page: i64,
+    per_page: i64,
+) -> QueryResult<AuditPage> {
+    let (events, more) = list(conn, filter, page, per_page)?;
+    let chain = verify_with(conn, &VerifyOptions::default())?;
+    Ok(AuditPage {
+        events,
+        more,
+        actions: actions(conn)?,
+        chain,
+    })
+}
+
 /// One page of events, newest first, and whether more follow.
 pub fn list(
     conn: &mut DbConn,

@@ -3,6 +3,19 @@
 
 use chrono::{Datelike, FixedOffset, NaiveDate, NaiveDateTime, Weekday};
 
+/// A day typed in a form as `YYYY-MM-DD`; otherwise an error of that form's `field`.
+pub fn parse_day(field: &str, value: &str) -> crate::error::AppResult<NaiveDate> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
+        crate::error::AppError::field(
+            field,
+            crate::i18n::Msg::new(
+                "Ngày phải có dạng NNNN-TT-NN.",
+                "Dates look like YYYY-MM-DD.",
+            ),
+        )
+    })
+}
+
 /// The local day of a UTC timestamp.
 pub fn local_day(at: NaiveDateTime, utc_offset: FixedOffset) -> NaiveDate {
     (at + chrono::Duration::seconds(utc_offset.local_minus_utc().into())).date()

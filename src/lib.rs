@@ -190,29 +190,20 @@ impl Application {
             ResponseWriter::start(pool.clone(), settings.max_batch, policies.utc_offset)?;
         let max_body = settings.max_body_bytes;
         settings.resolve_proxy_alias();
-        let survey_limiter = Arc::new(web::rate_limit::RateLimiter::per_minute(
-            settings.survey_rate_per_minute,
-        ));
-        // Forgotten clients are dropped here, never on a request's path.
-        survey_limiter.spawn_pruner(std::time::Duration::from_secs(60))?;
         let reads = db::replica::ReadPool::new(
             pool.clone(),
             settings.database_replica_url.as_deref(),
             settings.pool_size,
         )?;
-        let state = AppState {
-            services: services::Services {
-                pool,
-                reads,
-                forms,
-                policies,
-                secret,
-                writer,
-            },
-            settings: Arc::new(settings),
-            survey_limiter,
-            mail_sender: mail.status(),
+        let services = services::Services {
+            pool,
+            reads,
+            forms,
+            policies,
+            secret,
+            writer,
         };
+        let state = AppState::new(settings, services, mail.status())?;
         let data = aweb::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()

@@ -683,7 +683,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut conn = pool.get()?;
             match command {
                 MailCommand::List { status, limit } => {
-                    for e in sipas::mail::outbox::list(&mut conn, status.as_deref(), limit)? {
+                    let status = match status.as_deref() {
+                        Some(text) => Some(sipas::mail::outbox::MailStatus::parse(text).ok_or_else(
+                            || anyhow::anyhow!("unknown status {text:?} (queued, sending, sent, failed, cancelled)"),
+                        )?),
+                        None => None,
+                    };
+                    for e in sipas::mail::outbox::list(&mut conn, status, limit)? {
                         println!(
                             "{}\t{}\t{} {}\t{}\t{}\tattempts {}\t{}",
                             e.id,
@@ -698,23 +704,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
                 MailCommand::Retry { id } => {
-                    let n = conn.write_transaction(|conn| -> anyhow::Result<usize> {
-                        let n = sipas::mail::outbox::retry_failed(
-                            conn,
-                            id.as_deref(),
-                            sipas::db::now(),
-                        )?;
-                        audit::record(
-                            conn,
-                            &Actor::cli(),
-                            "outbox.retry",
-                            "outbox",
-                            id.as_deref().unwrap_or("*"),
-                            None,
-                            Some(json!({ "requeued": n })),
-                        )?;
-                        Ok(n)
-                    })?;
+                    let n = sipas::mail::outbox::retry(
+                        &mut conn,
+                        &sipas::accounts::actor::Actor::cli(),
+                        id.as_deref(),
+                    )?;
                     println!("queued {n} message(s) again");
                 }
             }

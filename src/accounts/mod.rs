@@ -3,8 +3,10 @@
 
 pub mod actor;
 pub mod login_limit;
+pub mod manage;
 pub mod password;
 pub mod sessions;
+pub mod sign_in;
 pub mod users;
 
 pub use actor::Actor;

@@ -12,11 +12,14 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::signals::{NewCase, Screening};
+use crate::accounts::Role;
+use crate::accounts::actor::Actor;
 use crate::audit;
 use crate::db::DbConn;
 use crate::db::schema::{case_actions, rating_cases};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
+use crate::forms::{Form, FormRegistry};
 use crate::i18n::Msg;
 use crate::survey::response::NewResponse;
 
@@ -53,13 +56,42 @@ pub fn open(
                 // Only the day: the exact second would help match a case to a dossier.
                 rating_cases::opened_at.eq(response.submitted_at.date().and_hms_opt(0, 0, 0).unwrap_or(response.submitted_at)),
                 rating_cases::due_on.eq(case.due_on),
-                rating_cases::status.eq("open"),
+                rating_cases::status.eq(CaseStatus::Open.as_str()),
                 rating_cases::contact.eq(case.contact.as_ref().map(|c| c.contact.as_str())),
                 rating_cases::contact_consented_at.eq(case.contact.as_ref().map(|c| c.consented_at)),
             ))
             .execute(conn)
     })?;
     Ok(())
+}
+
+/// Where a case stands: open until the agency records an action that closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStatus {
+    Open,
+    Closed,
+}
+
+impl CaseStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl TryFrom<String> for CaseStatus {
+    type Error = String;
+
+    /// The column's CHECK allows only these two; anything else is a corrupt row.
+    fn try_from(stored: String) -> Result<Self, String> {
+        match stored.as_str() {
+            "open" => Ok(Self::Open),
+            "closed" => Ok(Self::Closed),
+            _ => Err(format!("unknown case status {stored:?}")),
+        }
+    }
 }
 
 /// A case as agencies and administrators see it.
@@ -74,7 +106,8 @@ pub struct Case {
     pub comment: Option<String>,
     pub opened_at: NaiveDateTime,
     pub due_on: NaiveDate,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: CaseStatus,
     pub closed_at: Option<NaiveDateTime>,
     /// Only when the citizen asked to be contacted; erased when the case is closed.
     pub contact: Option<String>,
@@ -83,7 +116,7 @@ pub struct Case {
 
 impl Case {
     pub fn overdue(&self, today: NaiveDate) -> bool {
-        self.status == "open" && self.due_on < today
+        self.status == CaseStatus::Open && self.due_on < today
     }
 }
 
@@ -100,7 +133,7 @@ pub fn list(conn: &mut DbConn, unit_ids: &[String], open_only: bool) -> QueryRes
     db_run!(conn: {
         let mut q = rating_cases::table.filter(rating_cases::unit_id.eq_any(unit_ids)).into_boxed();
         if open_only {
-            q = q.filter(rating_cases::status.eq("open"));
+            q = q.filter(rating_cases::status.eq(CaseStatus::Open.as_str()));
         }
         q.order((rating_cases::status.desc(), rating_cases::due_on.asc(), rating_cases::id.asc()))
             .limit(500)
@@ -126,7 +159,7 @@ pub fn actions(conn: &mut DbConn, case_id: &str) -> QueryResult<Vec<Action>> {
 pub fn overdue_count(conn: &mut DbConn, today: NaiveDate) -> QueryResult<i64> {
     db_run!(conn: {
         rating_cases::table
-            .filter(rating_cases::status.eq("open"))
+            .filter(rating_cases::status.eq(CaseStatus::Open.as_str()))
             .filter(rating_cases::due_on.lt(today))
             .count()
             .get_result(conn)
@@ -152,7 +185,7 @@ pub fn record_action(
             ),
         ));
     }
-    if case.status != "open" {
+    if case.status != CaseStatus::Open {
         return Err(AppError::Conflict(Msg::new(
             "Trường hợp này đã đóng.",
             "This case is already closed.",
@@ -172,9 +205,9 @@ pub fn record_action(
                 ))
                 .execute(conn)?;
             if close {
-                diesel::update(rating_cases::table.find(&case.id).filter(rating_cases::status.eq("open")))
+                diesel::update(rating_cases::table.find(&case.id).filter(rating_cases::status.eq(CaseStatus::Open.as_str())))
                     .set((
-                        rating_cases::status.eq("closed"),
+                        rating_cases::status.eq(CaseStatus::Closed.as_str()),
                         rating_cases::closed_at.eq(Some(now)),
                         rating_cases::contact.eq(None::<String>),
                     ))
@@ -188,11 +221,99 @@ pub fn record_action(
             if close { "case.close" } else { "case.action" },
             "rating_case",
             &case.id,
-            Some(json!({"status": case.status})),
-            Some(json!({"note": note, "status": if close { "closed" } else { "open" }})),
+            Some(json!({"status": case.status.as_str()})),
+            Some(json!({"note": note, "status": if close { CaseStatus::Closed } else { CaseStatus::Open }.as_str()})),
         )?;
         Ok(())
     })
+}
+
+// ---------------------------------------------------------------- use cases of the case pages
+
+/// The units whose cases an actor may see: every unit for administrators, for an agency its
+/// unit, the units below it and the units merged into those.
+fn scope(conn: &mut DbConn, actor: &Actor) -> AppResult<Vec<String>> {
+    match (actor.role, &actor.unit_id) {
+        (Role::Admin, _) => Ok(crate::units::list(conn)?
+            .into_iter()
+            .map(|u| u.id)
+            .collect()),
+        (Role::Agency, Some(unit)) => Ok(crate::report::source::scope(conn, unit)?),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The cases an actor may see, open first by deadline, with the code and Vietnamese name of
+/// every unit (by id) to label them.
+#[derive(Debug)]
+pub struct CaseList {
+    pub cases: Vec<Case>,
+    pub unit_names: std::collections::HashMap<String, (String, String)>,
+}
+
+/// `GET /cases`.
+pub fn list_for(conn: &mut DbConn, actor: &Actor) -> AppResult<CaseList> {
+    let scope = scope(conn, actor)?;
+    let unit_names = crate::units::list(conn)?
+        .into_iter()
+        .map(|u| (u.id, (u.code, u.name_vi)))
+        .collect();
+    Ok(CaseList {
+        cases: list(conn, &scope, false)?,
+        unit_names,
+    })
+}
+
+/// A case with what was done about it and the form its answers follow.
+#[derive(Debug)]
+pub struct CaseFile {
+    pub case: Case,
+    pub actions: Vec<Action>,
+    pub form: Option<std::sync::Arc<Form>>,
+}
+
+fn no_such_case() -> AppError {
+    AppError::NotFound(Msg::new("Không có trường hợp này.", "No such case."))
+}
+
+/// A case the actor may see; any other is "not found".
+fn visible(conn: &mut DbConn, actor: &Actor, id: &str) -> AppResult<Case> {
+    let case = find(conn, id)?.ok_or_else(no_such_case)?;
+    if !actor.can_read_unit(conn, &case.unit_id)? {
+        return Err(no_such_case());
+    }
+    Ok(case)
+}
+
+/// `GET /cases/{id}`.
+pub fn open_file(
+    conn: &mut DbConn,
+    forms: &FormRegistry,
+    actor: &Actor,
+    id: &str,
+) -> AppResult<CaseFile> {
+    let case = visible(conn, actor, id)?;
+    let actions = actions(conn, &case.id)?;
+    let form = forms.find(conn, &case.form_code, case.form_version)?;
+    Ok(CaseFile {
+        case,
+        actions,
+        form,
+    })
+}
+
+/// What an agency records on a case.
+#[derive(Debug, Clone)]
+pub struct FollowUp {
+    pub note: String,
+    /// Ends the case (and erases the citizen's contact).
+    pub close: bool,
+}
+
+/// `POST /cases/{id}`: records an action on a case the actor may see. Audited.
+pub fn follow_up(conn: &mut DbConn, actor: &Actor, id: &str, input: &FollowUp) -> AppResult<()> {
+    let case = visible(conn, actor, id)?;
+    record_action(conn, &actor.audit(), &case, &input.note, input.close)
 }
 
 #[cfg(test)]

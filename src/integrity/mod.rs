@@ -14,6 +14,7 @@
 
 pub mod cases;
 pub mod contact;
+pub mod panel;
 pub mod review;
 pub mod signals;
 pub mod simulate;

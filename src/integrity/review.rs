@@ -59,6 +59,22 @@ pub enum Decision {
     Reject { reason: String },
 }
 
+impl Decision {
+    /// The review form's buttons: `accept`, or `reject` with an optional reason.
+    pub fn parse(decision: &str, reason: Option<&str>) -> AppResult<Self> {
+        match decision {
+            "accept" => Ok(Self::Accept),
+            "reject" => Ok(Self::Reject {
+                reason: reason.unwrap_or_default().to_string(),
+            }),
+            _ => Err(AppError::field(
+                "decision",
+                Msg::new("Quyết định không hợp lệ.", "Unknown decision."),
+            )),
+        }
+    }
+}
+
 fn not_held() -> AppError {
     AppError::Conflict(Msg::new(
         "Phiếu này không ở trạng thái chờ xem xét (có thể đã được quyết định).",

@@ -10,10 +10,12 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::accounts::actor::Actor;
 use crate::db::DbConn;
 use crate::db::schema::phone_contacts;
 use crate::db::schema::{outbox, procedures, survey_tokens, transactions, units};
 use crate::db_run;
+use crate::error::AppResult;
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = outbox)]
@@ -453,6 +455,74 @@ pub fn requeue_interrupted(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult
     })
 }
 
+/// Where a message stands (see the module's comment for the moves between them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailStatus {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+    Cancelled,
+}
+
+impl MailStatus {
+    pub const ALL: [MailStatus; 5] = [
+        Self::Queued,
+        Self::Sending,
+        Self::Sent,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for MailStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for MailStatus {
+    type Error = String;
+
+    /// The column's CHECK allows only the five statuses; anything else is a corrupt row.
+    fn try_from(stored: String) -> Result<Self, String> {
+        Self::parse(&stored).ok_or_else(|| format!("unknown outbox status {stored:?}"))
+    }
+}
+
+/// An administrator's retry (console or command line): puts one failed message (`None`: every
+/// failed message) back in the queue, audited in the same transaction. Answers how many.
+pub fn retry(conn: &mut DbConn, actor: &Actor, id: Option<&str>) -> AppResult<usize> {
+    conn.write_transaction(|conn| {
+        let requeued = retry_failed(conn, id, crate::db::now())?;
+        crate::audit::record(
+            conn,
+            &actor.audit(),
+            "outbox.retry",
+            "outbox",
+            id.unwrap_or("*"),
+            None,
+            Some(serde_json::json!({ "requeued": requeued })),
+        )?;
+        Ok(requeued)
+    })
+}
+
 /// Puts failed messages back in the queue (administrator's retry); `None` retries all failed.
 pub fn retry_failed(conn: &mut DbConn, id: Option<&str>, now: NaiveDateTime) -> QueryResult<usize> {
     db_run!(conn: {
@@ -474,7 +544,8 @@ pub struct OutboxEntry {
     pub kind: String,
     pub unit_code: String,
     pub dossier_code: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: MailStatus,
     pub attempts: i64,
     pub due_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
@@ -483,7 +554,11 @@ pub struct OutboxEntry {
     pub channel: String,
 }
 
-pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<Vec<OutboxEntry>> {
+pub fn list(
+    conn: &mut DbConn,
+    status: Option<MailStatus>,
+    limit: i64,
+) -> QueryResult<Vec<OutboxEntry>> {
     db_run!(conn: {
         let mut q = outbox::table
             .inner_join(units::table.on(units::id.eq(outbox::unit_id)))
@@ -494,14 +569,14 @@ pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<
             ))
             .into_boxed();
         if let Some(s) = status {
-            q = q.filter(outbox::status.eq(s.to_string()));
+            q = q.filter(outbox::status.eq(s.as_str()));
         }
         q.order(outbox::due_at.desc()).limit(limit).load(conn)
     })
 }
 
 /// Messages per unit (code, name) and status.
-pub fn summary(conn: &mut DbConn) -> QueryResult<Vec<(String, String, String, i64)>> {
+pub fn summary(conn: &mut DbConn) -> QueryResult<Vec<(String, String, MailStatus, i64)>> {
     let counts: Vec<(String, String, i64)> = db_run!(conn: {
         outbox::table
             .group_by((outbox::unit_id, outbox::status))
@@ -514,11 +589,13 @@ pub fn summary(conn: &mut DbConn) -> QueryResult<Vec<(String, String, String, i6
     .into_iter()
     .map(|(id, code, name)| (id, (code, name)))
     .collect();
-    let mut out: Vec<(String, String, String, i64)> = counts
+    let mut out: Vec<(String, String, MailStatus, i64)> = counts
         .into_iter()
-        .map(|(unit, status, n)| {
+        // The CHECK constraint admits no other status.
+        .filter_map(|(unit, status, n)| {
+            let status = MailStatus::parse(&status)?;
             let (code, name) = names.get(&unit).cloned().unwrap_or_default();
-            (code, name, status, n)
+            Some((code, name, status, n))
         })
         .collect();
     out.sort();

@@ -110,7 +110,7 @@ fn may_adjudicate(paper: &PaperForm, judge: &Actor) -> AppResult<()> {
             "This form has no disagreement to resolve.",
         )));
     }
-    if paper.passes.iter().any(|(_, t)| *t == judge.user_id) {
+    if paper.passes.iter().any(|(_, t)| t == judge.account_id()) {
         return Err(AppError::Forbidden(Msg::new(
             "Người đã nhập phiếu không được phân xử phiếu đó.",
             "A typist of this form cannot adjudicate it.",
@@ -139,7 +139,7 @@ fn adjudicate(
                 paper_entries::id.eq(uuid::Uuid::new_v4().to_string()),
                 paper_entries::member_id.eq(&paper.member_id),
                 paper_entries::pass.eq(3),
-                paper_entries::typist_id.eq(&judge.user_id),
+                paper_entries::typist_id.eq(judge.account_id()),
                 paper_entries::answers.eq(serde_json::to_string(&comparable(valid)).unwrap_or_default()),
                 paper_entries::started_at.eq(now),
                 paper_entries::saved_at.eq(now),

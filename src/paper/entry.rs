@@ -47,7 +47,7 @@ pub async fn open_form(services: &Services, actor: Actor, serial: String) -> App
     services
         .with_conn(move |conn| {
             let paper = find(conn, &forms, &actor, &serial)?;
-            paper.next_pass(&actor.user_id)?;
+            paper.next_pass(actor.account_id())?;
             Ok(paper)
         })
         .await
@@ -293,7 +293,7 @@ fn write_typing(
 ) -> AppResult<Saved> {
     let mut paper = paper.clone();
     paper.refresh(conn)?;
-    let pass = paper.next_pass(&typist.user_id)?;
+    let pass = paper.next_pass(typist.account_id())?;
     let pairs_json = serde_json::to_string(&comparable(valid)).unwrap_or_default();
     let now = crate::db::now();
     db_run!(conn: {
@@ -302,7 +302,7 @@ fn write_typing(
                 paper_entries::id.eq(uuid::Uuid::new_v4().to_string()),
                 paper_entries::member_id.eq(&paper.member_id),
                 paper_entries::pass.eq(pass.number()),
-                paper_entries::typist_id.eq(&typist.user_id),
+                paper_entries::typist_id.eq(typist.account_id()),
                 paper_entries::answers.eq(&pairs_json),
                 paper_entries::started_at.eq(typing.started_at.min(now)),
                 paper_entries::saved_at.eq(now),
@@ -492,7 +492,7 @@ fn undo_last(
             "This form has not been keyed.",
         )));
     };
-    if by != typist.user_id || pass == 3 {
+    if by != typist.account_id() || pass == 3 {
         return Err(AppError::Forbidden(Msg::new(
             "Chỉ người vừa nhập mới hoàn tác được lần nhập của mình.",
             "Only the person who keyed it can undo their own typing.",

@@ -232,7 +232,7 @@ pub fn import(
                 .values((
                     paper_imports::content_sha256.eq(&digest),
                     paper_imports::file_name.eq(file_name),
-                    paper_imports::typist_id.eq(&typist.user_id),
+                    paper_imports::typist_id.eq(typist.account_id()),
                     paper_imports::rows.eq(stored as i64),
                     paper_imports::imported_at.eq(now),
                 ))

@@ -72,3 +72,20 @@ pub fn responses_by_form_version(conn: &mut DbConn) -> QueryResult<Vec<(String, 
             .load(conn)
     })
 }
+
+/// How the survey forms are used: responses per form version, and the form each unit issues
+/// at the counter (`None`: the service default).
+pub struct FormUsage {
+    /// `(form code, version, responses)`.
+    pub responses: Vec<(String, i64, i64)>,
+    /// `(unit code, counter form)`.
+    pub counter_units: Vec<(String, Option<String>)>,
+}
+
+/// `GET /admin/forms`.
+pub fn form_usage(conn: &mut DbConn) -> QueryResult<FormUsage> {
+    Ok(FormUsage {
+        responses: responses_by_form_version(conn)?,
+        counter_units: crate::units::counter_forms(conn)?,
+    })
+}

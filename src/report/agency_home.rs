@@ -8,7 +8,7 @@ use super::overview::{ItemRow, SHORT_LIST, weakest_items};
 use super::period::Period;
 use super::{ReportOptions, Slice, UnitReport};
 use crate::accounts::Role;
-use crate::accounts::users::User;
+use crate::accounts::actor::Actor;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::forms::FormRegistry;
@@ -46,8 +46,8 @@ pub struct AgencyHome {
 
 /// The units a results reader may see: everything for administrators, the subtree for an
 /// agency, nothing for anyone else (403).
-pub fn scope_of(conn: &mut DbConn, user: &User) -> AppResult<(Option<Unit>, Vec<Unit>)> {
-    match (user.role(), &user.unit_id) {
+pub fn scope_of(conn: &mut DbConn, actor: &Actor) -> AppResult<(Option<Unit>, Vec<Unit>)> {
+    match (actor.role, &actor.unit_id) {
         (Role::Admin, _) => Ok((None, units::list(conn)?)),
         (Role::Agency, Some(root)) => {
             let root_unit = units::find(conn, root)?;
@@ -65,11 +65,11 @@ pub fn agency_home(
     conn: &mut DbConn,
     forms: &FormRegistry,
     opts: &ReportOptions,
-    user: &User,
+    actor: &Actor,
     period: &Period,
     today: NaiveDate,
 ) -> AppResult<AgencyHome> {
-    let (root, scope) = scope_of(conn, user)?;
+    let (root, scope) = scope_of(conn, actor)?;
     let with_figures = scope.len() <= MAX_UNITS_WITH_FIGURES;
     let mut glances = Vec::with_capacity(scope.len());
     for unit in scope {

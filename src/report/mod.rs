@@ -9,6 +9,7 @@ pub mod figures;
 pub mod latest;
 pub mod overview;
 pub mod period;
+pub mod queries;
 pub mod response_export;
 pub mod slots;
 pub mod source;

@@ -193,10 +193,10 @@ pub fn province_overview(
     overdue.sort_by_key(|c| std::cmp::Reverse(c.days_late));
     let stuck: usize = outbox::summary(conn)?
         .iter()
-        .filter(|(_, _, status, _)| status == "failed")
+        .filter(|(_, _, status, _)| *status == outbox::MailStatus::Failed)
         .map(|(_, _, _, n)| usize::try_from(*n).unwrap_or(0))
         .sum();
-    let stuck_examples = outbox::list(conn, Some("failed"), SHORT_LIST as i64)?;
+    let stuck_examples = outbox::list(conn, Some(outbox::MailStatus::Failed), SHORT_LIST as i64)?;
     let totals = super::activity::province_totals(conn)?;
     let chain = crate::audit::verify(conn)?.map_err(|b| b.to_string());
     Ok(ProvinceOverview {

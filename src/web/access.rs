@@ -3,7 +3,8 @@
 //! Every route pattern is listed in [`RULES`] with its access level; a route missing from the
 //! table is refused (fail closed). For signed-in routes the middleware loads the session, checks
 //! the role, and for every unsafe request checks the form's synchronizer token and that
-//! `Origin` or `Referer` names this site (missing both is refused) before any handler runs. Handlers still check each object against the user's scope.
+//! `Origin` or `Referer` names this site (missing both is refused) before any handler runs. The
+//! use cases check each object against the actor's scope (see `accounts::actor`).
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -34,7 +35,7 @@ pub enum Access {
     SignedIn,
     /// The province's administrators only.
     Admin,
-    /// Administrators and agencies (agencies limited to their subtree by the handler).
+    /// Administrators and agencies (agencies limited to their subtree by the use case).
     Results,
     /// Administrators and collector organisations.
     Collection,
@@ -232,6 +233,13 @@ pub fn rule_for(method: &Method, pattern: &str) -> Option<&'static Rule> {
 /// The signed-in person, put in the request by the middleware.
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub Session);
+
+impl CurrentUser {
+    /// The person as use cases know them: role and scope, no session.
+    pub fn actor(&self) -> crate::accounts::actor::Actor {
+        crate::accounts::actor::Actor::of(&self.0.user)
+    }
+}
 
 impl actix_web::FromRequest for CurrentUser {
     type Error = actix_web::Error;

@@ -11,7 +11,8 @@ use super::access::{CurrentUser, LOGIN_CSRF_COOKIE, client_address};
 use super::layout::{html_response, page};
 use super::staff::{csrf_field, error_box, notice, staff_page};
 use crate::accounts::sessions::{self, COOKIE_NAME};
-use crate::accounts::{Role, login_limit, password, users};
+use crate::accounts::sign_in::{self, Credentials, PasswordChange, SignIn};
+use crate::accounts::{Role, users};
 use crate::error::AppError;
 use crate::i18n::{Lang, Msg};
 use crate::web::lang::page_lang;
@@ -140,15 +141,6 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-enum LoginOutcome {
-    SignedIn {
-        token: String,
-        role: Role,
-        must_change: bool,
-    },
-    Refused(Msg),
-}
-
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -158,53 +150,21 @@ pub async fn login(
     let address = client_address(&req, &state.settings.trusted_proxies);
     let form = form.into_inner();
     let username = users::normalize_username(&form.username);
-    let name = username.clone();
-    // The session this browser held before: a new sign-in ends it.
-    let previous = req
-        .cookie(COOKIE_NAME)
-        .map(|c| sessions::hash_token(c.value()));
+    let credentials = Credentials {
+        username: form.username,
+        password: form.password,
+        address,
+        // The session this browser held before: a new sign-in ends it.
+        previous_session: req
+            .cookie(COOKIE_NAME)
+            .map(|c| sessions::hash_token(c.value())),
+    };
     let outcome = state
-        .with_conn(move |conn| {
-            let now = crate::db::now();
-            // The attempt is counted before the password is checked, atomically with the limit
-            // check, so simultaneous guesses cannot slip past the limit.
-            if let Err(minutes) = login_limit::reserve_attempt(conn, &name, &address, now)? {
-                return Ok(LoginOutcome::Refused(Msg::new(
-                    format!("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút."),
-                    format!("Too many failed sign-ins. Please try again in {minutes} minutes."),
-                )));
-            }
-            let user = users::find_by_username(conn, &name)?;
-            let verified = match &user {
-                Some(u) => password::verify(&form.password, &u.password_hash) && u.active,
-                None => {
-                    password::verify_dummy(&form.password);
-                    false
-                }
-            };
-            match user {
-                Some(u) if verified => {
-                    login_limit::clear_account(conn, &name)?;
-                    if let Some(hash) = &previous {
-                        sessions::end(conn, hash)?;
-                    }
-                    let token = sessions::create(conn, &u.id, now)?;
-                    Ok(LoginOutcome::SignedIn {
-                        token,
-                        role: u.role(),
-                        must_change: u.must_change_password,
-                    })
-                }
-                _ => Ok(LoginOutcome::Refused(Msg::new(
-                    "Tên đăng nhập hoặc mật khẩu không đúng.",
-                    "The username or password is not correct.",
-                ))),
-            }
-        })
+        .with_conn(move |conn| sign_in::sign_in(conn, &credentials))
         .await?;
     let secure = state.settings.secure_cookies();
     match outcome {
-        LoginOutcome::SignedIn {
+        SignIn::SignedIn {
             token,
             role,
             must_change,
@@ -224,7 +184,7 @@ pub async fn login(
             ));
             Ok(response)
         }
-        LoginOutcome::Refused(message) => Ok(with_login_csrf(
+        SignIn::Refused(message) => Ok(with_login_csrf(
             StatusCode::UNAUTHORIZED,
             lang,
             safe_next(form.next.as_deref()).as_deref(),
@@ -335,58 +295,15 @@ pub async fn change_password(
     let lang = page_lang(&req);
     let form = form.into_inner();
     let session = user.0.clone();
-    let address = client_address(&req, &state.settings.trusted_proxies);
+    let change = PasswordChange {
+        current: form.current_password,
+        new: form.new_password,
+        confirm: form.confirm,
+        address: client_address(&req, &state.settings.trusted_proxies),
+    };
     let result = state
         .with_conn(move |conn| {
-            // Guessing the current password from a stolen session is throttled like sign-in.
-            let key = format!("password-change:{}", session.user.username);
-            if let Err(minutes) =
-                login_limit::reserve_attempt(conn, &key, &address, crate::db::now())?
-            {
-                return Err(AppError::field(
-                    "current_password",
-                    Msg::new(
-                        format!("Nhập sai quá nhiều lần. Vui lòng thử lại sau {minutes} phút."),
-                        format!("Too many wrong attempts. Please try again in {minutes} minutes."),
-                    ),
-                ));
-            }
-            if !password::verify(&form.current_password, &session.user.password_hash) {
-                return Err(AppError::field(
-                    "current_password",
-                    Msg::new(
-                        "Mật khẩu hiện tại không đúng.",
-                        "The current password is not correct.",
-                    ),
-                ));
-            }
-            if form.new_password != form.confirm {
-                return Err(AppError::field(
-                    "confirm",
-                    Msg::new(
-                        "Hai lần nhập mật khẩu mới không khớp.",
-                        "The two new passwords differ.",
-                    ),
-                ));
-            }
-            if form.new_password == form.current_password {
-                return Err(AppError::field(
-                    "new_password",
-                    Msg::new(
-                        "Mật khẩu mới phải khác mật khẩu cũ.",
-                        "The new password must differ from the old one.",
-                    ),
-                ));
-            }
-            login_limit::clear_account(conn, &key)?;
-            users::set_password(
-                conn,
-                &session.user.actor(),
-                &session.user,
-                &form.new_password,
-                false,
-                Some(&session.token_hash),
-            )
+            sign_in::change_password(conn, &session.user, &session.token_hash, &change)
         })
         .await;
     match result {

@@ -285,7 +285,7 @@ impl SurveyView<'_> {
                     }
                 }
                 @if form.question_with_role(crate::forms::QuestionRole::Overall).is_some() {
-                    (super::integrity::contact_fieldset(lang, given, self.contact_problem))
+                    (super::reports::integrity::contact_fieldset(lang, given, self.contact_problem))
                 }
                 button type="submit" { (lang.pick("Gửi đánh giá", "Submit")) }
             }

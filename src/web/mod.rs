@@ -11,11 +11,9 @@ pub mod collector;
 pub mod counter;
 pub mod error_response;
 pub mod errors;
-pub mod export;
 pub mod health;
 pub mod home;
 pub mod input;
-pub mod integrity;
 pub mod lang;
 pub mod layout;
 pub mod metrics;
@@ -24,44 +22,12 @@ pub mod public;
 pub mod rate_limit;
 pub mod reports;
 pub mod staff;
+pub mod state;
 pub mod statics;
-
-use std::sync::Arc;
 
 use actix_web::web;
 
-use crate::config::Settings;
-use crate::services::Services;
-
-/// Everything a request handler may need; shared by all workers. The use cases' own needs are
-/// the [`Services`] it dereferences to (`state.pool`, `state.writer`, `state.with_conn`, …).
-#[derive(Clone)]
-pub struct AppState {
-    pub services: Services,
-    pub settings: Arc<Settings>,
-    pub survey_limiter: Arc<rate_limit::RateLimiter>,
-    /// The mail sender's heartbeat, read by `/readyz` and `/metrics`.
-    pub mail_sender: crate::mail::sender::SenderStatus,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.services
-    }
-}
-
-impl AppState {
-    pub fn public_base(&self) -> String {
-        self.settings.public_base()
-    }
-
-    /// The survey URL of a token, as printed and encoded in QR codes.
-    pub fn survey_url(&self, token: &str) -> String {
-        format!("{}/s/{}", self.public_base(), token)
-    }
-}
+pub use state::AppState;
 
 /// Registers every route of the service.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -194,7 +160,10 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/admin/units/{id}/invitations").route(post().to(admin_units::invitations)),
     )
-    .service(web::resource("/admin/export/responses.csv").route(get().to(export::responses_csv)))
+    .service(
+        web::resource("/admin/export/responses.csv")
+            .route(get().to(reports::response_export::responses_csv)),
+    )
     .service(web::resource("/reports/units/{id}").route(get().to(reports::unit_page)))
     .service(web::resource("/reports/units/{id}/print").route(get().to(reports::unit_print)))
     .service(web::resource("/reports/units/{id}/export.csv").route(get().to(reports::unit_csv)))
@@ -204,14 +173,17 @@ fn staff_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/reports/ranking").route(get().to(reports::ranking_page)))
     .service(web::resource("/reports/ranking/export.csv").route(get().to(reports::ranking_csv)))
     .service(web::resource("/api/v1/reports/ranking").route(get().to(reports::ranking_json)))
-    .service(web::resource("/admin/integrity").route(get().to(integrity::panel)))
-    .service(web::resource("/admin/integrity/units/{id}").route(get().to(integrity::unit)))
-    .service(web::resource("/admin/integrity/responses/{id}").route(post().to(integrity::decide)))
-    .service(web::resource("/cases").route(get().to(integrity::cases_list)))
+    .service(web::resource("/admin/integrity").route(get().to(reports::integrity::panel)))
+    .service(web::resource("/admin/integrity/units/{id}").route(get().to(reports::integrity::unit)))
+    .service(
+        web::resource("/admin/integrity/responses/{id}")
+            .route(post().to(reports::integrity::decide)),
+    )
+    .service(web::resource("/cases").route(get().to(reports::integrity::cases_list)))
     .service(
         web::resource("/cases/{id}")
-            .route(get().to(integrity::case_page))
-            .route(post().to(integrity::case_action)),
+            .route(get().to(reports::integrity::case_page))
+            .route(post().to(reports::integrity::case_action)),
     );
 }
 

@@ -6,11 +6,11 @@ use serde_json::{Value, json};
 use sipas::db::schema::audit_events;
 use sipas::{db_run, units};
 
-use crate::helpers::{TestApp, transaction_body};
-use crate::on_both_databases;
-use crate::security::{
+use crate::helpers::staff::{
     Staff, alert_in, audit_count, csrf_in, location, secret_in, sign_in, sign_in_admin, unit_id,
 };
+use crate::helpers::{TestApp, transaction_body};
+use crate::on_both_databases;
 
 on_both_databases!(
     admin_sets_up_a_unit_with_its_account_and_counter_key,

@@ -305,7 +305,7 @@ async fn the_cli_explains_what_it_checked(app: TestApp) {
     assert!(!missing.exists());
 
     // The admin page says the same.
-    let admin = crate::security::sign_in_admin(&app).await;
+    let admin = crate::helpers::staff::sign_in_admin(&app).await;
     let page = admin.page(&app, "/admin/audit").await;
     assert!(page.contains("Chuỗi băm toàn vẹn"), "intact");
     assert!(page.contains(&format!("khóa HMAC {fingerprint}")));

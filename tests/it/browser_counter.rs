@@ -79,7 +79,7 @@ async fn desk_screen(app: &TestApp, browser: &Browser) {
     browser.set_viewport(TABLET.0, TABLET.1).await;
     let code = {
         let conn = &mut app.conn();
-        let stp = crate::security::unit_id(app, "STP");
+        let stp = crate::helpers::staff::unit_id(app, "STP");
         let desk = sipas::counter::DeskCode::parse("Q7").unwrap();
         sipas::counter::devices::create_pairing(conn, &stp, &desk, "test", sipas::db::now())
             .unwrap()

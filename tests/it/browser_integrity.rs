@@ -18,9 +18,9 @@ use crate::browser::{Browser, bounded};
 use crate::browser_staff::{
     body_text, click, sign_in_on_page, table_cells, text_of, type_into, wait_for_path,
 };
+use crate::helpers::staff::{TEST_PASSWORD, create_user, unit_id};
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
-use crate::security::{TEST_PASSWORD, create_user, unit_id};
 
 on_both_databases!(bad_rating_case_from_survey_to_closing_and_the_panel);
 

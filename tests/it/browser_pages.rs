@@ -127,14 +127,14 @@ async fn dashboard_and_agency_home_on_phone_and_desktop(app: TestApp) {
 
 async fn dashboards(app: &TestApp, browser: &Browser) {
     load_story(app, sipas::db::now());
-    crate::security::create_user(
+    crate::helpers::staff::create_user(
         app,
         "snv-agency",
         sipas::accounts::Role::Agency,
         Some("SNV"),
         None,
     );
-    let password = crate::security::admin_password(app);
+    let password = crate::helpers::staff::admin_password(app);
     sign_in_on_page(app, browser, sipas::demo::ADMIN, &password).await;
     wait_for_path(browser, "/admin").await;
     browser.wait_for_heading("Tổng quan tỉnh").await;
@@ -194,7 +194,13 @@ async fn dashboards(app: &TestApp, browser: &Browser) {
 
     // The agency home, as the improving department sees it.
     browser.client.delete_all_cookies().await.expect("sign out");
-    sign_in_on_page(app, browser, "snv-agency", crate::security::TEST_PASSWORD).await;
+    sign_in_on_page(
+        app,
+        browser,
+        "snv-agency",
+        crate::helpers::staff::TEST_PASSWORD,
+    )
+    .await;
     wait_for_path(browser, "/agency").await;
     for (size, name) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
         browser.set_viewport(size.0, size.1).await;

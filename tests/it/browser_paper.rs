@@ -13,8 +13,8 @@ use sipas::paper::custody::{self, BatchRequest};
 use sipas::paper::sampling::{self, SampleRequest};
 
 use crate::browser::{Browser, bounded};
+use crate::helpers::staff::{TEST_PASSWORD, create_user, unit_id};
 use crate::helpers::{Backend, TestApp};
-use crate::security::{TEST_PASSWORD, create_user, unit_id};
 
 const ENTER: char = '\u{E007}';
 

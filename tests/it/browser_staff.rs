@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use sipas::i18n::Lang;
 
 use crate::browser::{Browser, bounded};
+use crate::helpers::staff::{sign_in_admin, unit_id};
 use crate::helpers::{Backend, TestApp};
-use crate::security::{sign_in_admin, unit_id};
 
 /// A desktop browser window.
 const DESKTOP: (u32, u32) = (1280, 900);

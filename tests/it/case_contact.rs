@@ -9,9 +9,9 @@ use sipas::db::DbConn;
 use sipas::db::schema::{audit_events, rating_cases, responses};
 use sipas::db_run;
 
+use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
-use crate::security::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 
 on_both_databases!(
     opted_in_bad_rating_puts_the_contact_on_its_case_only,

@@ -225,8 +225,8 @@ fn number_kept(app: &TestApp, dossier: &str) -> bool {
     n == 1
 }
 
-crate::on_both_backends!(
-    sms_delivered_once_across_an_outage_a_429_and_a_restart,
+crate::on_both_databases!(
+    backend: sms_delivered_once_across_an_outage_a_429_and_a_restart,
     sms_number_erased_once_nothing_is_due,
     sms_refused_for_good_is_failed_not_retried,
     sms_reminder_follows_the_same_rules,
@@ -535,7 +535,7 @@ async fn register_at_desk(app: &TestApp, unit: &str, dossier: &str, desk: &str) 
 }
 
 async fn desk_screen_is_paired_live_and_kept_to_its_desk(backend: Backend) {
-    use crate::security::{TEST_PASSWORD, create_user, sign_in, unit_id};
+    use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, unit_id};
     use sipas::accounts::Role;
     let app = TestApp::spawn(backend).await;
     let stp = unit_id(&app, "STP");
@@ -582,7 +582,7 @@ async fn desk_screen_is_paired_live_and_kept_to_its_desk(backend: Backend) {
         .unwrap();
     assert_eq!(paired.status(), 303);
     assert_eq!(
-        crate::security::location(&paired).as_deref(),
+        crate::helpers::staff::location(&paired).as_deref(),
         Some("/counter/Q1/screen")
     );
     let again = device_client()
@@ -722,7 +722,7 @@ async fn the_screen_clears_after_its_time() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let issued = register_at_desk(&app, "STP", "HS-DESK-TIME", "Q9").await;
     let conn = &mut app.conn();
-    let stp = crate::security::unit_id(&app, "STP");
+    let stp = crate::helpers::staff::unit_id(&app, "STP");
     let desk = DeskCode::parse("Q9").unwrap();
     let now = sipas::db::now();
     let shown = screen::current(conn, &stp, &desk, now, chrono::Duration::seconds(180)).unwrap();
@@ -789,7 +789,7 @@ async fn a_screen_served_by_one_instance_follows_registrations_on_another(backen
     let other_task = actix_web::rt::spawn(other.run_until_stopped());
     let code = {
         let conn = &mut app.conn();
-        let stp = crate::security::unit_id(&app, "STP");
+        let stp = crate::helpers::staff::unit_id(&app, "STP");
         let desk = sipas::counter::DeskCode::parse("Q3").unwrap();
         sipas::counter::devices::create_pairing(conn, &stp, &desk, "test", sipas::db::now())
             .unwrap()

@@ -9,31 +9,12 @@ use sipas::paper::custody::{self, BatchRequest};
 use sipas::paper::sampling::{self, SampleRequest};
 
 use crate::helpers::TestApp;
-use crate::security::{
+use crate::helpers::staff::{
     TEST_PASSWORD, browser, create_user, csrf_in, location, login_attempt, set_cookie, sign_in,
     sign_in_admin, unit_id,
 };
 
-/// Like `on_both_databases!`, with the settings adjusted by `tweak`.
-macro_rules! on_both_with {
-    ($($name:ident => $tweak:ident),* $(,)?) => { $(
-        mod $name {
-            use crate::helpers::{Backend, TestApp};
-            #[actix_web::test]
-            async fn sqlite() {
-                super::$name(TestApp::spawn_with(Backend::Sqlite, super::$tweak).await).await
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                if let Some(backend) = Backend::postgres() {
-                    super::$name(TestApp::spawn_with(backend, super::$tweak).await).await
-                }
-            }
-        }
-    )* };
-}
-
-on_both_with!(
+crate::on_both_databases!(
     a_client_behind_a_trusted_proxy_stays_limited => behind_loopback_proxy,
     an_ipv6_client_is_limited_by_its_64_prefix => behind_loopback_proxy,
     the_sign_in_limit_counts_the_same_client_address => behind_loopback_proxy,
@@ -234,7 +215,7 @@ async fn forwarding_headers_from_an_untrusted_peer_are_ignored(app: TestApp) {
 /// Posts a new unit as `admin` with the session's token and the given extra headers.
 async fn post_unit(
     app: &TestApp,
-    admin: &crate::security::Staff,
+    admin: &crate::helpers::staff::Staff,
     code: &str,
     headers: &[(&str, &str)],
 ) -> reqwest::Response {
@@ -553,7 +534,7 @@ async fn admin_page_with(app: &TestApp, session: &str) -> u16 {
 }
 
 async fn signing_in_again_ends_the_browsers_previous_session(app: TestApp) {
-    let password = crate::security::admin_password(&app);
+    let password = crate::helpers::staff::admin_password(&app);
     let first = sign_in(&app, sipas::demo::ADMIN, &password).await;
     let elsewhere = sign_in(&app, sipas::demo::ADMIN, &password).await;
     assert_eq!(admin_page_with(&app, &first.session).await, 200);

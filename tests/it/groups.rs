@@ -10,9 +10,9 @@ use sipas::db_run;
 use sipas::report::Slice;
 use sipas::report::period::Period;
 
+use crate::helpers::staff::{Staff, TEST_PASSWORD, create_user, location, sign_in, sign_in_admin};
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
-use crate::security::{Staff, TEST_PASSWORD, create_user, location, sign_in, sign_in_admin};
 
 on_both_databases!(
     campaign_links_are_single_use_and_kept_apart,

@@ -1,6 +1,8 @@
 //! `TestApp`: the real application on a fresh database for every test, on SQLite and on
 //! PostgreSQL (one schema per test), listening on a random port.
 
+pub mod staff;
+
 use std::path::PathBuf;
 
 use diesel::Connection;
@@ -263,30 +265,18 @@ pub fn full_answers(form: &sipas::forms::Form) -> Vec<(String, String)> {
     fields
 }
 
-/// Runs each named scenario `async fn name(app: TestApp)` once on SQLite and once on PostgreSQL.
+/// The one way a test runs on both databases: each named scenario once on SQLite and once on
+/// PostgreSQL (skipped with `SIPAS_TEST_POSTGRES=off`).
+///
+/// - `on_both_databases!(a, b)`: `async fn a(app: TestApp)` on a fresh app;
+/// - `on_both_databases!(a => tweak)`: the same with the settings adjusted by `fn tweak(&mut Settings)`;
+/// - `on_both_databases!(backend: a, b)`: `async fn a(backend: Backend)`, for tests that start
+///   their own app (or processes) rather than take a ready one.
 #[macro_export]
 macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => { $(
-        mod $name {
-            #[actix_web::test]
-            async fn sqlite() {
-                super::$name($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
-            }
-            #[actix_web::test]
-            async fn postgres() {
-                if let Some(backend) = $crate::helpers::Backend::postgres() {
-                    super::$name($crate::helpers::TestApp::spawn(backend).await).await
-                }
-            }
-        }
-    )* };
-}
-
-/// Runs each named `async fn name(backend: Backend)` on SQLite and PostgreSQL, for tests that
-/// start their own app (or processes) rather than take a ready `TestApp`.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => { $(
+    (@settings) => { |_: &mut sipas::config::Settings| {} };
+    (@settings $tweak:ident) => { super::$tweak };
+    (backend: $($name:ident),* $(,)?) => { $(
         mod $name {
             #[actix_web::test]
             async fn sqlite() {
@@ -296,6 +286,30 @@ macro_rules! on_both_backends {
             async fn postgres() {
                 if let Some(backend) = $crate::helpers::Backend::postgres() {
                     super::$name(backend).await
+                }
+            }
+        }
+    )* };
+    ($($name:ident $(=> $tweak:ident)?),* $(,)?) => { $(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::spawn_with(
+                    $crate::helpers::Backend::Sqlite,
+                    $crate::on_both_databases!(@settings $($tweak)?),
+                )
+                .await;
+                super::$name(app).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres() {
+                    let app = $crate::helpers::TestApp::spawn_with(
+                        backend,
+                        $crate::on_both_databases!(@settings $($tweak)?),
+                    )
+                    .await;
+                    super::$name(app).await
                 }
             }
         }

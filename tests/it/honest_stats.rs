@@ -5,9 +5,9 @@ use serde_json::Value;
 use sipas::report::period::Period;
 use sipas::report::stats;
 
+use crate::helpers::staff::{sign_in_admin, unit_id};
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
-use crate::security::{sign_in_admin, unit_id};
 
 on_both_databases!(json_figures_are_unrounded_and_pages_round,);
 

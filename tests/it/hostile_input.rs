@@ -14,12 +14,12 @@ use serde_json::{Value, json};
 use sipas::accounts::Role;
 use sipas::text::starts_like_formula;
 
-use crate::helpers::{Backend, TestApp, full_answers, transaction_body};
-use crate::on_both_databases;
-use crate::security::{
+use crate::helpers::staff::{
     Staff, TEST_PASSWORD, browser, create_user, location, login_attempt, sign_in, sign_in_admin,
     unit_id,
 };
+use crate::helpers::{Backend, TestApp, full_answers, transaction_body};
+use crate::on_both_databases;
 
 on_both_databases!(
     formula_text_is_neutralised_in_every_export,
@@ -970,7 +970,7 @@ async fn random_text_never_gets_a_5xx_and_exports_stay_neutral(app: TestApp) {
             .send()
             .await
             .expect("login page");
-        let login_csrf = crate::security::csrf_in(&page.text().await.expect("html"));
+        let login_csrf = crate::helpers::staff::csrf_in(&page.text().await.expect("html"));
         let response = client
             .post(app.url("/login"))
             .header("content-type", "application/x-www-form-urlencoded")

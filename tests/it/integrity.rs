@@ -317,14 +317,14 @@ async fn panel_review_and_case_pages(app: TestApp) {
         .restart(|s| s.hold_rules = "same_device,fast_issue".into())
         .await;
     assert_eq!(answer(&app, "PANEL-1", "", "2").await, 200);
-    let admin = crate::security::sign_in_admin(&app).await;
+    let admin = crate::helpers::staff::sign_in_admin(&app).await;
     let panel = admin.page(&app, "/admin/integrity").await;
     assert!(
         panel.contains("integrity-units") && panel.contains("STP"),
         "{panel}"
     );
     assert!(panel.contains("Cùng thiết bị với quầy"));
-    let stp = crate::security::unit_id(&app, "STP");
+    let stp = crate::helpers::staff::unit_id(&app, "STP");
     let page = admin
         .page(&app, &format!("/admin/integrity/units/{stp}"))
         .await;
@@ -352,14 +352,16 @@ async fn panel_review_and_case_pages(app: TestApp) {
     // The bad rating opened a case; the agency records an action and closes it.
     let overview = admin.page(&app, "/admin").await;
     assert!(overview.contains("overdue-cases"));
-    crate::security::create_user(
+    crate::helpers::staff::create_user(
         &app,
         "stp-agency",
         sipas::accounts::Role::Agency,
         Some("STP"),
         None,
     );
-    let agency = crate::security::sign_in(&app, "stp-agency", crate::security::TEST_PASSWORD).await;
+    let agency =
+        crate::helpers::staff::sign_in(&app, "stp-agency", crate::helpers::staff::TEST_PASSWORD)
+            .await;
     let list = agency.page(&app, "/cases").await;
     let case_id: String = {
         let mut conn = app.conn();

@@ -74,8 +74,8 @@ fn url_with(text: &str, needle: &str) -> String {
         .to_string()
 }
 
-crate::on_both_backends!(
-    invitation_arrives_with_both_parts_and_a_working_link,
+crate::on_both_databases!(
+    backend: invitation_arrives_with_both_parts_and_a_working_link,
     one_reminder_only_when_unanswered,
     opt_out_stops_mail_and_erases_the_address,
     a_refused_address_is_marked_failed_and_reported,

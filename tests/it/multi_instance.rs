@@ -14,14 +14,14 @@ use sipas::db_run;
 use sipas::mail::outbox as mail_outbox;
 use sipas::mail::sender::{MailPolicy, MailSender};
 
+use crate::helpers::staff::{sign_in_admin, unit_id};
 use crate::helpers::{
     Backend, TestApp, fresh_database, full_answers, test_settings, transaction_body,
 };
-use crate::security::{sign_in_admin, unit_id};
 use crate::smtp_sink::SmtpSink;
 
-crate::on_both_backends!(
-    a_starting_instance_leaves_mail_another_instance_is_sending,
+crate::on_both_databases!(
+    backend: a_starting_instance_leaves_mail_another_instance_is_sending,
     two_senders_send_every_message_once,
     instances_starting_together_all_start,
     instances_starting_together_rebuild_rollups_once,
@@ -1077,7 +1077,7 @@ mod processes {
     #[ignore = "starts its own PostgreSQL primary and streaming replica; run by .ci/run with --ignored"]
     async fn reports_read_from_a_streaming_replica() {
         use crate::helpers::TestApp;
-        use crate::security::{sign_in_admin, unit_id};
+        use crate::helpers::staff::{sign_in_admin, unit_id};
 
         let clusters = Clusters::start();
         let primary = format!(

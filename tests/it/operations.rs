@@ -353,7 +353,7 @@ async fn readiness_follows_the_mail_sender(backend: Backend) {
     assert!(age >= 1, "{age}");
 }
 
-crate::on_both_backends!(readiness_follows_the_mail_sender);
+crate::on_both_databases!(backend: readiness_follows_the_mail_sender);
 
 /// A backup taken while answers keep arriving restores into a folder of its own, the app starts
 /// on it, and every answer acknowledged before the backup began is in it.

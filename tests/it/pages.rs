@@ -10,9 +10,9 @@ use sipas::accounts::Role;
 use sipas::db::schema::responses;
 use sipas::db_run;
 
+use crate::helpers::staff::{create_user, sign_in, sign_in_admin, unit_id};
 use crate::helpers::{Backend, TestApp, full_answers};
-use crate::security::{create_user, sign_in, sign_in_admin, unit_id};
-use crate::{on_both_backends, on_both_databases};
+use crate::on_both_databases;
 
 on_both_databases!(
     dashboard_tells_the_story_of_the_latest_month,
@@ -22,7 +22,7 @@ on_both_databases!(
     survey_in_steps_keeps_answers_and_submits_once,
     forged_or_spent_steps_are_refused_clearly,
 );
-on_both_backends!(story_is_reproducible_from_its_seed_and_loaded_once);
+on_both_databases!(backend: story_is_reproducible_from_its_seed_and_loaded_once);
 
 /// Loads the demo story as of `now`.
 pub(crate) fn load_story(app: &TestApp, now: NaiveDateTime) -> sipas::demo::story::StorySummary {
@@ -209,7 +209,7 @@ async fn agency_home_shows_its_units_changes_items_and_cases(app: TestApp) {
     load_story(&app, sipas::db::now());
     // The improving Department of Home Affairs: a significant change since last period.
     create_user(&app, "snv-agency", Role::Agency, Some("SNV"), None);
-    let snv = sign_in(&app, "snv-agency", crate::security::TEST_PASSWORD).await;
+    let snv = sign_in(&app, "snv-agency", crate::helpers::staff::TEST_PASSWORD).await;
     let home = snv.page(&app, "/agency").await;
     let month = last_month_label();
     assert!(
@@ -231,7 +231,7 @@ async fn agency_home_shows_its_units_changes_items_and_cases(app: TestApp) {
     // The weak Department of Construction has bad-rating cases to follow up, and no change
     // that is not significant is listed.
     create_user(&app, "sxd-agency", Role::Agency, Some("SXD"), None);
-    let sxd = sign_in(&app, "sxd-agency", crate::security::TEST_PASSWORD).await;
+    let sxd = sign_in(&app, "sxd-agency", crate::helpers::staff::TEST_PASSWORD).await;
     let home = sxd.page(&app, "/agency").await;
     assert!(element(&home, "changes-none").contains("Không đơn vị nào"));
     let cases = element(&home, "open-cases");
@@ -247,7 +247,7 @@ async fn agency_home_shows_its_units_changes_items_and_cases(app: TestApp) {
         None,
         Some(sipas::demo::POST_OFFICE),
     );
-    let collector = sign_in(&app, "collector-1", crate::security::TEST_PASSWORD).await;
+    let collector = sign_in(&app, "collector-1", crate::helpers::staff::TEST_PASSWORD).await;
     assert_eq!(collector.get(&app, "/agency").await.status(), 403);
 }
 

@@ -12,8 +12,8 @@ use sipas::periods::{self, PeriodInput};
 use sipas::report::stats::required_sample;
 
 use crate::helpers::TestApp;
+use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 use crate::on_both_databases;
-use crate::security::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 
 on_both_databases!(
     sample_sizes_follow_the_formula_and_draws_are_reproducible,
@@ -179,7 +179,7 @@ async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
         )
         .await;
     assert_eq!(response.status(), 303);
-    let location = crate::security::location(&response).unwrap();
+    let location = crate::helpers::staff::location(&response).unwrap();
     let sample_id = location
         .trim_start_matches("/paper/samples/")
         .split('?')
@@ -304,8 +304,8 @@ mod keying {
     use sipas::paper::sampling::{self, SampleRequest};
     use sipas::paper::status::CustodyStep;
 
+    use crate::helpers::staff::{create_user, unit_id};
     use crate::helpers::{TestApp, full_answers};
-    use crate::security::{create_user, unit_id};
 
     crate::on_both_databases!(batches_double_entry_and_adjudication);
 
@@ -468,7 +468,8 @@ mod keying {
         );
         // The adjudication screen: a third person sees the difference and decides.
         let supervisor =
-            crate::security::sign_in(&app, "giamsat", crate::security::TEST_PASSWORD).await;
+            crate::helpers::staff::sign_in(&app, "giamsat", crate::helpers::staff::TEST_PASSWORD)
+                .await;
         assert!(
             supervisor
                 .page(&app, "/paper/disputes")
@@ -546,9 +547,9 @@ mod keying {
         assert_eq!((custody.keyed, custody.verified), (3, 2));
         let stats = entry::typist_stats(conn, Some(&post.id)).unwrap();
         let of = |id: &str| stats.iter().find(|s| s.typist_id == id).cloned().unwrap();
-        assert_eq!(of(&a.user_id).forms, 3);
+        assert_eq!(of(a.account_id()).forms, 3);
         assert_eq!(
-            of(&b.user_id).disagreement_rate,
+            of(b.account_id()).disagreement_rate,
             Some(0.5),
             "one of b's two double-entered forms disagreed"
         );
@@ -566,7 +567,7 @@ mod importing {
     use sipas::paper::sampling::{self, SampleRequest};
 
     use crate::helpers::TestApp;
-    use crate::security::{create_user, unit_id};
+    use crate::helpers::staff::{create_user, unit_id};
 
     crate::on_both_databases!(csv_import_is_all_or_nothing_and_never_twice);
 
@@ -739,7 +740,7 @@ mod importing {
         };
         let conn = &mut app.conn();
         let (fives, twos) = (level_count(conn, 5), level_count(conn, 2));
-        let admin = crate::security::sign_in_admin(&app).await;
+        let admin = crate::helpers::staff::sign_in_admin(&app).await;
         let page = admin
             .page(&app, &format!("/paper/forms/{}/correct", serials[0]))
             .await;
@@ -791,7 +792,8 @@ mod importing {
             audit.0.unwrap().contains("\"A1\":\"5\"") && audit.1.unwrap().contains("\"A1\":\"2\"")
         );
         let collector =
-            crate::security::sign_in(&app, "nhap-tep", crate::security::TEST_PASSWORD).await;
+            crate::helpers::staff::sign_in(&app, "nhap-tep", crate::helpers::staff::TEST_PASSWORD)
+                .await;
         assert_eq!(
             collector
                 .get(&app, &format!("/paper/forms/{}/correct", serials[0]))
@@ -885,7 +887,7 @@ mod racing {
     use sipas::paper::sampling::{self, SampleRequest};
 
     use crate::helpers::{TestApp, full_answers};
-    use crate::security::{TEST_PASSWORD, create_user, sign_in, unit_id};
+    use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, unit_id};
 
     crate::on_both_databases!(two_second_typings_posted_at_once_store_one_response);
 

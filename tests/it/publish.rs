@@ -8,12 +8,12 @@ use serde_json::Value;
 use sipas::publish::document::ReleaseDocument;
 use sipas::publish::release;
 
+use crate::helpers::staff::{sign_in_admin, unit_id};
 use crate::helpers::{Backend, TestApp, full_answers};
-use crate::on_both_backends;
-use crate::security::{sign_in_admin, unit_id};
+use crate::on_both_databases;
 
-on_both_backends!(
-    a_release_is_frozen_and_equals_the_staff_report,
+on_both_databases!(
+    backend: a_release_is_frozen_and_equals_the_staff_report,
     a_correction_lists_what_changed,
     a_download_verifies_and_fails_after_one_changed_byte,
     suppressed_cells_never_appear_in_public_pages_or_downloads,

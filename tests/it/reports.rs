@@ -22,9 +22,9 @@ use sipas::survey::response::{NewResponse, Submission};
 use sipas::survey::stored::decode;
 use sipas::survey::writer::store_batch;
 
+use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 use crate::helpers::{TestApp, full_answers};
 use crate::on_both_databases;
-use crate::security::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 
 on_both_databases!(
     rollups_equal_a_direct_computation_from_raw_answers,
@@ -1077,7 +1077,7 @@ async fn report_api_refusals_are_json() {
             .unwrap()
             .contains("sign in")
     );
-    crate::security::create_user(
+    crate::helpers::staff::create_user(
         &app,
         "json-agency",
         sipas::accounts::Role::Agency,
@@ -1085,7 +1085,8 @@ async fn report_api_refusals_are_json() {
         None,
     );
     let agency =
-        crate::security::sign_in(&app, "json-agency", crate::security::TEST_PASSWORD).await;
+        crate::helpers::staff::sign_in(&app, "json-agency", crate::helpers::staff::TEST_PASSWORD)
+            .await;
     let refused = agency.get(&app, "/api/v1/reports/ranking").await;
     assert_eq!(refused.status(), 403);
     assert!(

@@ -2,11 +2,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDate;
 use maud::html;
 use serde::Deserialize;
 
-use crate::audit::{self, AuditFilter};
+use crate::audit::{self, AuditFilter, AuditPage};
 use crate::error::AppError;
 use crate::web::AppState;
 use crate::web::access::{CurrentUser, urlencode};
@@ -41,25 +40,22 @@ pub async fn browse(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let day = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok();
-    let filter = AuditFilter {
-        actor: q.actor.trim().to_string(),
-        action: q.action.trim().to_string(),
-        object_type: q.object_type.trim().to_string(),
-        object_id: q.object_id.trim().to_string(),
-        from: day(&q.from).and_then(|d| d.and_hms_opt(0, 0, 0)),
-        until: day(&q.until)
-            .and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0)),
-    };
+    let filter = AuditFilter::parse(
+        &q.actor,
+        &q.action,
+        &q.object_type,
+        &q.object_id,
+        &q.from,
+        &q.until,
+    );
     let page = q.page.max(0);
-    let f = filter.clone();
-    let (events, more, actions, chain) = state
-        .with_conn(move |conn| {
-            let (events, more) = audit::list(conn, &f, page, PER_PAGE)?;
-            let checked = audit::verify_with(conn, &audit::VerifyOptions::default())?;
-            Ok((events, more, audit::actions(conn)?, checked))
-        })
+    let AuditPage {
+        events,
+        more,
+        actions,
+        chain,
+    } = state
+        .with_conn(move |conn| Ok(audit::browse(conn, &filter, page, PER_PAGE)?))
         .await?;
     let link = |p: i64| {
         format!(

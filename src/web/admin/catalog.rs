@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDate;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -14,6 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
 use crate::periods::{self, KINDS, PeriodInput, STATUSES, SurveyPeriod};
 use crate::procedures::{self, Procedure, ProcedureInput};
+use crate::report::activity::FormUsage;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
@@ -328,11 +328,11 @@ pub async fn forms_list(
     user: CurrentUser,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let counts: Vec<(String, i64, i64)> = state
-        .with_conn(|conn| Ok(crate::report::activity::responses_by_form_version(conn)?))
-        .await?;
-    let counter_units: Vec<(String, Option<String>)> = state
-        .with_conn(|conn| Ok(crate::units::counter_forms(conn)?))
+    let FormUsage {
+        responses: counts,
+        counter_units,
+    } = state
+        .with_conn(|conn| Ok(crate::report::activity::form_usage(conn)?))
         .await?;
     let mut forms: Vec<_> = state.forms.all().cloned().collect();
     forms.sort_by(|a, b| (&a.code, b.version).cmp(&(&b.code, a.version)));
@@ -393,17 +393,7 @@ pub struct PeriodForm {
 
 impl PeriodForm {
     fn input(&self) -> AppResult<PeriodInput> {
-        let date = |field: &str, v: &str| {
-            NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").map_err(|_| {
-                AppError::field(
-                    field,
-                    Msg::new(
-                        "Ngày phải có dạng NNNN-TT-NN.",
-                        "Dates look like YYYY-MM-DD.",
-                    ),
-                )
-            })
-        };
+        let date = crate::calendar::parse_day;
         Ok(PeriodInput {
             code: self.code.trim().to_string(),
             name_vi: self.name_vi.clone(),
@@ -491,10 +481,15 @@ pub async fn periods_create(
     form: web::Form<PeriodForm>,
 ) -> Result<HttpResponse, AppError> {
     let (actor, form) = (user.0.user.actor(), form.into_inner());
-    match state
-        .with_conn(move |conn| periods::save(conn, &actor, None, &form.input()?))
-        .await
-    {
+    let saved = match form.input() {
+        Ok(input) => {
+            state
+                .with_conn(move |conn| periods::save(conn, &actor, None, &input))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match saved {
         Ok(p) => Ok(done(&format!("/admin/periods/{}", p.id), "created")),
         Err(e @ AppError::Internal(_)) => Err(e),
         Err(e) => {
@@ -561,10 +556,15 @@ pub async fn period_update(
 ) -> Result<HttpResponse, AppError> {
     let (id, actor, form) = (path.into_inner(), user.0.user.actor(), form.into_inner());
     let target = id.clone();
-    match state
-        .with_conn(move |conn| periods::save(conn, &actor, Some(&target), &form.input()?))
-        .await
-    {
+    let saved = match form.input() {
+        Ok(input) => {
+            state
+                .with_conn(move |conn| periods::save(conn, &actor, Some(&target), &input))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match saved {
         Ok(_) => Ok(done(&format!("/admin/periods/{id}"), "saved")),
         Err(e @ (AppError::Internal(_) | AppError::NotFound(_))) => Err(e),
         Err(e) => {

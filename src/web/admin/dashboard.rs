@@ -25,17 +25,9 @@ pub struct DashboardQuery {
     period: Option<String>,
 }
 
-/// The province's local offset (UTC when the setting is unreadable, which start-up refuses).
+/// The province's local offset, parsed once at start-up (see `policies`).
 pub(crate) fn offset(state: &AppState) -> chrono::FixedOffset {
-    state
-        .settings
-        .utc_offset_value()
-        .unwrap_or(chrono::FixedOffset::east_opt(0).expect("UTC"))
-}
-
-/// Today in the province.
-pub(crate) fn local_today(state: &AppState) -> chrono::NaiveDate {
-    crate::calendar::local_day(crate::db::now(), offset(state))
+    state.policies.utc_offset
 }
 
 /// The period picker of the dashboards: a text field holding the period shown.
@@ -70,22 +62,9 @@ pub async fn page(
     query: web::Query<DashboardQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let (today, offset) = (local_today(&state), offset(&state));
-    let opts = state.policies.report;
-    let policy = state.policies.integrity.clone();
-    let forms = state.forms.clone();
-    let asked = query.into_inner().period;
-    let overview = state
-        .with_read_conn(move |conn| {
-            let period = crate::report::latest::chosen_or_latest_month(
-                conn,
-                asked.as_deref(),
-                today,
-                offset,
-            )?;
-            crate::report::overview::province_overview(conn, &forms, &opts, &policy, &period, today)
-        })
-        .await?;
+    let offset = offset(&state);
+    let overview =
+        crate::report::queries::province_overview(&state, query.into_inner().period).await?;
     let body = render(lang, &overview, offset);
     Ok(html_response(
         StatusCode::OK,

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::done;
 use crate::error::AppError;
-use crate::mail::outbox;
+use crate::mail::outbox::{self, MailStatus};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
@@ -30,15 +30,14 @@ pub async fn page(
     let lang = page_lang(&req);
     let status = q
         .status
-        .clone()
-        .filter(|s| ["queued", "sending", "sent", "failed", "cancelled"].contains(&s.as_str()))
-        .unwrap_or_else(|| "failed".into());
-    let shown = status.clone();
+        .as_deref()
+        .and_then(MailStatus::parse)
+        .unwrap_or(MailStatus::Failed);
     let (summary, entries) = state
         .with_conn(move |conn| {
             Ok((
                 outbox::summary(conn)?,
-                outbox::list(conn, Some(&shown), 200)?,
+                outbox::list(conn, Some(status), 200)?,
             ))
         })
         .await?;
@@ -47,13 +46,13 @@ pub async fn page(
         .map(|(c, n, _, _)| (c.clone(), n.clone()))
         .collect();
     units.dedup();
-    let statuses = ["queued", "sending", "sent", "failed", "cancelled"];
-    let label = |s: &str| match s {
-        "queued" => lang.pick("Đang chờ", "Queued"),
-        "sending" => lang.pick("Đang gửi", "Sending"),
-        "sent" => lang.pick("Đã gửi", "Sent"),
-        "failed" => lang.pick("Lỗi", "Failing"),
-        _ => lang.pick("Đã hủy", "Cancelled"),
+    let statuses = MailStatus::ALL;
+    let label = |s: MailStatus| match s {
+        MailStatus::Queued => lang.pick("Đang chờ", "Queued"),
+        MailStatus::Sending => lang.pick("Đang gửi", "Sending"),
+        MailStatus::Sent => lang.pick("Đã gửi", "Sent"),
+        MailStatus::Failed => lang.pick("Lỗi", "Failing"),
+        MailStatus::Cancelled => lang.pick("Đã hủy", "Cancelled"),
     };
     let body = html! {
         (notice(lang, q.ok.as_deref()))
@@ -64,7 +63,7 @@ pub async fn page(
             thead { tr { th { (lang.pick("Đơn vị", "Unit")) } @for s in statuses { th { (label(s)) } } } }
             tbody { @for (code, name) in &units { tr {
                 td { (code) " " (name) }
-                @for s in statuses { td { (summary.iter().find(|(c, _, st, _)| c == code && st == s).map(|r| r.3).unwrap_or(0)) } }
+                @for s in statuses { td { (summary.iter().find(|(c, _, st, _)| c == code && *st == s).map(|r| r.3).unwrap_or(0)) } }
             } } }
         }
         nav.pager { @for s in statuses { a href=(format!("/admin/outbox?status={s}")) aria-current=[(s == status).then_some("page")] { (label(s)) } } }
@@ -74,7 +73,7 @@ pub async fn page(
                 td { (e.kind) " · " (e.channel) } td { (e.unit_code) } td { (e.dossier_code) } td { (e.attempts) }
                 td { (e.sent_at.unwrap_or(e.due_at).format("%Y-%m-%d %H:%M")) }
                 td { (e.last_error.as_deref().unwrap_or("")) }
-                td { @if e.status == "failed" {
+                td { @if e.status == MailStatus::Failed {
                     form.inline method="post" action=(format!("/admin/outbox/{}/retry", e.id)) {
                         (csrf_field(&user))
                         button.link type="submit" { (lang.pick("Gửi lại", "Retry")) }
@@ -100,23 +99,9 @@ pub async fn retry(
     user: CurrentUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor) = (path.into_inner(), user.0.user.actor());
+    let (id, actor) = (path.into_inner(), user.actor());
     state
-        .with_conn(move |conn| {
-            conn.write_transaction(|conn| {
-                let requeued = outbox::retry_failed(conn, Some(&id), crate::db::now())?;
-                crate::audit::record(
-                    conn,
-                    &actor,
-                    "outbox.retry",
-                    "outbox",
-                    &id,
-                    None,
-                    Some(serde_json::json!({ "requeued": requeued })),
-                )?;
-                Ok(())
-            })
-        })
+        .with_conn(move |conn| outbox::retry(conn, &actor, Some(&id)))
         .await?;
     Ok(done("/admin/outbox?status=queued", "saved"))
 }

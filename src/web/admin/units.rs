@@ -8,11 +8,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{done, failed_status};
-use crate::api_keys::{self, ApiKey};
+use crate::accounts::actor::Actor;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
-use crate::i18n::{Lang, Msg};
-use crate::units::{self, NewUnit, UNIT_KINDS, Unit};
+use crate::i18n::Lang;
+use crate::units::manage::{
+    self, CounterForm, Merge, MoveTo, NewUnitInput, Rename, UnitDetail, Validity,
+};
+use crate::units::{self, UNIT_KINDS, Unit};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
@@ -29,30 +32,6 @@ pub fn kind_label(kind: &str, lang: Lang) -> &'static str {
         "commune" => lang.pick("Xã, phường", "Commune / ward"),
         _ => lang.pick("Khác", "Other"),
     }
-}
-
-fn parse_date(field: &str, value: &str) -> AppResult<NaiveDate> {
-    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| {
-        AppError::field(
-            field,
-            Msg::new(
-                "Ngày phải có dạng NNNN-TT-NN.",
-                "Dates look like YYYY-MM-DD.",
-            ),
-        )
-    })
-}
-
-fn unit_by_code(conn: &mut DbConn, field: &str, code: &str) -> AppResult<Unit> {
-    units::find_by_code(conn, code.trim())?.ok_or_else(|| {
-        AppError::field(
-            field,
-            Msg::new(
-                "Không có đơn vị với mã này.",
-                "There is no unit with this code.",
-            ),
-        )
-    })
 }
 
 fn status_text(unit: &Unit, lang: Lang) -> String {
@@ -181,30 +160,23 @@ pub async fn create(
     form: web::Form<CreateForm>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let actor = user.0.user.actor();
-    let f = form.into_inner();
-    let result = state
-        .with_conn(move |conn| {
-            unit_names(&f.name_vi, &f.name_en)?;
-            let valid_from = parse_date("valid_from", &f.valid_from)?;
-            let code = f.code.trim().to_ascii_uppercase();
-            let parent = f.parent.trim().to_ascii_uppercase();
-            units::create(
-                conn,
-                &actor,
-                &NewUnit {
-                    code: &code,
-                    name_vi: f.name_vi.trim(),
-                    name_en: f.name_en.trim(),
-                    kind: &f.kind,
-                    parent_code: (!parent.is_empty()).then_some(parent.as_str()),
-                    valid_from,
-                    valid_to: None,
-                    merged_into_code: None,
-                },
-            )
-        })
-        .await;
+    let actor = user.actor();
+    let input = NewUnitInput::parse(
+        &form.code,
+        &form.name_vi,
+        &form.name_en,
+        &form.kind,
+        &form.parent,
+        &form.valid_from,
+    );
+    let result = match input {
+        Ok(input) => {
+            state
+                .with_conn(move |conn| manage::create(conn, &actor, &input))
+                .await
+        }
+        Err(e) => Err(e),
+    };
     match result {
         Ok(unit) => Ok(done(&format!("/admin/units/{}", unit.id), "created")),
         Err(e @ AppError::Internal(_)) => Err(e),
@@ -231,43 +203,10 @@ pub async fn create(
     }
 }
 
-struct Detail {
-    unit: Unit,
-    parent: Option<Unit>,
-    merged_into: Option<Unit>,
-    children: Vec<Unit>,
-    keys: Vec<ApiKey>,
-}
-
-fn load_detail(conn: &mut DbConn, id: &str) -> AppResult<Detail> {
-    let unit = units::find(conn, id)?
-        .ok_or_else(|| AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit.")))?;
-    let parent = match &unit.parent_id {
-        Some(p) => units::find(conn, p)?,
-        None => None,
-    };
-    let merged_into = match &unit.merged_into_id {
-        Some(m) => units::find(conn, m)?,
-        None => None,
-    };
-    let children = units::list(conn)?
-        .into_iter()
-        .filter(|u| u.parent_id.as_deref() == Some(id))
-        .collect();
-    let keys = api_keys::list_for_unit(conn, id)?;
-    Ok(Detail {
-        unit,
-        parent,
-        merged_into,
-        children,
-        keys,
-    })
-}
-
 fn detail_page(
     lang: Lang,
     user: &CurrentUser,
-    d: &Detail,
+    d: &UnitDetail,
     forms: &[String],
     ok: Option<&str>,
     error: Option<&AppError>,
@@ -395,7 +334,9 @@ async fn render_detail(
     error: Option<&AppError>,
     new_key: Option<&str>,
 ) -> Result<HttpResponse, AppError> {
-    let detail = state.with_conn(move |conn| load_detail(conn, &id)).await?;
+    let detail = state
+        .with_conn(move |conn| manage::detail(conn, &id))
+        .await?;
     let forms: Vec<String> = state.forms.codes().cloned().collect();
     let status = error.map(failed_status).unwrap_or(StatusCode::OK);
     Ok(html_response(
@@ -428,31 +369,33 @@ pub async fn detail(
     .await
 }
 
-/// Runs a unit change and answers with a redirect, or the page with the error.
-async fn apply(
+/// A unit change: one use case of `units::manage` on a validated input.
+type Change<T> = fn(&mut DbConn, &Actor, &str, &T) -> AppResult<Unit>;
+
+/// Runs a unit change on its parsed input and answers with a redirect, or the page with the
+/// error (of the form or of the change).
+async fn apply<T: Send + 'static>(
     state: &AppState,
     req: &HttpRequest,
     user: &CurrentUser,
     id: String,
-    change: impl FnOnce(&mut DbConn) -> AppResult<()> + Send + 'static,
+    input: AppResult<T>,
+    change: Change<T>,
 ) -> Result<HttpResponse, AppError> {
-    match state.with_conn(change).await {
-        Ok(()) => Ok(done(&format!("/admin/units/{id}"), "saved")),
+    let (actor, unit_id) = (user.actor(), id.clone());
+    let result = match input {
+        Ok(input) => {
+            state
+                .with_conn(move |conn| change(conn, &actor, &unit_id, &input))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(done(&format!("/admin/units/{id}"), "saved")),
         Err(e @ AppError::Internal(_)) => Err(e),
         Err(e) => render_detail(state, page_lang(req), user, id, None, Some(&e), None).await,
     }
-}
-
-/// Longest unit name accepted: the longest official names are under 150 characters.
-const MAX_NAME: usize = 200;
-
-/// A unit's names are one line each and of a sensible length (they head reports and exports).
-fn unit_names(name_vi: &str, name_en: &str) -> Result<(), AppError> {
-    for (field, name) in [("name_vi", name_vi), ("name_en", name_en)] {
-        crate::text::check(field, name.trim(), crate::text::Lines::Single)?;
-        crate::text::check_length(field, name.trim(), MAX_NAME)?;
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -469,12 +412,15 @@ pub async fn rename(
     path: web::Path<String>,
     form: web::Form<RenameForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, f) = (path.into_inner(), user.0.user.actor(), form.into_inner());
-    let target = id.clone();
-    apply(&state, &req, &user, id, move |conn| {
-        unit_names(&f.name_vi, &f.name_en)?;
-        units::rename(conn, &actor, &target, &f.name_vi, &f.name_en, &f.kind).map(drop)
-    })
+    let input = Rename::parse(&form.name_vi, &form.name_en, &form.kind);
+    apply(
+        &state,
+        &req,
+        &user,
+        path.into_inner(),
+        input,
+        manage::rename,
+    )
     .await
 }
 
@@ -491,15 +437,15 @@ pub async fn move_unit(
     path: web::Path<String>,
     form: web::Form<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, f) = (path.into_inner(), user.0.user.actor(), form.into_inner());
-    let target = id.clone();
-    apply(&state, &req, &user, id, move |conn| {
-        let parent = match f.parent.trim() {
-            "" => None,
-            code => Some(unit_by_code(conn, "parent", &code.to_ascii_uppercase())?.id),
-        };
-        units::move_to(conn, &actor, &target, parent.as_deref()).map(drop)
-    })
+    let input = Ok(MoveTo::parse(&form.parent));
+    apply(
+        &state,
+        &req,
+        &user,
+        path.into_inner(),
+        input,
+        manage::move_to,
+    )
     .await
 }
 
@@ -516,14 +462,8 @@ pub async fn merge(
     path: web::Path<String>,
     form: web::Form<MergeForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, f) = (path.into_inner(), user.0.user.actor(), form.into_inner());
-    let unit_id = id.clone();
-    apply(&state, &req, &user, id, move |conn| {
-        let effective = parse_date("effective", &f.effective)?;
-        let target = unit_by_code(conn, "target", &f.target.trim().to_ascii_uppercase())?;
-        units::merge_into(conn, &actor, &unit_id, &target.id, effective).map(drop)
-    })
-    .await
+    let input = Merge::parse(&form.target, &form.effective);
+    apply(&state, &req, &user, path.into_inner(), input, manage::merge).await
 }
 
 #[derive(Deserialize)]
@@ -539,16 +479,9 @@ pub async fn validity(
     path: web::Path<String>,
     form: web::Form<ValidityForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, f) = (path.into_inner(), user.0.user.actor(), form.into_inner());
-    let unit_id = id.clone();
-    apply(&state, &req, &user, id, move |conn| {
-        let last_day = match f.valid_to.trim() {
-            "" => None,
-            v => Some(parse_date("valid_to", v)?),
-        };
-        units::set_valid_to(conn, &actor, &unit_id, last_day).map(drop)
-    })
-    .await
+    let input = Validity::parse(&form.valid_to);
+    let id = path.into_inner();
+    apply(&state, &req, &user, id, input, manage::set_validity).await
 }
 
 #[derive(Deserialize)]
@@ -564,20 +497,9 @@ pub async fn counter_form(
     path: web::Path<String>,
     form: web::Form<CounterFormForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, f) = (path.into_inner(), user.0.user.actor(), form.into_inner());
-    let known = f.form.is_empty() || state.forms.latest(&f.form).is_some();
-    let unit_id = id.clone();
-    apply(&state, &req, &user, id, move |conn| {
-        if !known {
-            return Err(AppError::field(
-                "form",
-                Msg::new("Không có mẫu phiếu này.", "No such form."),
-            ));
-        }
-        let code = (!f.form.is_empty()).then_some(f.form.as_str());
-        units::choose_counter_form(conn, &actor, &unit_id, code).map(drop)
-    })
-    .await
+    let input = CounterForm::parse(&form.form, &state.forms);
+    let id = path.into_inner();
+    apply(&state, &req, &user, id, input, manage::choose_counter_form).await
 }
 
 #[derive(Deserialize)]
@@ -593,16 +515,9 @@ pub async fn invitations(
     path: web::Path<String>,
     form: web::Form<InvitationsForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, enabled) = (
-        path.into_inner(),
-        user.0.user.actor(),
-        form.enabled.is_some(),
-    );
-    let unit_id = id.clone();
-    apply(&state, &req, &user, id, move |conn| {
-        units::set_invitations(conn, &actor, &unit_id, enabled).map(drop)
-    })
-    .await
+    let enabled = Ok(form.enabled.is_some());
+    let id = path.into_inner();
+    apply(&state, &req, &user, id, enabled, manage::set_invitations).await
 }
 
 #[derive(Deserialize)]
@@ -617,15 +532,10 @@ pub async fn create_key(
     path: web::Path<String>,
     form: web::Form<KeyForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, f) = (path.into_inner(), user.0.user.actor(), form.into_inner());
+    let (id, actor, label) = (path.into_inner(), user.actor(), form.into_inner().label);
     let unit_id = id.clone();
     let key = state
-        .with_conn(move |conn| {
-            units::find(conn, &unit_id)?.ok_or_else(|| {
-                AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."))
-            })?;
-            Ok(api_keys::create(conn, &actor, &unit_id, &f.label)?)
-        })
+        .with_conn(move |conn| manage::issue_api_key(conn, &actor, &unit_id, &label))
         .await?;
     render_detail(&state, page_lang(&req), &user, id, None, None, Some(&key)).await
 }
@@ -635,15 +545,9 @@ pub async fn revoke_key(
     user: CurrentUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor) = (path.into_inner(), user.0.user.actor());
+    let (id, actor) = (path.into_inner(), user.actor());
     let unit_id = state
-        .with_conn(move |conn| {
-            let key = api_keys::find(conn, &id)?.ok_or_else(|| {
-                AppError::NotFound(Msg::new("Không có khóa này.", "No such key."))
-            })?;
-            api_keys::revoke(conn, &actor, &id)?;
-            Ok(key.unit_id)
-        })
+        .with_conn(move |conn| manage::revoke_api_key(conn, &actor, &id))
         .await?;
     Ok(done(&format!("/admin/units/{unit_id}"), "revoked"))
 }

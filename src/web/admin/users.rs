@@ -7,13 +7,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{done, failed_status};
-use crate::accounts::users::{self, UserInput};
-use crate::accounts::{Role, User, password};
-use crate::collector_orgs::{self, CollectorOrg};
-use crate::db::DbConn;
+use crate::accounts::manage::{self, AccountDetail, AccountInput, AccountList};
+use crate::accounts::{Role, password};
+use crate::collector_orgs::CollectorOrg;
 use crate::error::{AppError, AppResult};
-use crate::i18n::{Lang, Msg};
-use crate::units;
+use crate::i18n::Lang;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
@@ -38,50 +36,15 @@ pub struct UserForm {
 }
 
 impl UserForm {
-    fn to_input(&self, conn: &mut DbConn, creating: bool) -> AppResult<UserInput> {
-        let role = Role::parse(&self.role).ok_or_else(|| {
-            AppError::field("role", Msg::new("Vai trò không hợp lệ.", "Invalid role."))
-        })?;
-        let unit_id = match (role, self.unit.trim()) {
-            (Role::Agency, code) if !code.is_empty() => Some(
-                units::find_by_code(conn, &code.to_ascii_uppercase())?
-                    .ok_or_else(|| {
-                        AppError::field(
-                            "unit",
-                            Msg::new(
-                                "Không có đơn vị với mã này.",
-                                "There is no unit with this code.",
-                            ),
-                        )
-                    })?
-                    .id,
-            ),
-            _ => None,
-        };
-        let collector_org_id = match (role, self.collector_org.trim()) {
-            (Role::Collector, id) if !id.is_empty() => Some(
-                collector_orgs::find(conn, id)?
-                    .ok_or_else(|| {
-                        AppError::field(
-                            "collector_org",
-                            Msg::new(
-                                "Không có đơn vị thu thập này.",
-                                "No such collector organisation.",
-                            ),
-                        )
-                    })?
-                    .id,
-            ),
-            _ => None,
-        };
-        Ok(UserInput {
-            username: users::normalize_username(&self.username),
-            display_name: self.display_name.trim().to_string(),
-            role,
-            unit_id,
-            collector_org_id,
-            active: creating || self.active.is_some(),
-        })
+    fn input(&self) -> AppResult<AccountInput> {
+        AccountInput::parse(
+            &self.username,
+            &self.display_name,
+            &self.role,
+            &self.unit,
+            &self.collector_org,
+            self.active.is_some(),
+        )
     }
 }
 
@@ -107,26 +70,11 @@ fn role_fields(
     }
 }
 
-struct ListData {
-    users: Vec<User>,
-    more: bool,
-    orgs: Vec<CollectorOrg>,
-}
-
-fn load_list(conn: &mut DbConn, q: &str, page: i64) -> AppResult<ListData> {
-    let (users, more) = users::search(conn, q, page, PER_PAGE)?;
-    Ok(ListData {
-        users,
-        more,
-        orgs: collector_orgs::list(conn)?,
-    })
-}
-
 fn list_page(
     lang: Lang,
     user: &CurrentUser,
     q: &ListQuery,
-    data: &ListData,
+    data: &AccountList,
     error: Option<&AppError>,
     created: Option<(&str, &str)>,
 ) -> Markup {
@@ -143,7 +91,7 @@ fn list_page(
         table {
             thead { tr { th { (lang.pick("Tên đăng nhập", "Username")) } th { (lang.pick("Họ tên", "Name")) } th { (lang.pick("Vai trò", "Role")) } th { (lang.pick("Trạng thái", "Status")) } } }
             tbody {
-                @for u in &data.users {
+                @for u in &data.accounts {
                     tr {
                         td { a href=(format!("/admin/users/{}", u.id)) { (u.username) } }
                         td { (u.display_name) }
@@ -183,7 +131,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let (query, page) = (q.q.clone(), q.page);
     let data = state
-        .with_conn(move |conn| load_list(conn, &query, page))
+        .with_conn(move |conn| manage::list(conn, &query, page, PER_PAGE))
         .await?;
     Ok(html_response(
         StatusCode::OK,
@@ -198,18 +146,21 @@ pub async fn create(
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let actor = user.0.user.actor();
-    let form = form.into_inner();
+    let actor = user.actor();
     let first_password = password::generate();
     let pw = first_password.clone();
-    let result = state
-        .with_conn(move |conn| {
-            let input = form.to_input(conn, true)?;
-            users::create(conn, &actor, &input, &pw)
-        })
-        .await;
+    let result = match form.input() {
+        Ok(input) => {
+            state
+                .with_conn(move |conn| manage::create(conn, &actor, &input, &pw))
+                .await
+        }
+        Err(e) => Err(e),
+    };
     let q = ListQuery::default();
-    let data = state.with_conn(|conn| load_list(conn, "", 0)).await?;
+    let data = state
+        .with_conn(|conn| manage::list(conn, "", 0, PER_PAGE))
+        .await?;
     match result {
         Ok(created) => Ok(html_response(
             StatusCode::CREATED,
@@ -230,36 +181,15 @@ pub async fn create(
     }
 }
 
-struct Detail {
-    target: User,
-    unit_code: String,
-    orgs: Vec<CollectorOrg>,
-}
-
-fn load_detail(conn: &mut DbConn, id: &str) -> AppResult<Detail> {
-    let target = users::find(conn, id)?.ok_or_else(|| {
-        AppError::NotFound(Msg::new("Không có tài khoản này.", "No such account."))
-    })?;
-    let unit_code = match &target.unit_id {
-        Some(u) => units::find(conn, u)?.map(|u| u.code).unwrap_or_default(),
-        None => String::new(),
-    };
-    Ok(Detail {
-        target,
-        unit_code,
-        orgs: collector_orgs::list(conn)?,
-    })
-}
-
 fn detail_page(
     lang: Lang,
     user: &CurrentUser,
-    d: &Detail,
+    d: &AccountDetail,
     ok: Option<&str>,
     error: Option<&AppError>,
     new_password: Option<&str>,
 ) -> Markup {
-    let t = &d.target;
+    let t = &d.account;
     let body = html! {
         (notice(lang, ok))
         (error_box(lang, error))
@@ -307,7 +237,9 @@ pub async fn detail(
     q: web::Query<OkQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let d = state.with_conn(move |conn| load_detail(conn, &id)).await?;
+    let d = state
+        .with_conn(move |conn| manage::detail(conn, &id))
+        .await?;
     Ok(html_response(
         StatusCode::OK,
         detail_page(page_lang(&req), &user, &d, q.ok.as_deref(), None, None),
@@ -321,23 +253,23 @@ pub async fn update(
     path: web::Path<String>,
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor, form) = (path.into_inner(), user.0.user.actor(), form.into_inner());
+    let (id, actor) = (path.into_inner(), user.actor());
     let target = id.clone();
-    let result = state
-        .with_conn(move |conn| {
-            let existing = users::find(conn, &target)?.ok_or_else(|| {
-                AppError::NotFound(Msg::new("Không có tài khoản này.", "No such account."))
-            })?;
-            let mut input = form.to_input(conn, false)?;
-            input.username = existing.username;
-            users::update(conn, &actor, &target, &input)
-        })
-        .await;
+    let result = match form.input() {
+        Ok(input) => {
+            state
+                .with_conn(move |conn| manage::update(conn, &actor, &target, &input))
+                .await
+        }
+        Err(e) => Err(e),
+    };
     match result {
         Ok(_) => Ok(done(&format!("/admin/users/{id}"), "saved")),
         Err(e @ (AppError::Internal(_) | AppError::NotFound(_))) => Err(e),
         Err(e) => {
-            let d = state.with_conn(move |conn| load_detail(conn, &id)).await?;
+            let d = state
+                .with_conn(move |conn| manage::detail(conn, &id))
+                .await?;
             Ok(html_response(
                 failed_status(&e),
                 detail_page(page_lang(&req), &user, &d, None, Some(&e), None),
@@ -352,15 +284,11 @@ pub async fn reset_password(
     user: CurrentUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (id, actor) = (path.into_inner(), user.0.user.actor());
+    let (id, actor) = (path.into_inner(), user.actor());
     let temporary = password::generate();
     let pw = temporary.clone();
     let d = state
-        .with_conn(move |conn| {
-            let d = load_detail(conn, &id)?;
-            users::set_password(conn, &actor, &d.target, &pw, true, None)?;
-            Ok(d)
-        })
+        .with_conn(move |conn| manage::reset_password(conn, &actor, &id, &pw))
         .await?;
     Ok(html_response(
         StatusCode::OK,

@@ -13,7 +13,7 @@ use crate::i18n::format as fmt;
 use crate::report::agency_home::{AgencyHome, UnitGlance};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::dashboard::{figure_text, local_today, offset, period_picker};
+use crate::web::admin::dashboard::{figure_text, period_picker};
 use crate::web::admin::units::kind_label;
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
@@ -31,22 +31,9 @@ pub async fn page(
     query: web::Query<HomeQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let (today, offset) = (local_today(&state), offset(&state));
-    let opts = state.policies.report;
-    let forms = state.forms.clone();
-    let viewer = user.0.user.clone();
-    let asked = query.into_inner().period;
-    let home = state
-        .with_read_conn(move |conn| {
-            let period = crate::report::latest::chosen_or_latest_month(
-                conn,
-                asked.as_deref(),
-                today,
-                offset,
-            )?;
-            crate::report::agency_home::agency_home(conn, &forms, &opts, &viewer, &period, today)
-        })
-        .await?;
+    let (home, today) =
+        crate::report::queries::agency_home(&state, &user.actor(), query.into_inner().period)
+            .await?;
     Ok(html_response(
         StatusCode::OK,
         staff_page(

@@ -182,7 +182,7 @@ impl StepView<'_> {
                     }
                 }
                 @if is_last && form.question_with_role(QuestionRole::Overall).is_some() {
-                    (crate::web::integrity::contact_fieldset(lang, given, None))
+                    (crate::web::reports::integrity::contact_fieldset(lang, given, None))
                 }
                 div.stepnav {
                     @if is_last {

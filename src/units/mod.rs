@@ -3,6 +3,8 @@
 //! Units are never deleted: a merged or dissolved unit gets `valid_to` (and `merged_into_id`), so
 //! periods before the change still report under the unit that existed then.
 
+pub mod manage;
+
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::Serialize;

@@ -7,19 +7,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::AppState;
-use super::access::CurrentUser;
-use super::admin::done;
-use super::layout::html_response;
-use super::staff::{csrf_field, staff_page};
-use crate::accounts::Role;
-use crate::error::{AppError, AppResult};
-use crate::i18n::{Lang, Msg};
-use crate::integrity::cases::ContactProblem;
-use crate::integrity::units::{UnitIntegrity, assess, flag_explanation, flag_title};
-use crate::integrity::{Signal, cases, review};
+use crate::error::AppResult;
+use crate::i18n::Lang;
+use crate::integrity::cases::{CaseFile, CaseList, CaseStatus, ContactProblem, FollowUp};
+use crate::integrity::panel::{self, Panel, UnitHistory};
+use crate::integrity::review::Decision;
+use crate::integrity::units::{UnitIntegrity, flag_explanation, flag_title};
+use crate::integrity::{Signal, cases};
 use crate::report::period::Period;
+use crate::web::AppState;
+use crate::web::access::CurrentUser;
+use crate::web::admin::done;
 use crate::web::lang::page_lang;
+use crate::web::layout::html_response;
+use crate::web::staff::{csrf_field, staff_page};
 
 #[derive(Deserialize)]
 pub struct PanelQuery {
@@ -28,18 +29,6 @@ pub struct PanelQuery {
 
 fn offset(state: &AppState) -> chrono::FixedOffset {
     state.policies.utc_offset
-}
-
-/// The period asked for, by default the latest month with answers (see
-/// [`crate::report::latest::latest_month`]), else the current local month.
-async fn period_of(state: &AppState, q: &PanelQuery) -> AppResult<Period> {
-    let today = crate::calendar::local_day(crate::db::now(), offset(state));
-    let (asked, offset) = (q.period.clone(), offset(state));
-    state
-        .with_read_conn(move |conn| {
-            crate::report::latest::chosen_or_latest_month(conn, asked.as_deref(), today, offset)
-        })
-        .await
 }
 
 /// A stored UTC time as the province's local time.
@@ -84,20 +73,12 @@ pub async fn panel(
     q: web::Query<PanelQuery>,
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
-    let period = period_of(&state, &q).await?;
-    let (forms, opts) = (state.forms.clone(), state.policies.report);
-    let policy = state.policies.integrity.clone();
-    let today = crate::calendar::local_day(crate::db::now(), offset(&state));
-    let p = period;
-    let (assessed, held, overdue) = state
-        .with_conn(move |conn| {
-            Ok((
-                assess(conn, &forms, &opts, &policy, &p)?,
-                review::held(conn, None, 10_000)?.len(),
-                cases::overdue_count(conn, today)?,
-            ))
-        })
-        .await?;
+    let Panel {
+        period,
+        units: assessed,
+        held,
+        overdue_cases: overdue,
+    } = panel::panel(&state, q.into_inner().period).await?;
     let flagged = assessed.iter().filter(|u| u.flagged).count();
     let body = html! {
         p { (lang.pick(
@@ -170,42 +151,14 @@ pub async fn unit(
     q: web::Query<PanelQuery>,
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
-    let period = period_of(&state, &q).await?;
     let unit_id = path.into_inner();
-    let (forms, opts) = (state.forms.clone(), state.policies.report);
-    let policy = state.policies.integrity.clone();
-    let p = period;
-    let id = unit_id.clone();
-    let (unit, current, trend, held) = state
-        .with_conn(move |conn| {
-            let unit = crate::units::find(conn, &id)?.ok_or_else(|| {
-                AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."))
-            })?;
-            let current = assess(conn, &forms, &opts, &policy, &p)?
-                .into_iter()
-                .find(|u| u.unit.id == id);
-            // Six months up to the period's end: evidence per month.
-            let mut trend = Vec::new();
-            let last = p.to;
-            for back in (0..6).rev() {
-                let Some(month) = last
-                    .with_day0(0)
-                    .and_then(|m| m.checked_sub_months(chrono::Months::new(back)))
-                else {
-                    continue;
-                };
-                let Some(mp) = Period::parse(&month.format("%Y-%m").to_string()) else {
-                    continue;
-                };
-                let found = assess(conn, &forms, &opts, &policy, &mp)?
-                    .into_iter()
-                    .find(|u| u.unit.id == id);
-                trend.push((mp.label(), found));
-            }
-            let held = review::held(conn, Some(std::slice::from_ref(&id)), 200)?;
-            Ok((unit, current, trend, held))
-        })
-        .await?;
+    let UnitHistory {
+        period,
+        unit,
+        current,
+        trend,
+        held,
+    } = panel::unit_history(&state, unit_id.clone(), q.into_inner().period).await?;
     let back = format!("/admin/integrity/units/{unit_id}?period={}", period.label());
     let body = html! {
         p { a href=(format!("/admin/integrity?period={}", period.label())) { "← " (lang.pick("Tất cả đơn vị", "All units")) } }
@@ -302,8 +255,6 @@ pub async fn unit(
     ))
 }
 
-use chrono::Datelike;
-
 #[derive(Deserialize)]
 pub struct DecisionForm {
     decision: String,
@@ -318,23 +269,8 @@ pub async fn decide(
     path: web::Path<String>,
     form: web::Form<DecisionForm>,
 ) -> AppResult<HttpResponse> {
-    let decision = match form.decision.as_str() {
-        "accept" => review::Decision::Accept,
-        "reject" => review::Decision::Reject {
-            reason: form.reason.clone().unwrap_or_default(),
-        },
-        _ => {
-            return Err(AppError::field(
-                "decision",
-                Msg::new("Quyết định không hợp lệ.", "Unknown decision."),
-            ));
-        }
-    };
-    let (forms, actor, offset) = (state.forms.clone(), user.0.user.actor(), offset(&state));
-    let id = path.into_inner();
-    state
-        .with_conn(move |conn| review::decide(conn, &forms, &actor, &id, &decision, offset))
-        .await?;
+    let decision = Decision::parse(&form.decision, form.reason.as_deref())?;
+    panel::review(&state, &user.actor(), path.into_inner(), decision).await?;
     // Only our own pages are redirected to.
     let back = form
         .back
@@ -342,20 +278,6 @@ pub async fn decide(
         .filter(|b| b.starts_with("/admin/integrity"))
         .unwrap_or_else(|| "/admin/integrity".into());
     Ok(done(&back, "saved"))
-}
-
-/// The units whose cases the user may see: everything for administrators, the agency's
-/// subtree for agencies.
-fn case_scope(conn: &mut crate::db::DbConn, user: &CurrentUser) -> AppResult<Vec<String>> {
-    let u = &user.0.user;
-    match (u.role(), &u.unit_id) {
-        (Role::Admin, _) => Ok(crate::units::list(conn)?
-            .into_iter()
-            .map(|u| u.id)
-            .collect()),
-        (Role::Agency, Some(unit)) => Ok(crate::report::source::scope(conn, unit)?),
-        _ => Ok(Vec::new()),
-    }
 }
 
 /// `GET /cases`: cases of the user's units, open ones first by deadline.
@@ -366,17 +288,12 @@ pub async fn cases_list(
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
     let today = crate::calendar::local_day(crate::db::now(), offset(&state));
-    let viewer = user.clone();
-    let (list, names) = state
-        .with_conn(move |conn| {
-            let scope = case_scope(conn, &viewer)?;
-            let names: std::collections::HashMap<String, (String, String)> =
-                crate::units::list(conn)?
-                    .into_iter()
-                    .map(|u| (u.id, (u.code, u.name_vi)))
-                    .collect();
-            Ok((cases::list(conn, &scope, false)?, names))
-        })
+    let actor = user.actor();
+    let CaseList {
+        cases: list,
+        unit_names: names,
+    } = state
+        .with_conn(move |conn| cases::list_for(conn, &actor))
         .await?;
     let body = html! {
         p { (lang.pick(
@@ -393,7 +310,7 @@ pub async fn cases_list(
                 td { (c.opened_at.format("%Y-%m-%d")) } td { (c.overall_level) }
                 td { (c.due_on) }
                 td { @if c.overdue(today) { strong.err { (lang.pick("Quá hạn", "Overdue")) } }
-                     @else if c.status == "open" { (lang.pick("Đang xử lý", "Open")) }
+                     @else if c.status == CaseStatus::Open { (lang.pick("Đang xử lý", "Open")) }
                      @else { (lang.pick("Đã đóng", "Closed")) } }
                 // Whether to call, never whom: the contact itself is on the case's page only.
                 td { @if c.contact.is_some() { (lang.pick("Có", "Yes")) } }
@@ -413,32 +330,6 @@ pub async fn cases_list(
     ))
 }
 
-async fn load_case(
-    state: &AppState,
-    user: &CurrentUser,
-    id: String,
-) -> AppResult<(
-    cases::Case,
-    Vec<cases::Action>,
-    Option<std::sync::Arc<crate::forms::Form>>,
-)> {
-    let viewer = user.clone();
-    let forms = state.forms.clone();
-    state
-        .with_conn(move |conn| {
-            let not_found =
-                || AppError::NotFound(Msg::new("Không có trường hợp này.", "No such case."));
-            let case = cases::find(conn, &id)?.ok_or_else(not_found)?;
-            if !viewer.0.user.can_read_unit(conn, &case.unit_id)? {
-                return Err(not_found());
-            }
-            let actions = cases::actions(conn, &case.id)?;
-            let form = forms.find(conn, &case.form_code, case.form_version)?;
-            Ok((case, actions, form))
-        })
-        .await
-}
-
 /// `GET /cases/{id}`: the answers and comment of one case, what was done, and the action form.
 pub async fn case_page(
     state: web::Data<AppState>,
@@ -447,7 +338,14 @@ pub async fn case_page(
     path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let lang = page_lang(&req);
-    let (case, actions, form) = load_case(&state, &user, path.into_inner()).await?;
+    let (forms, actor, id) = (state.forms.clone(), user.actor(), path.into_inner());
+    let CaseFile {
+        case,
+        actions,
+        form,
+    } = state
+        .with_conn(move |conn| cases::open_file(conn, &forms, &actor, &id))
+        .await?;
     let today = crate::calendar::local_day(crate::db::now(), offset(&state));
     let answers = crate::survey::stored::decode(&case.answers).unwrap_or_default();
     let label = |code: &str| {
@@ -460,7 +358,7 @@ pub async fn case_page(
         p #case-status {
             (lang.pick("Hạn xử lý: ", "Due: ")) strong { (case.due_on) } " · "
             @if case.overdue(today) { strong.err { (lang.pick("Quá hạn", "Overdue")) } }
-            @else if case.status == "open" { (lang.pick("Đang xử lý", "Open")) }
+            @else if case.status == CaseStatus::Open { (lang.pick("Đang xử lý", "Open")) }
             @else { (lang.pick("Đã đóng", "Closed")) }
         }
         @if let Some(c) = &case.comment { h2 { (lang.pick("Góp ý của người dân", "The citizen's comment")) } blockquote #case-comment { (c) } }
@@ -485,7 +383,7 @@ pub async fn case_page(
             (local_time(&state, a.at)) " — " (a.actor_name) ": " (a.note)
             @if a.closes { " " strong { (lang.pick("(đóng)", "(closed)")) } }
         } } }
-        @if case.status == "open" {
+        @if case.status == CaseStatus::Open {
             form #case-action method="post" action=(format!("/cases/{}", case.id)) {
                 (csrf_field(&user))
                 label for="note" { (lang.pick("Việc đã làm", "What was done")) }
@@ -520,13 +418,14 @@ pub async fn case_action(
     path: web::Path<String>,
     form: web::Form<ActionForm>,
 ) -> AppResult<HttpResponse> {
-    let (case, _, _) = load_case(&state, &user, path.into_inner()).await?;
-    let actor = user.0.user.actor();
-    let close = form.close.is_some();
-    let note = form.note.clone();
-    let id = case.id.clone();
+    let (actor, id) = (user.actor(), path.into_inner());
+    let input = FollowUp {
+        note: form.note.clone(),
+        close: form.close.is_some(),
+    };
+    let case_id = id.clone();
     state
-        .with_conn(move |conn| cases::record_action(conn, &actor, &case, &note, close))
+        .with_conn(move |conn| cases::follow_up(conn, &actor, &case_id, &input))
         .await?;
     Ok(done(&format!("/cases/{id}"), "saved"))
 }
@@ -535,7 +434,7 @@ use crate::integrity::contact::{CONTACT, CONTACT_OK};
 
 /// The optional "contact me" part of the survey form: a plain checkbox and text field (no
 /// script), unticked by default, saying when the contact is kept and when it is dropped.
-pub(super) fn contact_fieldset(
+pub(in crate::web) fn contact_fieldset(
     lang: Lang,
     given: &std::collections::HashMap<String, Vec<String>>,
     problem: Option<ContactProblem>,

@@ -7,9 +7,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::AppError;
-use crate::i18n::Msg;
-use crate::report::period::Period;
-use crate::report::response_export::ResponseExport;
+use crate::report::queries::{self, OpenedExport};
 
 #[derive(Deserialize)]
 pub struct ExportQuery {
@@ -21,25 +19,12 @@ pub async fn responses_csv(
     state: web::Data<AppState>,
     q: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let form_code = q.form.clone().unwrap_or_else(|| "sipas".into());
-    let form = state.forms.latest(&form_code).ok_or_else(|| {
-        AppError::field("form", Msg::new("Không có mẫu phiếu này.", "No such form."))
-    })?;
-    let period_text = q.period.clone().unwrap_or_else(|| {
-        crate::calendar::local_day(crate::db::now(), offset_of(&state))
-            .format("%Y")
-            .to_string()
-    });
-    let period = Period::parse(&period_text).ok_or_else(|| {
-        AppError::field("period", Msg::new("Kỳ không hợp lệ.", "Invalid period."))
-    })?;
-    let (from, until) = period.utc_bounds(state.policies.utc_offset);
-    let export = {
-        let form = form.clone();
-        state
-            .with_read_conn(move |conn| Ok(ResponseExport::new(conn, &form, from, until)?))
-            .await?
-    };
+    let query = queries::ExportQuery::parse(&state.forms, q.form.as_deref(), q.period.as_deref())?;
+    let OpenedExport {
+        export,
+        form,
+        period,
+    } = queries::response_export(&state, query).await?;
     let head = export.header();
     let pool = state.reads.clone();
     let pages = futures_util::stream::unfold(Some(export), move |export| {
@@ -93,8 +78,4 @@ pub async fn responses_csv(
             ),
         ))
         .streaming(body))
-}
-
-fn offset_of(state: &AppState) -> chrono::FixedOffset {
-    state.policies.utc_offset
 }

@@ -3,6 +3,9 @@
 //!
 //! Agencies see their own unit and the units below it; any other unit is "not found".
 
+pub mod integrity;
+pub mod response_export;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, PreEscaped, html};
@@ -12,13 +15,12 @@ use super::AppState;
 use super::access::CurrentUser;
 use super::layout::{html_response, page};
 use super::staff::staff_page;
-use crate::accounts::Role;
 use crate::error::{AppError, AppResult};
-use crate::i18n::{Lang, Msg};
+use crate::i18n::Lang;
 use crate::report::figures::{Figure, FormFigures};
 use crate::report::period::Period;
-use crate::report::{self, RankingRow, Slice, UnitReport, charts, export};
-use crate::units;
+use crate::report::queries::{self, Ranking, UnitReportPage};
+use crate::report::{RankingRow, UnitReport, charts, export};
 use crate::web::lang::page_lang;
 
 #[derive(Deserialize, Default, Clone)]
@@ -32,32 +34,21 @@ pub struct ReportQuery {
     held: Option<String>,
 }
 
-fn current_year(state: &AppState) -> String {
-    let offset = state.policies.utc_offset;
-    crate::calendar::local_day(crate::db::now(), offset)
-        .format("%Y")
-        .to_string()
-}
-
-/// The period asked for, else the year of the latest answer (pages open on data), else the
-/// current year.
-async fn parse_period(state: &AppState, q: &ReportQuery) -> AppResult<Period> {
-    if let Some(text) = q.period.clone().filter(|p| !p.trim().is_empty()) {
-        return Period::parse(&text).ok_or_else(crate::report::latest::bad_period);
+impl ReportQuery {
+    /// The typed query of the report use cases.
+    fn parsed(&self) -> AppResult<queries::ReportQuery> {
+        queries::ReportQuery::parse(
+            self.period.as_deref(),
+            self.channel.as_deref(),
+            self.respondent_type.as_deref(),
+            self.procedure.as_deref(),
+            self.held.as_deref(),
+        )
     }
-    let fallback = current_year(state);
-    let offset = state.policies.utc_offset;
-    state
-        .with_read_conn(move |conn| {
-            crate::report::latest::latest_year(conn, offset)?
-                .or_else(|| Period::parse(&fallback))
-                .ok_or_else(crate::report::latest::bad_period)
-        })
-        .await
-}
 
-fn empty_to_none(v: &Option<String>) -> Option<String> {
-    v.clone().filter(|s| !s.trim().is_empty())
+    fn ranking(&self) -> AppResult<queries::RankingQuery> {
+        queries::RankingQuery::parse(self.period.as_deref(), self.kind.as_deref())
+    }
 }
 
 /// Loads the report of a unit the user may read (404 for others).
@@ -66,48 +57,8 @@ async fn load_report(
     user: &CurrentUser,
     unit_id: String,
     q: &ReportQuery,
-) -> AppResult<(
-    UnitReport,
-    Vec<(String, String)>,
-    Vec<crate::procedures::Procedure>,
-)> {
-    let period = parse_period(state, q).await?;
-    let viewer = user.0.user.clone();
-    let forms = state.forms.clone();
-    let opts = state.policies.report;
-    let q = q.clone();
-    state
-        .with_read_conn(move |conn| {
-            let not_found =
-                || AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."));
-            if !viewer.can_read_unit(conn, &unit_id)? {
-                return Err(not_found());
-            }
-            let unit = units::find(conn, &unit_id)?.ok_or_else(not_found)?;
-            let procedure_id = match empty_to_none(&q.procedure) {
-                Some(code) => Some(
-                    crate::procedures::find_by_code(conn, &code)?
-                        .ok_or_else(|| {
-                            AppError::field(
-                                "procedure",
-                                Msg::new("Không có thủ tục này.", "No such procedure."),
-                            )
-                        })?
-                        .id,
-                ),
-                None => None,
-            };
-            let slice = Slice {
-                channel: empty_to_none(&q.channel),
-                respondent_type: empty_to_none(&q.respondent_type),
-                procedure_id,
-                include_held: q.held.as_deref() == Some("include"),
-            };
-            let (report, suggestions) =
-                report::dashboard(conn, &forms, &opts, &unit, &period, &slice)?;
-            Ok((report, suggestions, crate::procedures::list(conn)?))
-        })
-        .await
+) -> AppResult<UnitReportPage> {
+    queries::unit_report(state, &user.actor(), unit_id, q.parsed()?).await
 }
 
 /// A figure as a percentage, or a dash when it is suppressed or has no data.
@@ -288,7 +239,11 @@ pub async fn unit_page(
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
     let id = path.into_inner();
-    let (r, suggestions, procedures) = load_report(&state, &user, id.clone(), &q).await?;
+    let UnitReportPage {
+        report: r,
+        suggestions,
+        procedures,
+    } = load_report(&state, &user, id.clone(), &q).await?;
     let base = format!("/reports/units/{id}");
     let query = req.query_string();
     let body = html! {
@@ -307,7 +262,7 @@ pub async fn unit_page(
     } else {
         r.unit.name_en.clone()
     };
-    let nav_path = if user.0.user.role() == Role::Admin {
+    let nav_path = if user.actor().is_admin() {
         "/reports/ranking"
     } else {
         "/agency"
@@ -326,7 +281,11 @@ pub async fn unit_print(
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let (r, suggestions, _) = load_report(&state, &user, path.into_inner(), &q).await?;
+    let UnitReportPage {
+        report: r,
+        suggestions,
+        ..
+    } = load_report(&state, &user, path.into_inner(), &q).await?;
     let title = format!(
         "{} — {}",
         if lang == Lang::Vi {
@@ -354,7 +313,9 @@ pub async fn unit_csv(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (r, _, _) = load_report(&state, &user, path.into_inner(), &q).await?;
+    let r = load_report(&state, &user, path.into_inner(), &q)
+        .await?
+        .report;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -373,7 +334,9 @@ pub async fn unit_xlsx(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (r, _, _) = load_report(&state, &user, path.into_inner(), &q).await?;
+    let r = load_report(&state, &user, path.into_inner(), &q)
+        .await?
+        .report;
     let bytes = export::to_xlsx(&export::unit_table(&r), "SIPAS")?;
     Ok(xlsx_response(
         bytes,
@@ -397,7 +360,9 @@ pub async fn unit_json(
     path: web::Path<String>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (r, _, _) = load_report(&state, &user, path.into_inner(), &q).await?;
+    let r = load_report(&state, &user, path.into_inner(), &q)
+        .await?
+        .report;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -405,20 +370,7 @@ async fn load_ranking(
     state: &AppState,
     q: &ReportQuery,
 ) -> AppResult<(Period, String, Vec<RankingRow>)> {
-    let period = parse_period(state, q).await?;
-    let kind = empty_to_none(&q.kind).unwrap_or_else(|| "department".into());
-    if !crate::units::UNIT_KINDS.contains(&kind.as_str()) {
-        return Err(AppError::field(
-            "kind",
-            Msg::new("Loại đơn vị không hợp lệ.", "Unknown unit kind."),
-        ));
-    }
-    let forms = state.forms.clone();
-    let opts = state.policies.report;
-    let k = kind.clone();
-    let rows = state
-        .with_read_conn(move |conn| report::ranking(conn, &forms, &opts, &k, &period))
-        .await?;
+    let Ranking { period, kind, rows } = queries::ranking(state, q.ranking()?).await?;
     Ok((period, kind, rows))
 }
 
