@@ -260,7 +260,6 @@ fn send(
 ) -> Result<(), PhoneSendError> {
     let phone = PhoneNumber::from_stored(message.phone.clone().unwrap_or_default());
     let token = SurveyToken::for_transaction(&policy.secret, &message.transaction_id);
-    let survey_url = format!("{}/s/{}?via=link", policy.public_base, token.as_str());
     let opt_out_url = format!("{}/s/{}/unsubscribe", policy.public_base, token.as_str());
     let until = (message.expires_at + policy.utc_offset)
         .format("%d/%m")
@@ -280,6 +279,13 @@ fn send(
             ));
         }
     };
+    // The link says which invitation brought the citizen: the answer's channel.
+    let survey_url = format!(
+        "{}/s/{}?via={}",
+        policy.public_base,
+        token.as_str(),
+        channel.as_str()
+    );
     match (channel, &policy.zalo, &policy.sms) {
         (PhoneChannel::Zalo, Some(zalo), _) => {
             let params = ZaloParams {

@@ -29,6 +29,7 @@ use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::forms::{Form, FormKind, FormRegistry};
 use crate::i18n::Msg;
+use crate::survey::channel::Channel;
 use crate::units::{self, Unit};
 
 /// Settings of the report computation.
@@ -238,17 +239,8 @@ pub fn unit_report(
     slice: &Slice,
 ) -> AppResult<UnitReport> {
     if let Some(c) = slice.channel.as_deref()
-        && ![
-            "counter",
-            "independent",
-            "qr",
-            "link",
-            "kiosk",
-            "paper",
-            "phone",
-            "interview",
-        ]
-        .contains(&c)
+        && !["counter", "independent"].contains(&c)
+        && crate::survey::channel::Channel::parse(c).is_none_or(|c| c == Channel::Group)
     {
         return Err(bad_slice(
             "channel",

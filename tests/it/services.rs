@@ -38,7 +38,7 @@ fn answer(token: &str, fields: Vec<(String, String)>) -> Answer {
         token: token.into(),
         fields,
         language: sipas::i18n::Lang::Vi,
-        channel: "qr",
+        channel: sipas::survey::channel::Channel::Qr,
         address: "198.51.100.20".into(),
         user_agent: "phone".into(),
     }
