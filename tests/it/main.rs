@@ -14,6 +14,7 @@ mod browser_paper;
 mod browser_public;
 mod browser_staff;
 mod case_contact;
+mod counter_books;
 mod counter_channels;
 mod crash;
 mod edge_security;
