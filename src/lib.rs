@@ -212,6 +212,7 @@ impl Application {
             settings: Arc::new(settings),
             survey_limiter,
             mail_sender: mail.status(),
+            phone_sender: phone.as_ref().map(|p| p.status()),
         };
         let data = aweb::Data::new(state.clone());
         let server = HttpServer::new(move || {

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod books;
 pub mod devices;
+pub mod kiosk;
 pub mod screen;
 pub mod staff;
 

@@ -44,6 +44,8 @@ pub struct AppState {
     pub survey_limiter: Arc<rate_limit::RateLimiter>,
     /// The mail sender's heartbeat, read by `/readyz` and `/metrics`.
     pub mail_sender: crate::mail::sender::SenderStatus,
+    /// The SMS/Zalo sender's heartbeat, when SMS or Zalo is configured.
+    pub phone_sender: Option<crate::mail::sender::SenderStatus>,
 }
 
 impl std::ops::Deref for AppState {

@@ -16,6 +16,7 @@ mod browser_staff;
 mod case_contact;
 mod counter_books;
 mod counter_channels;
+mod counter_kiosk;
 mod crash;
 mod edge_security;
 mod form_reload;
