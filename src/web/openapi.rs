@@ -69,6 +69,27 @@ pub fn spec() -> Value {
                         "created": { "type": "boolean", "description": "false when the dossier was already registered" }
                     }
                 },
+                "StickerAttachment": {
+                    "type": "object",
+                    "description": "Which dossier a sticker of an offline token book went with. Any other field is refused (422 naming it).",
+                    "additionalProperties": false,
+                    "required": ["unit", "dossier_code", "sticker"],
+                    "properties": {
+                        "unit": { "type": "string", "description": "Unit code of the registered dossier; the key's unit or a unit below it" },
+                        "dossier_code": { "type": "string", "description": "A dossier registered with POST /api/v1/transactions" },
+                        "sticker": { "type": "string", "maxLength": 512, "examples": ["S12-0042"], "description": "The serial printed on the sticker, the token in its QR code, or its whole survey URL; the sticker's book must be the dossier's unit's" }
+                    }
+                },
+                "AttachedSticker": {
+                    "type": "object",
+                    "required": ["sticker", "transaction_id", "answered", "rated"],
+                    "properties": {
+                        "sticker": { "type": "string", "description": "The sticker's serial" },
+                        "transaction_id": { "type": "string" },
+                        "answered": { "type": "boolean", "description": "The sticker was already answered" },
+                        "rated": { "type": "boolean", "description": "Its answer rated the dossier now (Decision 766); otherwise the answer, when it comes, will" }
+                    }
+                },
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -100,6 +121,24 @@ pub fn spec() -> Value {
                         "403": { "description": "The unit is not the key's unit or below it", "content": { "application/json": { "schema": error } } },
                         "413": { "description": "Body larger than `SIPAS_MAX_BODY_BYTES`", "content": { "application/json": { "schema": error } } },
                         "422": { "description": "A field is invalid, unknown, holds a control character or a time outside its window; `field` names it", "content": { "application/json": { "schema": error } } }
+                    }
+                }
+            },
+            "/api/v1/stickers/attach": {
+                "post": {
+                    "summary": "Attach a token book sticker to its dossier / Gắn tem phiếu in sẵn với hồ sơ",
+                    "description": "Offline token books (printed QR stickers) are answered without a dossier; this tells which dossier a sticker went with, so its rating reaches the dossier (Decision 766), whether the answer came before or comes after. Repeating the same attachment changes nothing.",
+                    "security": [{ "apiKey": [] }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StickerAttachment" } } } },
+                    "responses": {
+                        "200": { "description": "Attached (or already attached to this dossier)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AttachedSticker" } } } },
+                        "400": { "description": "Malformed body (not JSON, not an object) or a field of the wrong type", "content": { "application/json": { "schema": error } } },
+                        "401": { "description": "Missing, unknown or revoked API key", "content": { "application/json": { "schema": error } } },
+                        "403": { "description": "The unit is not the key's unit or below it", "content": { "application/json": { "schema": error } } },
+                        "409": { "description": "The sticker is attached to another dossier, or the dossier to another sticker", "content": { "application/json": { "schema": error } } },
+                        "410": { "description": "The sticker's book has been revoked", "content": { "application/json": { "schema": error } } },
+                        "413": { "description": "Body larger than `SIPAS_MAX_BODY_BYTES`", "content": { "application/json": { "schema": error } } },
+                        "422": { "description": "A field is missing, unknown or holds a control character; an unknown dossier or sticker, or another unit's sticker; `field` names it", "content": { "application/json": { "schema": error } } }
                     }
                 }
             },
