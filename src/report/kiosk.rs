@@ -10,11 +10,13 @@ use chrono::FixedOffset;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::figures::Tally;
+use super::figures::{Figure, Tally, compute};
+use super::stats::{respondent_interval, respondent_se};
 use super::period::Period;
 use crate::db::DbConn;
 use crate::db::schema::{kiosk_refusals, kiosk_taps};
 use crate::db_run;
+use crate::forms::Form;
 use crate::forms::scoring::INDEX_CODE;
 
 /// Whether a tap of `face` on a kiosk of `faces` faces is "satisfied": the top two faces of
@@ -118,9 +120,43 @@ fn refused_taps(
     Ok(counts.into_iter().map(|n| n.max(0) as u64).sum())
 }
 
-/// What kiosk taps add to the SIPAS index when the province includes them: each tap one
-/// respondent whose index score is 1 when satisfied, 0 otherwise (the scale of
-/// `forms::scoring::respondent_scores`). Nothing else of the form's figures changes.
+/// The SIPAS index with the kiosk taps included (the province's choice): the form's own
+/// estimate over its respondents and the taps' satisfied share, weighted by their numbers; the
+/// interval and standard error from the respondent scores of both (see [`index_tally`]). The
+/// form's figures themselves are computed as always; only this blend is new.
+pub fn index_with_taps(form: &Form, tally: &Tally, taps: &KioskFigures, min_n: u64) -> Figure {
+    if taps.taps == 0 {
+        return compute(form, tally, min_n).index;
+    }
+    // The unsuppressed estimate: suppression applies to the blend.
+    let own = compute(form, tally, 0).index;
+    let (respondents, _, _) = tally.scores.get(INDEX_CODE).copied().unwrap_or((0, 0.0, 0.0));
+    let mut merged = tally.clone();
+    merged.merge(&index_tally(taps));
+    let (n, sum, sq) = merged
+        .scores
+        .get(INDEX_CODE)
+        .copied()
+        .unwrap_or((0, 0.0, 0.0));
+    let blended = match own.value {
+        Some(percent) if respondents > 0 => {
+            (percent / 100.0 * respondents as f64 + taps.satisfied as f64)
+                / (respondents + taps.taps) as f64
+        }
+        _ => taps.satisfied as f64 / taps.taps as f64,
+    };
+    Figure::new(
+        n,
+        Some(blended),
+        respondent_interval(blended, n, sum, sq),
+        respondent_se(n, sum, sq),
+        min_n,
+    )
+}
+
+/// What kiosk taps add to the respondent scores of the SIPAS index when the province includes
+/// them: each tap one respondent whose index score is 1 when satisfied, 0 otherwise (the scale
+/// of `forms::scoring::respondent_scores`).
 pub fn index_tally(figures: &KioskFigures) -> Tally {
     let mut tally = Tally::default();
     if figures.taps > 0 {

@@ -351,11 +351,11 @@ pub fn unit_report(
         && slice.respondent_type.is_none()
         && matches!(slice.channel.as_deref(), None | Some("counter") | Some("kiosk"));
     if let Some(form) = &sipas_form {
-        let (tallies, mut tally) = figures_for(conn, form, period)?;
+        let (tallies, tally) = figures_for(conn, form, period)?;
+        let mut figures = compute(form, &tally, opts.min_n);
         if kiosk_counts {
-            tally.merge(&kiosk::index_tally(&kiosk_figures));
+            figures.index = kiosk::index_with_taps(form, &tally, &kiosk_figures, opts.min_n);
         }
-        let figures = compute(form, &tally, opts.min_n);
         achieved = tallies.total(|_| true).responses();
         kiosk_figures.weigh(achieved);
         channels.extend(channel_figures(form, &tallies, slice, opts.min_n));
@@ -379,13 +379,13 @@ pub fn unit_report(
             significant,
         });
         let previous_period = period.previous();
-        let (_, mut prev_tally) = figures_for(conn, form, &previous_period)?;
+        let (_, prev_tally) = figures_for(conn, form, &previous_period)?;
+        let mut previous = compute(form, &prev_tally, opts.min_n).index;
         if kiosk_counts {
             let previous_kiosk =
                 kiosk::figures(conn, &scope, &previous_period, opts.utc_offset)?;
-            prev_tally.merge(&kiosk::index_tally(&previous_kiosk));
+            previous = kiosk::index_with_taps(form, &prev_tally, &previous_kiosk, opts.min_n);
         }
-        let previous = compute(form, &prev_tally, opts.min_n).index;
         let (difference, p_value, significant) = compare(&figures.index, &previous);
         change = Some(Change {
             previous_period: previous_period.label(),

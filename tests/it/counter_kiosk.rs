@@ -236,6 +236,8 @@ async fn the_index_ignores_kiosk_taps_unless_configured(backend: Backend) {
         included["sipas"]["index"]["value"].as_f64().unwrap(),
     );
     assert!(now < was, "unsatisfied taps lower the index: {was} → {now}");
+    // Weighted by numbers: two answers at `was`, four unsatisfied taps.
+    assert!((now - was * 2.0 / 6.0).abs() < 1e-9, "{was} → {now}");
     // A paper-only slice never takes them.
     let paper = admin
         .page(&app, &format!("/api/v1/reports/units/{stp}?period={}&channel=independent", this_month(&app)))

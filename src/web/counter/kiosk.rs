@@ -70,13 +70,23 @@ fn shell(desk: &str, refresh: Option<(u32, String)>, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="robots" content="noindex";
+                // The reset for the next person: by script (which offers more time), else by a
+                // refresh.
                 @if let Some((seconds, to)) = &refresh {
-                    meta http-equiv="refresh" content=(format!("{seconds};url={to}"));
+                    noscript { meta http-equiv="refresh" content=(format!("{seconds};url={to}")); }
+                    script src=(concat!("/static/kiosk.js?v=", env!("CARGO_PKG_VERSION"))) defer {}
                 }
                 title { "Quầy " (desk) " · Đánh giá / Rate us" }
                 link rel="stylesheet" href=(concat!("/static/counter.css?v=", env!("CARGO_PKG_VERSION")));
             }
-            body.kiosk { main { (body) } }
+            body.kiosk data-reset-to=[refresh.as_ref().map(|(_, to)| to.clone())] data-reset-seconds=[refresh.as_ref().map(|(s, _)| *s)] {
+                main {
+                    (body)
+                    @if refresh.is_some() {
+                        p { button #more-time type="button" hidden { "Cần thêm thời gian / More time" } }
+                    }
+                }
+            }
         }
     }
 }
