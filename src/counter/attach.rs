@@ -56,8 +56,14 @@ impl AttachRequest {
             return Err(AppError::field(
                 unknown.as_str(),
                 Msg::new(
-                    format!("Trường `{unknown}` không có trong API (các trường: {}).", FIELDS.join(", ")),
-                    format!("Unknown field `{unknown}` (the fields are: {}).", FIELDS.join(", ")),
+                    format!(
+                        "Trường `{unknown}` không có trong API (các trường: {}).",
+                        FIELDS.join(", ")
+                    ),
+                    format!(
+                        "Unknown field `{unknown}` (the fields are: {}).",
+                        FIELDS.join(", ")
+                    ),
                 ),
             ));
         }
@@ -70,7 +76,11 @@ impl AttachRequest {
 }
 
 /// Attaches the sticker for the holder of `api_key` (a key of the dossier's unit or above it).
-pub async fn attach(services: &Services, api_key: String, request: AttachRequest) -> AppResult<Attached> {
+pub async fn attach(
+    services: &Services,
+    api_key: String,
+    request: AttachRequest,
+) -> AppResult<Attached> {
     let key_unit = services
         .with_quick_read(move |conn| {
             api_keys::find_active(conn, &api_key)?

@@ -236,7 +236,14 @@ pub fn books(
                 AppError::Internal(anyhow::anyhow!("the counter form {code} is not loaded"))
             })?;
             let book = conn.write_transaction(|conn| {
-                let book = create(conn, &unit, (&form.code, form.version), size, &viewer.id, now)?;
+                let book = create(
+                    conn,
+                    &unit,
+                    (&form.code, form.version),
+                    size,
+                    &viewer.id,
+                    now,
+                )?;
                 crate::audit::record(
                     conn,
                     &actor,

@@ -61,13 +61,23 @@ pub fn text(r: &UnitReport) -> String {
         );
     }
     for c in &r.channels {
-        let _ = writeln!(out, "  {} via {}: {}", c.form, c.channel, figure_text(&c.index));
+        let _ = writeln!(
+            out,
+            "  {} via {}: {}",
+            c.form,
+            c.channel,
+            figure_text(&c.index)
+        );
     }
     let k = &r.kiosk;
     let _ = writeln!(
         out,
         "One-tap kiosk ({}): {} taps, {} satisfied{}",
-        if r.kiosk_in_index { "in the index" } else { "kept out of the index" },
+        if r.kiosk_in_index {
+            "in the index"
+        } else {
+            "kept out of the index"
+        },
         k.taps,
         k.satisfied_share
             .map(|v| format!("{v:.1}%"))
@@ -257,7 +267,11 @@ pub fn unit_table(r: &UnitReport) -> Table {
     let mut kiosk = vec![
         Cell::text("kiosk"),
         Cell::text("kiosk_taps"),
-        Cell::text(if r.kiosk_in_index { "in_index" } else { "apart" }),
+        Cell::text(if r.kiosk_in_index {
+            "in_index"
+        } else {
+            "apart"
+        }),
         Cell::text("Máy đánh giá một chạm (tỷ lệ hài lòng)"),
         Cell::count(k.taps),
         Cell::opt(k.satisfied_share),

@@ -11,8 +11,8 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::figures::{Figure, Tally, compute};
-use super::stats::{respondent_interval, respondent_se};
 use super::period::Period;
+use super::stats::{respondent_interval, respondent_se};
 use crate::db::DbConn;
 use crate::db::schema::{kiosk_refusals, kiosk_taps};
 use crate::db_run;
@@ -94,8 +94,7 @@ pub fn figures(
             *follow.entry(code).or_default() += n;
         }
     }
-    out.satisfied_share =
-        (out.taps > 0).then(|| out.satisfied as f64 / out.taps as f64 * 100.0);
+    out.satisfied_share = (out.taps > 0).then(|| out.satisfied as f64 / out.taps as f64 * 100.0);
     let mut follow_ups: Vec<(String, u64)> = follow.into_iter().collect();
     follow_ups.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out.follow_ups = follow_ups;
@@ -130,7 +129,11 @@ pub fn index_with_taps(form: &Form, tally: &Tally, taps: &KioskFigures, min_n: u
     }
     // The unsuppressed estimate: suppression applies to the blend.
     let own = compute(form, tally, 0).index;
-    let (respondents, _, _) = tally.scores.get(INDEX_CODE).copied().unwrap_or((0, 0.0, 0.0));
+    let (respondents, _, _) = tally
+        .scores
+        .get(INDEX_CODE)
+        .copied()
+        .unwrap_or((0, 0.0, 0.0));
     let mut merged = tally.clone();
     merged.merge(&index_tally(taps));
     let (n, sum, sq) = merged

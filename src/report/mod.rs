@@ -164,7 +164,12 @@ pub struct ChannelFigure {
 
 /// Each channel present in `tallies` (in [`Channel::ALL`] order), for the respondents `slice`
 /// admits.
-fn channel_figures(form: &Form, tallies: &Tallies, slice: &Slice, min_n: u64) -> Vec<ChannelFigure> {
+fn channel_figures(
+    form: &Form,
+    tallies: &Tallies,
+    slice: &Slice,
+    min_n: u64,
+) -> Vec<ChannelFigure> {
     let mut present: Vec<&str> = tallies.0.keys().map(|k| k.channel.as_str()).collect();
     let order = |c: &str| {
         Channel::ALL
@@ -349,7 +354,10 @@ pub fn unit_report(
     let kiosk_counts = opts.kiosk_in_index
         && slice.procedure_id.is_none()
         && slice.respondent_type.is_none()
-        && matches!(slice.channel.as_deref(), None | Some("counter") | Some("kiosk"));
+        && matches!(
+            slice.channel.as_deref(),
+            None | Some("counter") | Some("kiosk")
+        );
     if let Some(form) = &sipas_form {
         let (tallies, tally) = figures_for(conn, form, period)?;
         let mut figures = compute(form, &tally, opts.min_n);
@@ -382,8 +390,7 @@ pub fn unit_report(
         let (_, prev_tally) = figures_for(conn, form, &previous_period)?;
         let mut previous = compute(form, &prev_tally, opts.min_n).index;
         if kiosk_counts {
-            let previous_kiosk =
-                kiosk::figures(conn, &scope, &previous_period, opts.utc_offset)?;
+            let previous_kiosk = kiosk::figures(conn, &scope, &previous_period, opts.utc_offset)?;
             previous = kiosk::index_with_taps(form, &prev_tally, &previous_kiosk, opts.min_n);
         }
         let (difference, p_value, significant) = compare(&figures.index, &previous);

@@ -118,8 +118,10 @@ mod tests {
     fn codes_round_trip_and_groups_are_disjoint() {
         for c in Channel::ALL {
             assert_eq!(Channel::parse(c.code()), Some(c));
-            assert!(!(Channel::COUNTER_CODES.contains(&c.code())
-                && Channel::INDEPENDENT_CODES.contains(&c.code())));
+            assert!(
+                !(Channel::COUNTER_CODES.contains(&c.code())
+                    && Channel::INDEPENDENT_CODES.contains(&c.code()))
+            );
         }
         assert_eq!(Channel::parse("fax"), None);
     }

@@ -229,7 +229,19 @@ fn lookup_sticker(
             .first(conn)
             .optional()
     })?;
-    let Some((book_id, unit_id, unit_vi, unit_en, form_code, version, size, created_at, expires_at, revoked_at)) = book else {
+    let Some((
+        book_id,
+        unit_id,
+        unit_vi,
+        unit_en,
+        form_code,
+        version,
+        size,
+        created_at,
+        expires_at,
+        revoked_at,
+    )) = book
+    else {
         return Ok(TokenState::Unknown);
     };
     let serial = i64::from(claimed.serial);

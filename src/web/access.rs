@@ -202,7 +202,11 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/agency/units/{id}/counter", Access::Results),
     rule("GET", "/agency/units/{id}/books", Access::Results),
     rule("POST", "/agency/units/{id}/books", Access::Results),
-    rule("GET", "/agency/units/{id}/books/{book}/print", Access::Results),
+    rule(
+        "GET",
+        "/agency/units/{id}/books/{book}/print",
+        Access::Results,
+    ),
     rule("POST", "/api/v1/stickers/attach", Access::ApiKey),
     rule("GET", "/cases", Access::Results),
     rule("GET", "/cases/{id}", Access::Results),

@@ -192,8 +192,14 @@ async fn kiosk(app: &TestApp, browser: &Browser) {
             vec![],
         )
         .await;
-    assert!(sizes[0].as_f64() <= sizes[1].as_f64(), "wider than the tablet: {sizes}");
-    assert!(sizes[2].as_f64().unwrap_or(0.0) >= 96.0, "small faces: {sizes}");
+    assert!(
+        sizes[0].as_f64() <= sizes[1].as_f64(),
+        "wider than the tablet: {sizes}"
+    );
+    assert!(
+        sizes[2].as_f64().unwrap_or(0.0) >= 96.0,
+        "small faces: {sizes}"
+    );
 
     // One tap: recorded; the follow-up item; then the kiosk resets by itself.
     click(browser, "button[name=face][value='5']").await;

@@ -34,10 +34,20 @@ async fn issue_book(app: &TestApp, staff: &Staff, unit: &str, size: &str) -> (St
 }
 
 fn answers_with_overall(app: &TestApp, level: &str) -> Vec<(String, String)> {
-    let form = app.state.forms.latest("transaction").expect("transaction form");
+    let form = app
+        .state
+        .forms
+        .latest("transaction")
+        .expect("transaction form");
     full_answers(&form)
         .into_iter()
-        .map(|(k, v)| if k == "OVERALL" { (k, level.to_string()) } else { (k, v) })
+        .map(|(k, v)| {
+            if k == "OVERALL" {
+                (k, level.to_string())
+            } else {
+                (k, v)
+            }
+        })
         .collect()
 }
 
@@ -50,16 +60,38 @@ fn book_channel_answers(app: &TestApp) -> i64 {
 async fn stickers_are_accepted_once_and_bound_to_their_unit(app: TestApp) {
     let stp = unit_id(&app, "STP");
     let sxd = unit_id(&app, "SXD");
-    create_user(&app, "agency-stp", sipas::accounts::Role::Agency, Some("STP"), None);
-    create_user(&app, "agency-sxd", sipas::accounts::Role::Agency, Some("SXD"), None);
+    create_user(
+        &app,
+        "agency-stp",
+        sipas::accounts::Role::Agency,
+        Some("STP"),
+        None,
+    );
+    create_user(
+        &app,
+        "agency-sxd",
+        sipas::accounts::Role::Agency,
+        Some("SXD"),
+        None,
+    );
     let staff = sign_in(&app, "agency-stp", TEST_PASSWORD).await;
     let other = sign_in(&app, "agency-sxd", TEST_PASSWORD).await;
     // A bad size is refused by name; another agency's unit does not exist for it.
     let refused = staff
-        .post(&app, &format!("/agency/units/{stp}/books"), &[("action", "issue"), ("size", "0")])
+        .post(
+            &app,
+            &format!("/agency/units/{stp}/books"),
+            &[("action", "issue"), ("size", "0")],
+        )
         .await;
     assert_eq!(refused.status(), 422);
-    assert_eq!(other.get(&app, &format!("/agency/units/{stp}/books")).await.status(), 404);
+    assert_eq!(
+        other
+            .get(&app, &format!("/agency/units/{stp}/books"))
+            .await
+            .status(),
+        404
+    );
     let (book, urls) = issue_book(&app, &staff, &stp, "3").await;
     assert_eq!(urls.len(), 3, "one QR per sticker");
     assert_eq!(
@@ -87,11 +119,16 @@ async fn stickers_are_accepted_once_and_bound_to_their_unit(app: TestApp) {
 
     // A forged sticker (right shape, wrong signature) is unknown.
     let token = urls[1].rsplit('/').next().unwrap();
-    let (claimed, _) = StickerRef::claimed(&sipas::survey::token::SurveyToken::parse(token).unwrap()).unwrap();
-    let forged_secret = sipas::secret::ServerSecret::from_bytes(b"not the server's secret at all!!".to_vec());
+    let (claimed, _) =
+        StickerRef::claimed(&sipas::survey::token::SurveyToken::parse(token).unwrap()).unwrap();
+    let forged_secret =
+        sipas::secret::ServerSecret::from_bytes(b"not the server's secret at all!!".to_vec());
     let forged = claimed.token(&forged_secret, &stp);
     let forged_url = app.url(&format!("/s/{}", forged.as_str()));
-    assert_eq!(app.client.get(&forged_url).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.client.get(&forged_url).send().await.unwrap().status(),
+        404
+    );
     assert_eq!(app.submit(&forged_url, &fields).await.status(), 404);
 
     // Another unit's book: its serial and signature cannot speak for this unit's book, and a
@@ -99,12 +136,20 @@ async fn stickers_are_accepted_once_and_bound_to_their_unit(app: TestApp) {
     let (_, other_urls) = issue_book(&app, &other, &sxd, "2").await;
     let other_token = other_urls[0].rsplit('/').next().unwrap();
     let (other_claim, _) =
-        StickerRef::claimed(&sipas::survey::token::SurveyToken::parse(other_token).unwrap()).unwrap();
+        StickerRef::claimed(&sipas::survey::token::SurveyToken::parse(other_token).unwrap())
+            .unwrap();
     assert_ne!(other_claim.book_number, claimed.book_number);
-    let swapped = StickerRef { book_number: claimed.book_number, serial: other_claim.serial }
-        .token(&app.state.secret, &sxd);
+    let swapped = StickerRef {
+        book_number: claimed.book_number,
+        serial: other_claim.serial,
+    }
+    .token(&app.state.secret, &sxd);
     let swapped_url = app.url(&format!("/s/{}", swapped.as_str()));
-    assert_eq!(app.submit(&swapped_url, &fields).await.status(), 404, "unit bound in the signature");
+    assert_eq!(
+        app.submit(&swapped_url, &fields).await.status(),
+        404,
+        "unit bound in the signature"
+    );
     // The other unit's own sticker answers for that unit only.
     assert_eq!(app.submit(&other_urls[0], &fields).await.status(), 200);
     let units: Vec<String> = db_run!(conn: {
@@ -115,7 +160,11 @@ async fn stickers_are_accepted_once_and_bound_to_their_unit(app: TestApp) {
 
     // Revoked: the unused stickers are refused with a clear message.
     let revoked = staff
-        .post(&app, &format!("/agency/units/{stp}/books"), &[("action", "revoke"), ("book", &book)])
+        .post(
+            &app,
+            &format!("/agency/units/{stp}/books"),
+            &[("action", "revoke"), ("book", &book)],
+        )
         .await;
     assert_eq!(revoked.status(), 200);
     let page = app.client.get(&urls[1]).send().await.unwrap();
@@ -131,7 +180,10 @@ async fn stickers_are_accepted_once_and_bound_to_their_unit(app: TestApp) {
 }
 
 async fn attach(app: &TestApp, key: Option<&str>, body: &Value) -> reqwest::Response {
-    let mut request = app.client.post(app.url("/api/v1/stickers/attach")).json(body);
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/stickers/attach"))
+        .json(body);
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
@@ -157,12 +209,14 @@ async fn attached_stickers_rate_their_dossier(app: TestApp) {
     app.issue_survey("HS-BOOK-3", None).await;
     let key = app.api_key.clone();
     let serial_of = |url: &str| {
-        let token = sipas::survey::token::SurveyToken::parse(url.rsplit('/').next().unwrap()).unwrap();
+        let token =
+            sipas::survey::token::SurveyToken::parse(url.rsplit('/').next().unwrap()).unwrap();
         StickerRef::claimed(&token).unwrap().0.label()
     };
 
     // Refusals: no key, unknown field, unknown dossier, unknown sticker, another unit's book.
-    let body = json!({ "unit": "STP", "dossier_code": "HS-BOOK-1", "sticker": serial_of(&urls[0]) });
+    let body =
+        json!({ "unit": "STP", "dossier_code": "HS-BOOK-1", "sticker": serial_of(&urls[0]) });
     assert_eq!(attach(&app, None, &body).await.status(), 401);
     let mut unknown_field = body.clone();
     unknown_field["stiker"] = json!("x");
@@ -187,21 +241,35 @@ async fn attached_stickers_rate_their_dossier(app: TestApp) {
     let attached: Value = attached.json().await.unwrap();
     assert_eq!(attached["answered"], false);
     assert_eq!(rating_of(&app, "HS-BOOK-1"), None);
-    assert_eq!(app.submit(&urls[0], &answers_with_overall(&app, "1")).await.status(), 200);
+    assert_eq!(
+        app.submit(&urls[0], &answers_with_overall(&app, "1"))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(rating_of(&app, "HS-BOOK-1"), Some(1));
 
     // Answered first, attached later by its survey URL: the rating reaches the dossier then.
-    assert_eq!(app.submit(&urls[1], &answers_with_overall(&app, "3")).await.status(), 200);
+    assert_eq!(
+        app.submit(&urls[1], &answers_with_overall(&app, "3"))
+            .await
+            .status(),
+        200
+    );
     assert_eq!(rating_of(&app, "HS-BOOK-2"), None);
     let later = json!({ "unit": "STP", "dossier_code": "HS-BOOK-2", "sticker": urls[1] });
     let attached: Value = attach(&app, Some(&key), &later).await.json().await.unwrap();
-    assert_eq!((attached["answered"].as_bool(), attached["rated"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(
+        (attached["answered"].as_bool(), attached["rated"].as_bool()),
+        (Some(true), Some(true))
+    );
     assert_eq!(rating_of(&app, "HS-BOOK-2"), Some(3));
     // Again: nothing changes; to another dossier, or a second sticker to one dossier: conflict.
     assert_eq!(attach(&app, Some(&key), &later).await.status(), 200);
     let elsewhere = json!({ "unit": "STP", "dossier_code": "HS-BOOK-3", "sticker": urls[1] });
     assert_eq!(attach(&app, Some(&key), &elsewhere).await.status(), 409);
-    let second = json!({ "unit": "STP", "dossier_code": "HS-BOOK-2", "sticker": serial_of(&urls[2]) });
+    let second =
+        json!({ "unit": "STP", "dossier_code": "HS-BOOK-2", "sticker": serial_of(&urls[2]) });
     assert_eq!(attach(&app, Some(&key), &second).await.status(), 409);
 
     // The Decision 766 counts saw the unsatisfied rating.
@@ -209,7 +277,10 @@ async fn attached_stickers_rate_their_dossier(app: TestApp) {
         .page(&app, &format!("/api/v1/reports/units/{stp}?period=2026-01"))
         .await;
     let report: Value = serde_json::from_str(&report).unwrap();
-    assert_eq!(report["dossier_rate"]["counts"]["rated_unsatisfied"], 1, "{report}");
+    assert_eq!(
+        report["dossier_rate"]["counts"]["rated_unsatisfied"], 1,
+        "{report}"
+    );
 }
 
 crate::on_both_databases!(

@@ -23,9 +23,18 @@ fn device_client() -> reqwest::Client {
 
 /// Pairs a new device as the kiosk of `desk` of `unit` (through the staff page and the
 /// device's pairing form, choosing "kiosk").
-pub(crate) async fn pair_kiosk(app: &TestApp, staff: &Staff, unit: &str, desk: &str) -> reqwest::Client {
+pub(crate) async fn pair_kiosk(
+    app: &TestApp,
+    staff: &Staff,
+    unit: &str,
+    desk: &str,
+) -> reqwest::Client {
     let created = staff
-        .post(app, &format!("/agency/units/{unit}/counter"), &[("action", "pair"), ("desk", desk)])
+        .post(
+            app,
+            &format!("/agency/units/{unit}/counter"),
+            &[("action", "pair"), ("desk", desk)],
+        )
         .await;
     assert_eq!(created.status(), 200);
     let html = created.text().await.unwrap();
@@ -74,20 +83,38 @@ fn this_month(app: &TestApp) -> String {
 async fn kiosk_taps_are_recorded_limited_and_reset(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.kiosk_tap_seconds = 2).await;
     let stp = unit_id(&app, "STP");
-    create_user(&app, "agency-stp", sipas::accounts::Role::Agency, Some("STP"), None);
+    create_user(
+        &app,
+        "agency-stp",
+        sipas::accounts::Role::Agency,
+        Some("STP"),
+        None,
+    );
     let staff = sign_in(&app, "agency-stp", TEST_PASSWORD).await;
     let device = pair_kiosk(&app, &staff, &stp, "K1").await;
 
     // Unpaired, or another desk: refused.
-    let stranger = device_client().get(app.url("/counter/K1/kiosk")).send().await.unwrap();
+    let stranger = device_client()
+        .get(app.url("/counter/K1/kiosk"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stranger.status(), 401);
     let (status, _) = tap(&app, &device_client(), "K1", "5").await;
     assert_eq!(status, 401);
-    let other_desk = device.get(app.url("/counter/K2/kiosk")).send().await.unwrap();
+    let other_desk = device
+        .get(app.url("/counter/K2/kiosk"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other_desk.status(), 403);
 
     // Five faces, one tap each.
-    let page = device.get(app.url("/counter/K1/kiosk")).send().await.unwrap();
+    let page = device
+        .get(app.url("/counter/K1/kiosk"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert_eq!(html.matches("name=\"face\"").count(), 5, "{html}");
@@ -116,7 +143,13 @@ async fn kiosk_taps_are_recorded_limited_and_reset(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(followed.status(), 200);
-    assert!(followed.text().await.unwrap().contains("url=/counter/K1/kiosk"));
+    assert!(
+        followed
+            .text()
+            .await
+            .unwrap()
+            .contains("url=/counter/K1/kiosk")
+    );
     assert_eq!(taps(&app), [(5, Some("waiting".to_string()))]);
     // The follow-up is taken once.
     device
@@ -142,7 +175,9 @@ async fn kiosk_taps_are_recorded_limited_and_reset(backend: Backend) {
         let (status, _) = tap(&app, &device, "K1", "5").await;
         assert_eq!(status, 429);
     }
-    let refused: Vec<i64> = db_run!(conn: { kiosk_refusals::table.select(kiosk_refusals::refused).load(conn) }).unwrap();
+    let refused: Vec<i64> =
+        db_run!(conn: { kiosk_refusals::table.select(kiosk_refusals::refused).load(conn) })
+            .unwrap();
     assert_eq!(refused.iter().sum::<i64>(), 13);
     let period = sipas::report::period::Period::parse(&this_month(&app)).unwrap();
     let assessed = sipas::integrity::units::assess(
@@ -153,12 +188,18 @@ async fn kiosk_taps_are_recorded_limited_and_reset(backend: Backend) {
         &period,
     )
     .unwrap();
-    let unit = assessed.iter().find(|u| u.unit.id == stp).expect("the unit is on the panel");
+    let unit = assessed
+        .iter()
+        .find(|u| u.unit.id == stp)
+        .expect("the unit is on the panel");
     assert_eq!(unit.kiosk_refused, 13);
     assert!(unit.flags().contains(&"kiosk_burst"));
     let admin = crate::security::sign_in_admin(&app).await;
     let panel = admin
-        .page(&app, &format!("/admin/integrity?period={}", this_month(&app)))
+        .page(
+            &app,
+            &format!("/admin/integrity?period={}", this_month(&app)),
+        )
         .await;
     assert!(panel.contains("Chạm liên tục ở máy đánh giá"), "{panel}");
 }
@@ -172,14 +213,21 @@ fn sipas_answers(app: &TestApp, level: &str) -> Vec<(String, String)> {
                 .questions()
                 .find(|q| q.code == k)
                 .is_some_and(|q| q.kind == sipas::forms::QuestionType::Scale5);
-            if scale { (k, level.to_string()) } else { (k, v) }
+            if scale {
+                (k, level.to_string())
+            } else {
+                (k, v)
+            }
         })
         .collect()
 }
 
 async fn unit_report(app: &TestApp, staff: &Staff, unit: &str) -> Value {
     let body = staff
-        .page(app, &format!("/api/v1/reports/units/{unit}?period={}", this_month(app)))
+        .page(
+            app,
+            &format!("/api/v1/reports/units/{unit}?period={}", this_month(app)),
+        )
         .await;
     serde_json::from_str(&body).unwrap()
 }
@@ -196,7 +244,10 @@ async fn the_index_ignores_kiosk_taps_unless_configured(backend: Backend) {
     for (dossier, level) in [("HS-KIOSK-1", "5"), ("HS-KIOSK-2", "2")] {
         let issued = app.issue_survey(dossier, Some("sipas")).await;
         let url = issued["survey_url"].as_str().unwrap();
-        assert_eq!(app.submit(url, &sipas_answers(&app, level)).await.status(), 200);
+        assert_eq!(
+            app.submit(url, &sipas_answers(&app, level)).await.status(),
+            200
+        );
     }
     let before = unit_report(&app, &admin, &stp).await;
     assert!(before["sipas"]["index"]["value"].is_number(), "{before}");
@@ -240,7 +291,13 @@ async fn the_index_ignores_kiosk_taps_unless_configured(backend: Backend) {
     assert!((now - was * 2.0 / 6.0).abs() < 1e-9, "{was} → {now}");
     // A paper-only slice never takes them.
     let paper = admin
-        .page(&app, &format!("/api/v1/reports/units/{stp}?period={}&channel=independent", this_month(&app)))
+        .page(
+            &app,
+            &format!(
+                "/api/v1/reports/units/{stp}?period={}&channel=independent",
+                this_month(&app)
+            ),
+        )
         .await;
     let paper: Value = serde_json::from_str(&paper).unwrap();
     assert_eq!(paper["kiosk_in_index"], false);
@@ -257,7 +314,12 @@ async fn channels_are_reported_apart(app: TestApp) {
         assert_eq!(app.client.get(&url).send().await.unwrap().status(), 200);
         let mut fields = full_answers(&form);
         fields.push(("via".into(), via.into()));
-        assert_eq!(app.submit(issued["survey_url"].as_str().unwrap(), &fields).await.status(), 200);
+        assert_eq!(
+            app.submit(issued["survey_url"].as_str().unwrap(), &fields)
+                .await
+                .status(),
+            200
+        );
     }
     let conn = &mut app.conn();
     let mut channels: Vec<String> =
@@ -269,22 +331,34 @@ async fn channels_are_reported_apart(app: TestApp) {
         .page(&app, &format!("/reports/units/{stp}?period={month}"))
         .await;
     for channel in ["sms", "zalo", "qr"] {
-        assert!(page.contains(&format!("data-channel=\"{channel}\"")), "{channel}");
+        assert!(
+            page.contains(&format!("data-channel=\"{channel}\"")),
+            "{channel}"
+        );
     }
     assert!(page.contains("Tin nhắn SMS") && page.contains("Máy đánh giá một chạm"));
     // A single channel is a report slice of its own.
     let sms: Value = serde_json::from_str(
         &admin
-            .page(&app, &format!("/api/v1/reports/units/{stp}?period={month}&channel=sms"))
+            .page(
+                &app,
+                &format!("/api/v1/reports/units/{stp}?period={month}&channel=sms"),
+            )
             .await,
     )
     .unwrap();
     assert_eq!(sms["transaction"]["index"]["n"], 1, "{sms}");
     let csv = admin
-        .page(&app, &format!("/reports/units/{stp}/export.csv?period={month}"))
+        .page(
+            &app,
+            &format!("/reports/units/{stp}/export.csv?period={month}"),
+        )
         .await;
     for channel in ["sms", "zalo", "qr"] {
-        assert!(csv.contains(&format!("transaction,channel,{channel},")), "{csv}");
+        assert!(
+            csv.contains(&format!("transaction,channel,{channel},")),
+            "{csv}"
+        );
     }
     assert!(csv.contains("kiosk,kiosk_taps,apart,"), "{csv}");
 }
@@ -292,7 +366,15 @@ async fn channels_are_reported_apart(app: TestApp) {
 /// With SMS configured, `/readyz` also watches the phone sender; without, it does not.
 async fn readiness_includes_the_phone_sender(backend: Backend) {
     let plain = TestApp::spawn(backend.clone()).await;
-    let body: Value = plain.client.get(plain.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let body: Value = plain
+        .client
+        .get(plain.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(body["checks"].get("phone").is_none(), "{body}");
     drop(plain);
     let app = TestApp::spawn_with(backend, |s| {
@@ -305,17 +387,27 @@ async fn readiness_includes_the_phone_sender(backend: Backend) {
     assert_eq!(ready.status(), 200);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["phone"], "ok");
-    app.state.phone_sender.as_ref().expect("a phone sender").request_stop();
+    app.state
+        .phone_sender
+        .as_ref()
+        .expect("a phone sender")
+        .request_stop();
     let started = Instant::now();
     let body = loop {
         let res = app.client.get(app.url("/readyz")).send().await.unwrap();
         if res.status() == 503 {
             break res.json::<Value>().await.unwrap();
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "still ready 5 s after the phone sender stopped");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still ready 5 s after the phone sender stopped"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(body["reason"].as_str().unwrap().contains("phone sender"), "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("phone sender"),
+        "{body}"
+    );
     assert_eq!(body["checks"]["mail"], "ok");
 }
 

@@ -640,7 +640,11 @@ async fn openapi_lists_exactly_the_statuses_the_api_returns(app: TestApp) {
         .expect("the second book")
     };
     let revoked = books_admin
-        .post(&app, &books, &[("action", "revoke"), ("book", &second_book)])
+        .post(
+            &app,
+            &books,
+            &[("action", "revoke"), ("book", &second_book)],
+        )
         .await;
     assert_eq!(revoked.status(), 200);
     app.issue_survey("DOC-STICKER", None).await;
@@ -656,8 +660,10 @@ async fn openapi_lists_exactly_the_statuses_the_api_returns(app: TestApp) {
         request.send()
     };
     let sticker = |serial: &str, dossier: &str| {
-        serde_json::to_vec(&serde_json::json!({ "unit": "STP", "dossier_code": dossier, "sticker": serial }))
-            .expect("json")
+        serde_json::to_vec(
+            &serde_json::json!({ "unit": "STP", "dossier_code": dossier, "sticker": serial }),
+        )
+        .expect("json")
     };
     for (body, key) in [
         (sticker("S1-0001", "DOC-STICKER"), Some(key.as_str())),

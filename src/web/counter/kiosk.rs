@@ -20,7 +20,11 @@ const THANKS_SECONDS: u32 = 3;
 
 fn policy(state: &AppState) -> KioskPolicy {
     KioskPolicy {
-        faces: if state.settings.kiosk_faces == 3 { 3 } else { 5 },
+        faces: if state.settings.kiosk_faces == 3 {
+            3
+        } else {
+            5
+        },
         min_gap: chrono::Duration::seconds(state.settings.kiosk_tap_seconds.max(0)),
     }
 }
@@ -174,7 +178,9 @@ pub async fn tap(
     let asked = desk.clone();
     let now = crate::db::now();
     let result = state
-        .with_conn(move |conn| tap_at_desk(conn, &policy, credential.as_deref(), &asked, &face, now))
+        .with_conn(move |conn| {
+            tap_at_desk(conn, &policy, credential.as_deref(), &asked, &face, now)
+        })
         .await;
     let tapped = match result {
         Ok(Ok(tapped)) => tapped,
@@ -185,7 +191,9 @@ pub async fn tap(
                 faces_page(
                     &desk,
                     policy.faces,
-                    Some("Vui lòng chạm vào một trong các khuôn mặt. / Please tap one of the faces."),
+                    Some(
+                        "Vui lòng chạm vào một trong các khuôn mặt. / Please tap one of the faces.",
+                    ),
                 ),
             )));
         }
@@ -211,7 +219,10 @@ pub async fn tap(
         ),
         Tapped::TooSoon { wait_seconds } => shell(
             &desk,
-            Some((u32::try_from(*wait_seconds).unwrap_or(10).clamp(1, 600), home(&desk))),
+            Some((
+                u32::try_from(*wait_seconds).unwrap_or(10).clamp(1, 600),
+                home(&desk),
+            )),
             html! {
                 h1 { "Cảm ơn, ý kiến vừa rồi đã được ghi nhận." }
                 p.en lang="en" { "Thank you, the last answer has been recorded." }

@@ -20,13 +20,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(books::act)),
     )
     .service(web::resource("/agency/units/{id}/books/{book}/print").route(get().to(books::print)))
-    .service(web::resource("/api/v1/stickers/attach").route(web::post().to(stickers::attach_sticker)))
+    .service(
+        web::resource("/api/v1/stickers/attach").route(web::post().to(stickers::attach_sticker)),
+    )
     .service(
         web::resource("/counter/{desk}/kiosk")
             .route(get().to(kiosk::show))
             .route(web::post().to(kiosk::tap)),
     )
-    .service(web::resource("/counter/{desk}/kiosk/follow-up").route(web::post().to(kiosk::follow_up)));
+    .service(
+        web::resource("/counter/{desk}/kiosk/follow-up").route(web::post().to(kiosk::follow_up)),
+    );
 }
 
 /// The cookie holding a paired device's credential; only a hash of it is stored.
