@@ -95,6 +95,12 @@ pub struct Settings {
     pub phone_quiet_hours: String,
     /// How long a desk's screen shows the QR of its latest registration (unless answered).
     pub counter_screen_seconds: i64,
+    /// One-tap kiosks show this many faces: 3 or 5.
+    pub kiosk_faces: i64,
+    /// A kiosk takes at most one tap per this many seconds (per device).
+    pub kiosk_tap_seconds: i64,
+    /// Whether one-tap kiosk answers enter the SIPAS index (reported apart either way).
+    pub kiosk_in_index: bool,
     /// Per-response signals that hold a counter response out of the index until reviewed
     /// (comma-separated: same_device, same_network, fast_issue, short_answering, straight_line,
     /// burst; empty holds nothing). Signals a real citizen can trip alone are left out by default.
@@ -173,6 +179,9 @@ impl Default for Settings {
             zalo_reminder_template_id: None,
             phone_quiet_hours: "21:00-07:00".into(),
             counter_screen_seconds: 180,
+            kiosk_faces: 5,
+            kiosk_tap_seconds: 10,
+            kiosk_in_index: false,
             hold_rules: "same_device,fast_issue".into(),
             integrity_fast_seconds: 90,
             integrity_seconds_per_question: 2.0,
@@ -234,6 +243,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ),
     ("SIPAS_PHONE_QUIET_HOURS", "phone_quiet_hours"),
     ("SIPAS_COUNTER_SCREEN_SECONDS", "counter_screen_seconds"),
+    ("SIPAS_KIOSK_FACES", "kiosk_faces"),
+    ("SIPAS_KIOSK_TAP_SECONDS", "kiosk_tap_seconds"),
+    ("SIPAS_KIOSK_IN_INDEX", "kiosk_in_index"),
     ("SIPAS_HOLD_RULES", "hold_rules"),
     ("SIPAS_INTEGRITY_FAST_SECONDS", "integrity_fast_seconds"),
     (
@@ -331,6 +343,14 @@ impl Settings {
                 "zalo_reminder_template_id" => self.zalo_reminder_template_id = Some(value),
                 "phone_quiet_hours" => self.phone_quiet_hours = value,
                 "counter_screen_seconds" => self.counter_screen_seconds = number(name, &value)?,
+                "kiosk_faces" => {
+                    self.kiosk_faces = number(name, &value)?;
+                    if ![3, 5].contains(&self.kiosk_faces) {
+                        anyhow::bail!("{name}=`{value}` must be 3 or 5");
+                    }
+                }
+                "kiosk_tap_seconds" => self.kiosk_tap_seconds = number(name, &value)?,
+                "kiosk_in_index" => self.kiosk_in_index = flag(name, &value)?,
                 "hold_rules" => self.hold_rules = value,
                 "integrity_fast_seconds" => self.integrity_fast_seconds = number(name, &value)?,
                 "integrity_seconds_per_question" => {

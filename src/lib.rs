@@ -203,7 +203,12 @@ impl Application {
             secret,
             writer,
         };
-        let state = AppState::new(settings, services, mail.status())?;
+        let state = AppState::new(
+            settings,
+            services,
+            mail.status(),
+            phone.as_ref().map(|p| p.status()),
+        )?;
         let data = aweb::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()

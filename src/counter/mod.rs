@@ -1,7 +1,10 @@
 //! The counter (one-stop desk): which transaction a desk registered last, so the screen facing
 //! the citizen can show its QR, and the devices paired to a desk.
 
+pub mod attach;
+pub mod books;
 pub mod devices;
+pub mod kiosk;
 pub mod screen;
 pub mod staff;
 

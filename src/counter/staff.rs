@@ -25,7 +25,7 @@ pub struct DeskPage {
     pub revoked: bool,
 }
 
-fn visible_unit(conn: &mut DbConn, viewer: &User, unit_id: &str) -> AppResult<Unit> {
+pub(super) fn visible_unit(conn: &mut DbConn, viewer: &User, unit_id: &str) -> AppResult<Unit> {
     // Another agency's unit does not exist as far as this user can tell.
     let not_found = || AppError::NotFound(Msg::new("Không có đơn vị này.", "No such unit."));
     if !viewer.can_read_unit(conn, unit_id)? {

@@ -506,6 +506,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    token_books (id) {
+        id -> Text,
+        number -> BigInt,
+        unit_id -> Text,
+        form_code -> Text,
+        form_version -> BigInt,
+        size -> BigInt,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    book_stickers (book_id, serial) {
+        book_id -> Text,
+        serial -> BigInt,
+        transaction_id -> Nullable<Text>,
+        response_id -> Nullable<Text>,
+        rating -> Nullable<BigInt>,
+        answered_at -> Nullable<Timestamp>,
+        attached_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    kiosk_taps (id) {
+        id -> Text,
+        unit_id -> Text,
+        desk -> Text,
+        device_id -> Text,
+        face -> BigInt,
+        faces -> BigInt,
+        follow_up -> Nullable<Text>,
+        tapped_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    kiosk_refusals (device_id, minute) {
+        device_id -> Text,
+        minute -> Timestamp,
+        unit_id -> Text,
+        refused -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     app_secrets,
     units,
@@ -531,6 +580,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     desk_registrations,
     counter_pairings,
     counter_devices,
+    token_books,
+    book_stickers,
+    kiosk_taps,
+    kiosk_refusals,
     samples,
     sample_units,
     sample_members,

@@ -126,6 +126,10 @@ pub struct UnitIntegrity {
     pub gap_flagged: bool,
     pub evidence: f64,
     pub flagged: bool,
+    /// One-tap kiosk taps refused by the per-device limit in the period: someone tapping
+    /// again and again. Shown as a signal from [`crate::report::kiosk::BURST_REFUSED`] on; not
+    /// a statistical test, so outside the panel's family and evidence.
+    pub kiosk_refused: u64,
 }
 
 impl UnitIntegrity {
@@ -142,6 +146,9 @@ impl UnitIntegrity {
         }
         if self.gap_flagged {
             out.push("gap");
+        }
+        if self.kiosk_refused >= crate::report::kiosk::BURST_REFUSED {
+            out.push("kiosk_burst");
         }
         out
     }
@@ -163,6 +170,7 @@ pub fn flag_title(code: &str, lang: Lang) -> &'static str {
     match code {
         "issue_rate" => lang.pick("Tỷ lệ phát phiếu thấp", "Low issue rate"),
         "gap" => lang.pick("Chênh lệch quầy – phiếu giấy", "Counter vs paper gap"),
+        "kiosk_burst" => lang.pick("Chạm liên tục ở máy đánh giá", "Kiosk tap bursts"),
         other => Signal::parse(other).map(|s| s.title(lang)).unwrap_or("?"),
     }
 }
@@ -176,6 +184,10 @@ pub fn flag_explanation(code: &str, lang: Lang) -> &'static str {
         "gap" => lang.pick(
             "Kết quả khảo sát tại quầy cao hơn kết quả phiếu giấy do bưu điện thu độc lập, và chênh lệch có ý nghĩa thống kê (không phải do ngẫu nhiên).",
             "Counter e-survey results are higher than the independent paper survey for the same unit and period, and the difference is statistically significant (not chance).",
+        ),
+        "kiosk_burst" => lang.pick(
+            "Máy đánh giá một chạm tại quầy đã từ chối nhiều lần chạm quá dồn dập (vượt giới hạn mỗi thiết bị): có thể ai đó chạm lặp đi lặp lại để nâng kết quả.",
+            "The desk's one-tap kiosk refused many taps that came too fast (over its per-device limit): someone may be tapping again and again to raise the result.",
         ),
         other => Signal::parse(other)
             .map(|s| s.explanation(lang))
@@ -330,6 +342,7 @@ pub fn evaluate(counts: &[UnitCounts]) -> Vec<UnitIntegrity> {
                 gap_flagged: false,
                 evidence: 0.0,
                 flagged: false,
+                kiosk_refused: 0,
             }
         })
         .collect();
@@ -431,7 +444,12 @@ pub fn assess(
         )?),
         None => None,
     };
-    let present: HashSet<&String> = counts.keys().chain(dossiers.keys()).collect();
+    let refused = crate::report::kiosk::refused_by_unit(conn, period, opts.utc_offset)?;
+    let present: HashSet<&String> = counts
+        .keys()
+        .chain(dossiers.keys())
+        .chain(refused.keys())
+        .collect();
     let mut inputs = Vec::new();
     for unit in units::list(conn)?
         .iter()
@@ -464,5 +482,9 @@ pub fn assess(
             gap,
         });
     }
-    Ok(evaluate(&inputs))
+    let mut assessed = evaluate(&inputs);
+    for unit in &mut assessed {
+        unit.kiosk_refused = refused.get(&unit.unit.id).copied().unwrap_or(0);
+    }
+    Ok(assessed)
 }

@@ -1,8 +1,6 @@
 //! The SMS and Zalo sender: the same outbox, leases and backoff as e-mail (see
 //! [`super::sender`]), plus quiet hours, and the number erased once nothing is due for it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -12,6 +10,7 @@ use diesel::prelude::*;
 use super::outbox::{self, Channels};
 use super::phone::{self, PhoneChannel, PhoneNumber};
 use super::quiet_hours::QuietHours;
+use super::sender::SenderStatus;
 use super::short_text::ShortInvitation;
 use super::sms::{PhoneSendError, SmsGateway};
 use super::zalo::{ZaloParams, ZaloZns};
@@ -260,7 +259,6 @@ fn send(
 ) -> Result<(), PhoneSendError> {
     let phone = PhoneNumber::from_stored(message.phone.clone().unwrap_or_default());
     let token = SurveyToken::for_transaction(&policy.secret, &message.transaction_id);
-    let survey_url = format!("{}/s/{}?via=link", policy.public_base, token.as_str());
     let opt_out_url = format!("{}/s/{}/unsubscribe", policy.public_base, token.as_str());
     let until = (message.expires_at + policy.utc_offset)
         .format("%d/%m")
@@ -280,6 +278,13 @@ fn send(
             ));
         }
     };
+    // The link says which invitation brought the citizen: the answer's channel.
+    let survey_url = format!(
+        "{}/s/{}?via={}",
+        policy.public_base,
+        token.as_str(),
+        channel.as_str()
+    );
     match (channel, &policy.zalo, &policy.sms) {
         (PhoneChannel::Zalo, Some(zalo), _) => {
             let params = ZaloParams {
@@ -328,7 +333,8 @@ fn sweep_expired(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
 
 /// The running phone sender thread.
 pub struct PhoneSender {
-    stop: Arc<AtomicBool>,
+    /// Its heartbeat (read by `/readyz`) and stop flag, as the mail sender's.
+    status: SenderStatus,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -348,8 +354,8 @@ impl PhoneSender {
             instance = %policy.instance,
             "phone sender started"
         );
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let status = SenderStatus::default();
+        let flag = status.clone();
         let handle = std::thread::Builder::new()
             .name("sipas-phone".into())
             .spawn(move || {
@@ -365,7 +371,8 @@ impl PhoneSender {
                         return;
                     }
                 };
-                while !flag.load(Ordering::Relaxed) {
+                while !flag.stopping() {
+                    flag.beat();
                     let result = pool.get().and_then(|mut conn| {
                         run_once(&mut conn, &client, &policy, crate::db::now())
                     });
@@ -373,7 +380,7 @@ impl PhoneSender {
                         tracing::error!(error = format!("{e:#}"), "phone pass failed");
                     }
                     let mut slept = Duration::ZERO;
-                    while slept < poll && !flag.load(Ordering::Relaxed) {
+                    while slept < poll && !flag.stopping() {
                         let step = Duration::from_millis(50).min(poll - slept);
                         std::thread::sleep(step);
                         slept += step;
@@ -381,14 +388,19 @@ impl PhoneSender {
                 }
             })?;
         Ok(Some(Self {
-            stop,
+            status,
             handle: Some(handle),
         }))
     }
 
+    /// The sender's heartbeat, for the application state.
+    pub fn status(&self) -> SenderStatus {
+        self.status.clone()
+    }
+
     /// Finishes the current pass and stops.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.status.request_stop();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -397,6 +409,6 @@ impl PhoneSender {
 
 impl Drop for PhoneSender {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.status.request_stop();
     }
 }

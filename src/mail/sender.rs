@@ -205,7 +205,7 @@ pub struct SenderStatus {
 }
 
 impl SenderStatus {
-    fn beat(&self) {
+    pub(crate) fn beat(&self) {
         self.last_turn_ms
             .store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     }
@@ -225,7 +225,7 @@ impl SenderStatus {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 }

@@ -92,13 +92,13 @@ mod tests {
             reminder: false,
             unit: "Ủy ban nhân dân phường Hoàn Kiếm, thành phố Hà Nội",
             procedure: "Chứng thực bản sao từ bản chính",
-            survey_url: "https://khaosat.example.vn/s/ABCDEFGHJKMNPQRS?via=link",
+            survey_url: "https://khaosat.example.vn/s/ABCDEFGHJKMNPQRS?via=sms",
             opt_out_url: "https://khaosat.example.vn/s/ABCDEFGHJKMNPQRS/unsubscribe",
             until: "09/12",
         };
         let text = sms.text();
         assert!(text.is_ascii(), "{text}");
-        assert!(text.contains("?via=link"));
+        assert!(text.contains("?via=sms"));
         assert!(text.contains("/unsubscribe"));
         assert!(text.starts_with("Uy ban nhan dan phuong Hoan Kiem, tha...: moi"));
         // Two GSM segments at most (153 characters each when concatenated).

@@ -60,6 +60,32 @@ pub fn text(r: &UnitReport) -> String {
             figure_text(&gap.independent)
         );
     }
+    for c in &r.channels {
+        let _ = writeln!(
+            out,
+            "  {} via {}: {}",
+            c.form,
+            c.channel,
+            figure_text(&c.index)
+        );
+    }
+    let k = &r.kiosk;
+    let _ = writeln!(
+        out,
+        "One-tap kiosk ({}): {} taps, {} satisfied{}",
+        if r.kiosk_in_index {
+            "in the index"
+        } else {
+            "kept out of the index"
+        },
+        k.taps,
+        k.satisfied_share
+            .map(|v| format!("{v:.1}%"))
+            .unwrap_or_else(|| "—".into()),
+        k.weight
+            .map(|w| format!(", {w:.1}% of all answers"))
+            .unwrap_or_default()
+    );
     let d = &r.dossier_rate;
     let _ = writeln!(
         out,
@@ -221,6 +247,48 @@ pub fn unit_table(r: &UnitReport) -> Table {
     for f in r.sipas.iter().chain(r.transaction.iter()) {
         form_rows(&mut out, f);
     }
+    // Channels apart: each form's index per channel, then the one-tap kiosk.
+    for c in &r.channels {
+        let label = crate::survey::channel::Channel::parse(&c.channel)
+            .map(|ch| ch.label().0)
+            .unwrap_or_default();
+        out.push(vec![
+            Cell::text(&c.form),
+            Cell::text("channel"),
+            Cell::text(&c.channel),
+            Cell::text(label),
+            Cell::count(c.index.n),
+            Cell::opt(c.index.value),
+            Cell::opt(c.index.ci_low),
+            Cell::opt(c.index.ci_high),
+        ]);
+    }
+    let k = &r.kiosk;
+    let mut kiosk = vec![
+        Cell::text("kiosk"),
+        Cell::text("kiosk_taps"),
+        Cell::text(if r.kiosk_in_index {
+            "in_index"
+        } else {
+            "apart"
+        }),
+        Cell::text("Máy đánh giá một chạm (tỷ lệ hài lòng)"),
+        Cell::count(k.taps),
+        Cell::opt(k.satisfied_share),
+        Cell::Empty,
+        Cell::Empty,
+        Cell::Empty,
+    ];
+    kiosk.extend(k.by_face.iter().map(|n| Cell::count(*n)));
+    out.push(kiosk);
+    out.push(vec![
+        Cell::text("kiosk"),
+        Cell::text("kiosk_weight"),
+        Cell::text(""),
+        Cell::text("Tỷ trọng máy đánh giá trong tổng số ý kiến (%)"),
+        Cell::count(k.taps),
+        Cell::opt(k.weight),
+    ]);
     out
 }
 

@@ -119,7 +119,13 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn new(n: u64, share: Option<f64>, ci: Option<Interval>, se: Option<f64>, min_n: u64) -> Self {
+    pub(crate) fn new(
+        n: u64,
+        share: Option<f64>,
+        ci: Option<Interval>,
+        se: Option<f64>,
+        min_n: u64,
+    ) -> Self {
         let shown = n >= min_n.max(1);
         Self {
             n,

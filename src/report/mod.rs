@@ -6,6 +6,7 @@ pub mod agency_home;
 pub mod charts;
 pub mod export;
 pub mod figures;
+pub mod kiosk;
 pub mod latest;
 pub mod overview;
 pub mod period;
@@ -30,6 +31,7 @@ use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::forms::{Form, FormKind, FormRegistry};
 use crate::i18n::Msg;
+use crate::survey::channel::Channel;
 use crate::units::{self, Unit};
 
 /// Settings of the report computation.
@@ -40,6 +42,8 @@ pub struct ReportOptions {
     /// Margin e of the required-sample formula.
     pub sample_margin: f64,
     pub utc_offset: FixedOffset,
+    /// One-tap kiosk taps enter the unit report's SIPAS index (`SIPAS_KIOSK_IN_INDEX`).
+    pub kiosk_in_index: bool,
 }
 
 impl ReportOptions {
@@ -48,6 +52,7 @@ impl ReportOptions {
             min_n: settings.report_min_n,
             sample_margin: settings.sample_margin,
             utc_offset,
+            kiosk_in_index: settings.kiosk_in_index,
         }
     }
 }
@@ -149,6 +154,52 @@ pub struct Change {
     pub significant: bool,
 }
 
+/// One channel's figure of a form (channels reported apart: QR, links by invitation, token
+/// books, paper …).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChannelFigure {
+    pub form: String,
+    pub channel: String,
+    pub index: Figure,
+}
+
+/// Each channel present in `tallies` (in [`Channel::ALL`] order), for the respondents `slice`
+/// admits.
+fn channel_figures(
+    form: &Form,
+    tallies: &Tallies,
+    slice: &Slice,
+    min_n: u64,
+) -> Vec<ChannelFigure> {
+    let mut present: Vec<&str> = tallies.0.keys().map(|k| k.channel.as_str()).collect();
+    let order = |c: &str| {
+        Channel::ALL
+            .iter()
+            .position(|x| x.code() == c)
+            .unwrap_or(usize::MAX)
+    };
+    present.sort_by_key(|c| (order(c), c.to_string()));
+    present.dedup();
+    present
+        .into_iter()
+        .map(|channel| {
+            let t = tallies.total(|k| {
+                k.channel == channel
+                    && slice
+                        .respondent_type
+                        .as_deref()
+                        .is_none_or(|r| k.respondent_type == r)
+            });
+            ChannelFigure {
+                form: form.code.clone(),
+                channel: channel.to_string(),
+                index: compute(form, &t, min_n).index,
+            }
+        })
+        .filter(|c| c.index.n > 0)
+        .collect()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TrendPoint {
     pub month: String,
@@ -171,6 +222,12 @@ pub struct UnitReport {
     pub gap: Option<ChannelGap>,
     pub change: Option<Change>,
     pub trend: Vec<TrendPoint>,
+    /// Each form's figure per channel.
+    pub channels: Vec<ChannelFigure>,
+    /// One-tap kiosk taps, reported apart (see [`kiosk`]).
+    pub kiosk: kiosk::KioskFigures,
+    /// Whether the kiosk taps are in `sipas`'s index (the province's setting).
+    pub kiosk_in_index: bool,
 }
 
 fn form_of_kind(forms: &FormRegistry, kind: FormKind) -> Option<Arc<Form>> {
@@ -239,17 +296,8 @@ pub fn unit_report(
     slice: &Slice,
 ) -> AppResult<UnitReport> {
     if let Some(c) = slice.channel.as_deref()
-        && ![
-            "counter",
-            "independent",
-            "qr",
-            "link",
-            "kiosk",
-            "paper",
-            "phone",
-            "interview",
-        ]
-        .contains(&c)
+        && !["counter", "independent"].contains(&c)
+        && crate::survey::channel::Channel::parse(c).is_none_or(|c| c == Channel::Group)
     {
         return Err(bad_slice(
             "channel",
@@ -300,10 +348,26 @@ pub fn unit_report(
     let mut change = None;
     let mut trend = Vec::new();
     let mut achieved = 0;
+    let mut channels = Vec::new();
+    let mut kiosk_figures = kiosk::figures(conn, &scope, period, opts.utc_offset)?;
+    // Kiosk taps join the index only when the province says so, and only in slices that
+    // admit the kiosk channel.
+    let kiosk_counts = opts.kiosk_in_index
+        && slice.procedure_id.is_none()
+        && slice.respondent_type.is_none()
+        && matches!(
+            slice.channel.as_deref(),
+            None | Some("counter") | Some("kiosk")
+        );
     if let Some(form) = &sipas_form {
         let (tallies, tally) = figures_for(conn, form, period)?;
-        let figures = compute(form, &tally, opts.min_n);
+        let mut figures = compute(form, &tally, opts.min_n);
+        if kiosk_counts {
+            figures.index = kiosk::index_with_taps(form, &tally, &kiosk_figures, opts.min_n);
+        }
         achieved = tallies.total(|_| true).responses();
+        kiosk_figures.weigh(achieved);
+        channels.extend(channel_figures(form, &tallies, slice, opts.min_n));
         let by_group = |group: &[&str]| {
             let t = tallies.total(|k| {
                 group.contains(&k.channel.as_str())
@@ -325,7 +389,11 @@ pub fn unit_report(
         });
         let previous_period = period.previous();
         let (_, prev_tally) = figures_for(conn, form, &previous_period)?;
-        let previous = compute(form, &prev_tally, opts.min_n).index;
+        let mut previous = compute(form, &prev_tally, opts.min_n).index;
+        if kiosk_counts {
+            let previous_kiosk = kiosk::figures(conn, &scope, &previous_period, opts.utc_offset)?;
+            previous = kiosk::index_with_taps(form, &prev_tally, &previous_kiosk, opts.min_n);
+        }
         let (difference, p_value, significant) = compare(&figures.index, &previous);
         change = Some(Change {
             previous_period: previous_period.label(),
@@ -364,7 +432,8 @@ pub fn unit_report(
     }
     let transaction = match &transaction_form {
         Some(form) => {
-            let (_, tally) = figures_for(conn, form, period)?;
+            let (tallies, tally) = figures_for(conn, form, period)?;
+            channels.extend(channel_figures(form, &tallies, slice, opts.min_n));
             Some(compute(form, &tally, opts.min_n))
         }
         None => None,
@@ -398,6 +467,9 @@ pub fn unit_report(
         gap,
         change,
         trend,
+        channels,
+        kiosk: kiosk_figures,
+        kiosk_in_index: kiosk_counts,
     })
 }
 

@@ -18,6 +18,7 @@ use crate::db::schema::{
 use crate::db_run;
 use crate::forms::FormRegistry;
 use crate::rollup::counted_levels;
+use crate::survey::channel::Channel;
 use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 
 /// The cell a tally belongs to.
@@ -46,8 +47,8 @@ impl Tallies {
 }
 
 /// Channels collected at the counter (what agencies control) and by the independent collector.
-pub const COUNTER_CHANNELS: &[&str] = &["qr", "link", "kiosk"];
-pub const INDEPENDENT_CHANNELS: &[&str] = &["paper", "phone", "interview"];
+pub const COUNTER_CHANNELS: &[&str] = Channel::COUNTER_CODES;
+pub const INDEPENDENT_CHANNELS: &[&str] = Channel::INDEPENDENT_CODES;
 
 /// Which units sit below (or were merged into) each unit, loaded once so that many scopes
 /// cost one query.

@@ -1,6 +1,8 @@
 //! The e-survey path: transactions from the counter, single-use tokens, QR codes, and the
 //! durable storage of responses.
 
+pub mod book_token;
+pub mod channel;
 pub mod lookup;
 pub mod qr;
 pub mod registration;

@@ -8,7 +8,10 @@
 
 use chrono::NaiveDateTime;
 
-use super::lookup::{OpenSurvey, TokenState, lookup, lookup_for_answer};
+use super::channel::Channel;
+use super::lookup::{
+    OpenSurvey, TokenState, lookup_any, lookup_for_answer, lookup_sticker, recent_reached,
+};
 use super::response::{NewResponse, Submission, SubmitOutcome};
 use super::token::{SurveyToken, verify_opened};
 use crate::error::{AppError, AppResult};
@@ -26,8 +29,9 @@ pub struct Answer {
     /// The posted fields, in order (multi-choice questions repeat their name).
     pub fields: Vec<(String, String)>,
     pub language: Lang,
-    /// How the link was reached: `qr`, `link` or `kiosk`; becomes the response's channel.
-    pub channel: &'static str,
+    /// How the link was reached (`?via=`); becomes the response's channel (a sticker of a
+    /// token book is always [`Channel::Book`]).
+    pub channel: Channel,
     /// The client's address and user agent: hashed for the integrity signals, never stored.
     pub address: String,
     pub user_agent: String,
@@ -96,13 +100,22 @@ pub async fn submit(services: &Services, answer: Answer) -> AppResult<Submitted>
     if let Some(campaign_id) = survey.campaign_id.clone() {
         return store_group_answer(services, &answer, &survey, valid, opened_at, campaign_id).await;
     }
+    let overall = match survey.form.kind {
+        FormKind::Transaction => valid.overall,
+        _ => None,
+    };
     let dossier_rating = match (survey.form.kind, &survey.transaction_id, valid.overall) {
         (FormKind::Transaction, Some(id), Some(level)) => Some((id.clone(), level)),
         _ => None,
     };
+    // A book sticker's answer has its own channel, whatever the link's `via` says.
+    let channel = match survey.sticker {
+        Some(_) => Channel::Book,
+        None => answer.channel,
+    };
     let mut submission = Submission {
         token_hash: Some(survey.token_hash.clone()),
-        response: new_response(&answer, &survey, &valid, answer.channel, opened_at, now),
+        response: new_response(&answer, &survey, &valid, channel, opened_at, now),
         scores: crate::forms::scoring::respondent_scores(&survey.form, &valid.answers),
         answers: valid.answers,
         dossier_rating,
@@ -122,6 +135,9 @@ pub async fn submit(services: &Services, answer: Answer) -> AppResult<Submitted>
     // Kept on the case only, and only if the answer opens one.
     crate::integrity::cases::attach_contact(&mut screening, contact, now);
     submission.screening = Some(screening);
+    if let Some(sticker) = survey.sticker {
+        return store_sticker_answer(services, submission, sticker, overall).await;
+    }
     match services.writer.submit(submission).await? {
         SubmitOutcome::Stored => Ok(Submitted::Stored),
         SubmitOutcome::AlreadyUsed => Ok(Submitted::Unavailable(TokenState::Used)),
@@ -129,11 +145,32 @@ pub async fn submit(services: &Services, answer: Answer) -> AppResult<Submitted>
     }
 }
 
+/// A book sticker's answer: the sticker is claimed and the answer stored in one job of the
+/// group commit (see `crate::counter::books::store_answer`).
+async fn store_sticker_answer(
+    services: &Services,
+    submission: Submission,
+    sticker: super::lookup::Sticker,
+    overall: Option<i64>,
+) -> AppResult<Submitted> {
+    use crate::counter::books::{StickerOutcome, store_answer};
+    let offset = services.policies.utc_offset;
+    let stored = services
+        .writer
+        .run(move |conn, delta| store_answer(conn, delta, submission, &sticker, overall, offset))
+        .await??;
+    Ok(match stored {
+        StickerOutcome::Stored => Submitted::Stored,
+        StickerOutcome::Used => Submitted::Unavailable(TokenState::Used),
+        StickerOutcome::Revoked => Submitted::Unavailable(TokenState::Revoked),
+    })
+}
+
 fn new_response(
     answer: &Answer,
     survey: &OpenSurvey,
     valid: &ValidAnswers,
-    channel: &str,
+    channel: Channel,
     opened_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> NewResponse {
@@ -143,7 +180,7 @@ fn new_response(
         procedure_id: survey.procedure_id.clone(),
         form_code: survey.form.code.clone(),
         form_version: survey.form.version,
-        channel: channel.to_string(),
+        channel: channel.code().to_string(),
         respondent_type: valid.respondent_type.clone(),
         language: answer.language.code().to_string(),
         issued_at: Some(survey.issued_at),
@@ -167,7 +204,7 @@ async fn store_group_answer(
         answer,
         survey,
         &valid,
-        crate::groups::GROUP_CHANNEL,
+        Channel::Group,
         opened_at,
         crate::db::now(),
     );
@@ -216,7 +253,14 @@ async fn open_with_context(
     let (found, context) = services
         .with_quick_read(move |conn| {
             let (found, recent_reached) =
-                lookup_for_answer(conn, &forms, &lookup_token, now, &probe)?;
+                match lookup_for_answer(conn, &forms, &lookup_token, now, &probe)? {
+                    // No link row: perhaps a book sticker (checked by its signature).
+                    (TokenState::Unknown, _) => (
+                        lookup_sticker(conn, &forms, &secret, &lookup_token, now)?,
+                        recent_reached(conn, &probe)?,
+                    ),
+                    known => known,
+                };
             let context = match &found {
                 // Campaign answers are never screened.
                 TokenState::Open(survey) if survey.campaign_id.is_none() => {
@@ -247,11 +291,12 @@ pub async fn open(
     let Some(token) = SurveyToken::parse(raw_token) else {
         return Ok((None, TokenState::Unknown));
     };
-    let forms = services.forms.clone();
+    let (forms, secret) = (services.forms.clone(), services.secret.clone());
     let lookup_token = token.clone();
     let found = services
         .with_quick_read(move |conn| {
-            lookup(conn, &forms, &lookup_token, crate::db::now()).map_err(AppError::from)
+            lookup_any(conn, &forms, &secret, &lookup_token, crate::db::now())
+                .map_err(AppError::from)
         })
         .await?;
     Ok((Some(token), found))

@@ -723,6 +723,22 @@ fn count(
     }
 }
 
+/// Stores one submission whose link the caller already claimed (a book sticker, see
+/// `counter::books`), inside a job of the group commit ([`ResponseWriter::run`]): the response,
+/// its screening, the dossier's rating and the end of its mail, counted in `delta` as a
+/// request's answer is.
+pub fn store_claimed(
+    conn: &mut DbConn,
+    delta: &mut RollupDelta,
+    submission: &Submission,
+    utc_offset: FixedOffset,
+) -> QueryResult<SubmitOutcome> {
+    let answers = stored::encode(&submission.answers);
+    let (outcome, rated) = store_one(conn, submission, &answers)?;
+    count(delta, submission, outcome, rated, utc_offset);
+    Ok(outcome)
+}
+
 /// Stores submissions in one transaction and returns each one's outcome; an error means
 /// nothing was committed (for bulk loads; requests go through [`ResponseWriter`]).
 pub fn store_batch(

@@ -194,8 +194,21 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/counter/pair", Access::Survey),
     rule("GET", "/counter/{desk}/screen", Access::Public),
     rule("GET", "/counter/{desk}/events", Access::Public),
+    rule("GET", "/counter/{desk}/kiosk", Access::Public),
+    // Paired devices only (checked by the handler), limited per device: a centre's tablets
+    // share one network address, so the per-address survey limit would refuse them.
+    rule("POST", "/counter/{desk}/kiosk", Access::Public),
+    rule("POST", "/counter/{desk}/kiosk/follow-up", Access::Public),
     rule("GET", "/agency/units/{id}/counter", Access::Results),
     rule("POST", "/agency/units/{id}/counter", Access::Results),
+    rule("GET", "/agency/units/{id}/books", Access::Results),
+    rule("POST", "/agency/units/{id}/books", Access::Results),
+    rule(
+        "GET",
+        "/agency/units/{id}/books/{book}/print",
+        Access::Results,
+    ),
+    rule("POST", "/api/v1/stickers/attach", Access::ApiKey),
     rule("GET", "/cases", Access::Results),
     rule("GET", "/cases/{id}", Access::Results),
     rule("POST", "/cases/{id}", Access::Results),

@@ -11,7 +11,7 @@ use crate::survey::registration::{self, Caller};
 use crate::survey::transaction::TransactionRequest;
 
 /// The bearer key of the request, or 401.
-fn bearer_key(req: &HttpRequest) -> AppResult<String> {
+pub(crate) fn bearer_key(req: &HttpRequest) -> AppResult<String> {
     let missing = || {
         AppError::Unauthorized(Msg::new(
             "Thiếu hoặc sai khóa API (Authorization: Bearer KHÓA).",

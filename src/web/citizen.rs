@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::forms::answers::{self, AnswerProblems};
 use crate::forms::{Form, Question, QuestionType};
 use crate::i18n::Lang;
+use crate::survey::channel::Channel;
 use crate::survey::lookup::{OpenSurvey, TokenState};
 use crate::survey::qr;
 use crate::survey::submission::{self, Submitted};
@@ -25,11 +26,7 @@ use crate::survey::token::{SurveyToken, sign_opened};
 
 /// How the citizen reached the survey; becomes the response's channel.
 fn channel_from(via: Option<&str>) -> &'static str {
-    match via {
-        Some("link") => "link",
-        Some("kiosk") => "kiosk",
-        _ => "qr",
-    }
+    Channel::from_via(via).code()
 }
 
 #[derive(Deserialize)]
@@ -75,6 +72,14 @@ fn unavailable_page(state: &TokenState, lang: Lang, token: &str) -> HttpResponse
             lang.pick(
                 "Mỗi liên kết mời đánh giá chỉ dùng được một lần, và đánh giá qua liên kết này đã được ghi nhận. Cảm ơn Ông/Bà.",
                 "Each invitation link can be used once, and the rating given through this link has been recorded. Thank you.",
+            ),
+        ),
+        TokenState::Revoked => (
+            StatusCode::GONE,
+            lang.pick("Phiếu in sẵn này đã bị thu hồi", "This printed survey code has been withdrawn"),
+            lang.pick(
+                "Sổ phiếu chứa mã này đã bị cơ quan thu hồi (ví dụ vì bị thất lạc), nên mã không còn dùng được. Ông/Bà có thể góp ý trực tiếp tại bộ phận một cửa.",
+                "The book this code comes from has been withdrawn by the agency (for example because it was lost), so the code can no longer be used. You can still give feedback at the one-stop counter.",
             ),
         ),
         TokenState::CampaignExpired => (
@@ -183,12 +188,12 @@ pub async fn submit(
     let answer = submission::Answer {
         token: path.clone(),
         language: lang,
-        channel: channel_from(field("via")),
+        channel: Channel::from_via(field("via")),
         address: super::access::client_address(&req, &state.settings.trusted_proxies),
         user_agent: super::access::user_agent(&req),
         fields,
     };
-    let via = answer.channel;
+    let via = answer.channel.code();
     let given = given_answers(&answer.fields);
     match submission::submit(&state, answer).await {
         Ok(Submitted::Stored) => message_page(
@@ -442,17 +447,17 @@ pub async fn unsubscribe_page(
 ) -> HttpResponse {
     let lang = Lang::from_param(query.lang.as_deref());
     let title = lang.pick(
-        "Dừng nhận thư về hồ sơ này",
-        "Stop e-mails about this dossier",
+        "Dừng nhận thư và tin nhắn về hồ sơ này",
+        "Stop e-mails and messages about this dossier",
     );
     let body = html! {
         h1 { (title) }
         p { (lang.pick(
-            "Ông/Bà sẽ không nhận thêm thư mời hay thư nhắc khảo sát về hồ sơ này, và địa chỉ thư điện tử sẽ bị xóa khỏi hệ thống.",
-            "You will get no more invitations or reminders about this dossier, and your e-mail address will be deleted.")) }
+            "Ông/Bà sẽ không nhận thêm thư mời, tin nhắn SMS hay Zalo mời hoặc nhắc khảo sát về hồ sơ này; địa chỉ thư điện tử và số điện thoại sẽ bị xóa khỏi hệ thống.",
+            "You will get no more invitations or reminders about this dossier by e-mail, SMS or Zalo, and your e-mail address and phone number will be deleted.")) }
         form method="post" action=(format!("/s/{}/unsubscribe", path.as_str())) {
             input type="hidden" name="lang" value=(lang.code());
-            button type="submit" { (lang.pick("Dừng nhận thư", "Stop e-mails")) }
+            button type="submit" { (lang.pick("Dừng nhận thư và tin nhắn", "Stop e-mails and messages")) }
         }
     };
     let switch = format!(
@@ -487,10 +492,10 @@ pub async fn unsubscribe(
         Ok(true) => message_page(
             lang,
             StatusCode::OK,
-            lang.pick("Đã dừng gửi thư", "E-mails stopped"),
+            lang.pick("Đã dừng gửi thư và tin nhắn", "E-mails and messages stopped"),
             lang.pick(
-                "Ông/Bà sẽ không nhận thêm thư nào về hồ sơ này. Địa chỉ thư điện tử đã được xóa.",
-                "You will get no more e-mails about this dossier. Your address has been deleted.",
+                "Ông/Bà sẽ không nhận thêm thư hay tin nhắn SMS, Zalo nào về hồ sơ này. Địa chỉ thư điện tử và số điện thoại đã được xóa.",
+                "You will get no more e-mails, SMS or Zalo messages about this dossier. Your address and phone number have been deleted.",
             ),
             None,
         ),

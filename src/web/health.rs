@@ -1,7 +1,8 @@
 //! `GET /healthz`: cheap liveness for load balancers (the process answers and the database
 //! does). `GET /readyz`: readiness for monitoring and orchestrators: 503 with the reasons when
-//! the response writer does not run a no-op job in time, the mail sender has stopped going
-//! round its loop, or the database does not answer.
+//! the response writer does not run a no-op job in time, the mail sender (or, with SMS or Zalo
+//! configured, the phone sender) has stopped going round its loop, or the database does not
+//! answer.
 
 use std::time::Duration;
 
@@ -58,7 +59,20 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         )),
         None => Err("mail sender: not running".to_string()),
     };
-    let checks = [("writer", writer), ("mail", mail), ("database", database)];
+    let mut checks = vec![("writer", writer), ("mail", mail), ("database", database)];
+    // With SMS or Zalo configured, their sender must be going round its loop too.
+    if let Some(phone) = &state.phone_sender {
+        let phone = match phone.age() {
+            Some(age) if age <= limit => Ok(()),
+            Some(age) => Err(format!(
+                "phone sender: last turn {} s ago (limit {} s)",
+                age.as_secs(),
+                limit.as_secs()
+            )),
+            None => Err("phone sender: not running".to_string()),
+        };
+        checks.push(("phone", phone));
+    }
     let problems: Vec<&str> = checks
         .iter()
         .filter_map(|(_, r)| r.as_ref().err().map(String::as_str))

@@ -73,6 +73,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(get_or_head().to(counter::desks::show))
             .route(web::post().to(counter::desks::act)),
     );
+    counter::routes(cfg);
     staff_routes(cfg);
     admin::groups::routes(cfg);
     collector::routes(cfg);

@@ -69,6 +69,27 @@ pub fn spec() -> Value {
                         "created": { "type": "boolean", "description": "false when the dossier was already registered" }
                     }
                 },
+                "StickerAttachment": {
+                    "type": "object",
+                    "description": "Which dossier a sticker of an offline token book went with. Any other field is refused (422 naming it).",
+                    "additionalProperties": false,
+                    "required": ["unit", "dossier_code", "sticker"],
+                    "properties": {
+                        "unit": { "type": "string", "description": "Unit code of the registered dossier; the key's unit or a unit below it" },
+                        "dossier_code": { "type": "string", "description": "A dossier registered with POST /api/v1/transactions" },
+                        "sticker": { "type": "string", "maxLength": 512, "examples": ["S12-0042"], "description": "The serial printed on the sticker, the token in its QR code, or its whole survey URL; the sticker's book must be the dossier's unit's" }
+                    }
+                },
+                "AttachedSticker": {
+                    "type": "object",
+                    "required": ["sticker", "transaction_id", "answered", "rated"],
+                    "properties": {
+                        "sticker": { "type": "string", "description": "The sticker's serial" },
+                        "transaction_id": { "type": "string" },
+                        "answered": { "type": "boolean", "description": "The sticker was already answered" },
+                        "rated": { "type": "boolean", "description": "Its answer rated the dossier now (Decision 766); otherwise the answer, when it comes, will" }
+                    }
+                },
                 "Error": {
                     "type": "object",
                     "properties": {
@@ -100,6 +121,24 @@ pub fn spec() -> Value {
                         "403": { "description": "The unit is not the key's unit or below it", "content": { "application/json": { "schema": error } } },
                         "413": { "description": "Body larger than `SIPAS_MAX_BODY_BYTES`", "content": { "application/json": { "schema": error } } },
                         "422": { "description": "A field is invalid, unknown, holds a control character or a time outside its window; `field` names it", "content": { "application/json": { "schema": error } } }
+                    }
+                }
+            },
+            "/api/v1/stickers/attach": {
+                "post": {
+                    "summary": "Attach a token book sticker to its dossier / Gắn tem phiếu in sẵn với hồ sơ",
+                    "description": "Offline token books (printed QR stickers) are answered without a dossier; this tells which dossier a sticker went with, so its rating reaches the dossier (Decision 766), whether the answer came before or comes after. Repeating the same attachment changes nothing.",
+                    "security": [{ "apiKey": [] }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/StickerAttachment" } } } },
+                    "responses": {
+                        "200": { "description": "Attached (or already attached to this dossier)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/AttachedSticker" } } } },
+                        "400": { "description": "Malformed body (not JSON, not an object) or a field of the wrong type", "content": { "application/json": { "schema": error } } },
+                        "401": { "description": "Missing, unknown or revoked API key", "content": { "application/json": { "schema": error } } },
+                        "403": { "description": "The unit is not the key's unit or below it", "content": { "application/json": { "schema": error } } },
+                        "409": { "description": "The sticker is attached to another dossier, or the dossier to another sticker", "content": { "application/json": { "schema": error } } },
+                        "410": { "description": "The sticker's book has been revoked", "content": { "application/json": { "schema": error } } },
+                        "413": { "description": "Body larger than `SIPAS_MAX_BODY_BYTES`", "content": { "application/json": { "schema": error } } },
+                        "422": { "description": "A field is missing, unknown or holds a control character; an unknown dossier or sticker, or another unit's sticker; `field` names it", "content": { "application/json": { "schema": error } } }
                     }
                 }
             },
@@ -140,12 +179,12 @@ pub fn spec() -> Value {
                     "parameters": [
                         { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
                         { "name": "period", "in": "query", "schema": { "type": "string", "examples": ["2026", "2026-Q3", "2026-07", "2026-01-15..2026-03-31"] } },
-                        { "name": "channel", "in": "query", "schema": { "type": "string", "enum": ["counter", "independent", "qr", "link", "kiosk", "paper", "phone", "interview"] } },
+                        { "name": "channel", "in": "query", "schema": { "type": "string", "enum": ["counter", "independent", "qr", "link", "kiosk", "sms", "zalo", "book", "paper", "phone", "interview"] } },
                         { "name": "respondent_type", "in": "query", "schema": { "type": "string", "enum": ["individual", "organisation"] } },
                         { "name": "procedure", "in": "query", "schema": { "type": "string" }, "description": "Procedure code (whole-month periods only)" }
                     ],
                     "responses": {
-                        "200": { "description": "UnitReport: unit, period, sipas {index, elements[{index, items[{satisfied, mean, distribution, no_answer}]}], overall_question, choices}, transaction, dossier_rate {counts, rate}, sample {population, required, achieved, sufficient}, gap {counter, independent, difference, p_value, significant}, change {previous_period, previous, difference, p_value, significant}, trend[{month, index}]. Every index, satisfied, counter, independent and previous is a Figure (#/components/schemas/Figure: unrounded percentage with its interval); dossier_rate.rate is an unrounded percentage, difference unrounded percentage points, mean the unrounded mean level.", "content": { "application/json": {} } },
+                        "200": { "description": "UnitReport: unit, period, sipas {index, elements[{index, items[{satisfied, mean, distribution, no_answer}]}], overall_question, choices}, transaction, dossier_rate {counts, rate}, sample {population, required, achieved, sufficient}, gap {counter, independent, difference, p_value, significant}, change {previous_period, previous, difference, p_value, significant}, trend[{month, index}], channels[{form, channel, index}] (each form per channel: qr, link, kiosk, sms, zalo, book, paper, phone, interview), kiosk {taps, satisfied, satisfied_share, by_face, follow_ups, refused, weight} (one-tap kiosk, reported apart), kiosk_in_index (whether the taps are in sipas.index: SIPAS_KIOSK_IN_INDEX). Every index, satisfied, counter, independent and previous is a Figure (#/components/schemas/Figure: unrounded percentage with its interval); dossier_rate.rate is an unrounded percentage, difference unrounded percentage points, mean the unrounded mean level.", "content": { "application/json": {} } },
                         "303": { "$ref": "#/components/responses/MustChangePassword" },
                         "400": { "$ref": "#/components/responses/BadQuery" },
                         "401": { "$ref": "#/components/responses/NotSignedIn" },

@@ -16,6 +16,8 @@ pub struct AppState {
     pub survey_limiter: Arc<RateLimiter>,
     /// The mail sender's heartbeat, read by `/readyz` and `/metrics`.
     pub mail_sender: crate::mail::sender::SenderStatus,
+    /// The SMS/Zalo sender's heartbeat, when SMS or Zalo is configured.
+    pub phone_sender: Option<crate::mail::sender::SenderStatus>,
 }
 
 impl std::ops::Deref for AppState {
@@ -33,6 +35,7 @@ impl AppState {
         settings: Settings,
         services: Services,
         mail_sender: crate::mail::sender::SenderStatus,
+        phone_sender: Option<crate::mail::sender::SenderStatus>,
     ) -> anyhow::Result<Self> {
         let survey_limiter = Arc::new(RateLimiter::per_minute(settings.survey_rate_per_minute));
         survey_limiter.spawn_pruner(std::time::Duration::from_secs(60))?;
@@ -41,6 +44,7 @@ impl AppState {
             settings: Arc::new(settings),
             survey_limiter,
             mail_sender,
+            phone_sender,
         })
     }
 

@@ -25,6 +25,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/counter-screen.js"),
     ),
     (
+        "kiosk.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/kiosk.js"),
+    ),
+    (
         "paper-entry.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/paper-entry.js"),

@@ -298,7 +298,7 @@ async fn sms_delivered_once_across_an_outage_a_429_and_a_restart(backend: Backen
             accepted.iter().any(|b| b["message"]
                 .as_str()
                 .unwrap()
-                .contains(&format!("/s/{token}?via=link"))),
+                .contains(&format!("/s/{token}?via=sms"))),
             "a text links to {token}"
         );
     }
@@ -371,7 +371,7 @@ async fn sms_number_erased_once_nothing_is_due(backend: Backend) {
     let text = accepted[0]["message"].as_str().unwrap();
     let link = text
         .split_whitespace()
-        .find(|w| w.contains("?via=link"))
+        .find(|w| w.contains("?via=sms"))
         .unwrap();
     assert!(link.contains(survey["token"].as_str().unwrap()));
     let page = app.client.get(link).send().await.unwrap();
@@ -461,7 +461,7 @@ async fn zalo_refreshes_its_token_and_delivers_once(backend: Backend) {
     let data = &accepted[0]["template_data"];
     assert_eq!(accepted[0]["template_id"], "tpl-invite");
     assert_eq!(data["token"], first["token"]);
-    assert!(data["survey_url"].as_str().unwrap().ends_with("?via=link"));
+    assert!(data["survey_url"].as_str().unwrap().ends_with("?via=zalo"));
     assert_eq!(data["unit"], "Sở Tư pháp");
     for d in ["HS-ZALO-1", "HS-ZALO-2", "HS-ZALO-3"] {
         let m = messages(&app, d);

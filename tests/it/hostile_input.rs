@@ -620,6 +620,68 @@ async fn openapi_lists_exactly_the_statuses_the_api_returns(app: TestApp) {
         .status();
     record(&mut seen, op, status.as_u16());
 
+    // Attaching a token book's sticker to its dossier.
+    let op = "POST /api/v1/stickers/attach";
+    let books_admin = sign_in_admin(&app).await;
+    let books = format!("/agency/units/{}/books", unit_id(&app, "STP"));
+    for _ in 0..2 {
+        let issued = books_admin
+            .post(&app, &books, &[("action", "issue"), ("size", "3")])
+            .await;
+        assert_eq!(issued.status(), 200);
+    }
+    let second_book: String = {
+        use diesel::prelude::*;
+        use sipas::db::schema::token_books;
+        let conn = &mut app.conn();
+        sipas::db_run!(conn: {
+            token_books::table.filter(token_books::number.eq(2i64)).select(token_books::id).first(conn)
+        })
+        .expect("the second book")
+    };
+    let revoked = books_admin
+        .post(
+            &app,
+            &books,
+            &[("action", "revoke"), ("book", &second_book)],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    app.issue_survey("DOC-STICKER", None).await;
+    let attach = |body: Vec<u8>, key: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/stickers/attach"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let sticker = |serial: &str, dossier: &str| {
+        serde_json::to_vec(
+            &serde_json::json!({ "unit": "STP", "dossier_code": dossier, "sticker": serial }),
+        )
+        .expect("json")
+    };
+    for (body, key) in [
+        (sticker("S1-0001", "DOC-STICKER"), Some(key.as_str())),
+        (sticker("S1-0001", "DOC-1"), Some(key.as_str())),
+        (sticker("S2-0001", "DOC-1"), Some(key.as_str())),
+        (sticker("S9-0001", "DOC-1"), Some(key.as_str())),
+        (b"not json".to_vec(), Some(key.as_str())),
+        (sticker("S1-0002", "DOC-1"), None),
+        (sticker("S1-0002", "DOC-1"), Some(sxd_key.as_str())),
+        (
+            vec![b' '; app.state.settings.max_body_bytes + 1],
+            Some(key.as_str()),
+        ),
+    ] {
+        let status = attach(body, key).await.expect("request").status().as_u16();
+        record(&mut seen, op, status);
+    }
+
     // The QR codes.
     let issued = app.issue_survey("DOC-2", None).await;
     let token = issued["token"].as_str().expect("token").to_string();

@@ -886,8 +886,8 @@ mod racing {
     use sipas::paper::custody::{self, BatchRequest};
     use sipas::paper::sampling::{self, SampleRequest};
 
-    use crate::helpers::{TestApp, full_answers};
     use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, unit_id};
+    use crate::helpers::{TestApp, full_answers};
 
     crate::on_both_databases!(two_second_typings_posted_at_once_store_one_response);
 

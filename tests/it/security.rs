@@ -117,9 +117,14 @@ fn intended(method: &str, pattern: &str, caller: Caller) -> Expect {
         p if p == "/public" || p.starts_with("/public/") => Expect::Allow,
         p if p.starts_with("/s/") || p.starts_with("/S/") => Expect::Allow,
         // Counter systems with a live key only: no caller here holds one.
-        "/api/v1/transactions" => Expect::Deny,
+        "/api/v1/transactions" | "/api/v1/stickers/attach" => Expect::Deny,
         "/logout" | "/account" | "/account/password" => allow(role.is_some()),
-        "/agency/units/{id}" | "/agency/units/{id}/counter" if caller == Caller::AgencyOther => {
+        "/agency/units/{id}"
+        | "/agency/units/{id}/counter"
+        | "/agency/units/{id}/books"
+        | "/agency/units/{id}/books/{book}/print"
+            if caller == Caller::AgencyOther =>
+        {
             Expect::Hidden
         }
         // Pairing is for any device; desk screens need a paired device's cookie, no caller
@@ -163,6 +168,8 @@ struct Ids {
     token: String,
     group: String,
     campaign: String,
+    /// A token book of STP.
+    book: String,
 }
 
 impl Ids {
@@ -208,7 +215,26 @@ impl Ids {
             .unwrap()
             .id;
         let (group, campaign) = group_and_campaign(&app.state, conn);
+        let book = {
+            use sipas::counter::books::{BookAction, BookPolicy, books};
+            let policy = BookPolicy {
+                forms: &app.state.forms,
+                default_form: &app.state.settings.default_counter_form,
+            };
+            books(
+                conn,
+                &target,
+                &policy,
+                &stp.id,
+                Some(BookAction::Issue("2".into())),
+            )
+            .unwrap()
+            .issued
+            .unwrap()
+            .id
+        };
         Self {
+            book,
             unit: stp.id,
             user: target.id,
             procedure,
@@ -262,6 +288,7 @@ impl Ids {
             .replace("{token}", &token)
             .replace("{file}", "sipas.css")
             .replace("{desk}", "Q1")
+            .replace("{book}", &self.book)
             .replace("{serial}", "ABCD-EFGH-23")
             .replace("{code}", "STP");
         assert!(!path.contains('{'), "{pattern}: unknown path parameter");
@@ -299,6 +326,9 @@ async fn call(app: &TestApp, party: &Party, rule: &Rule, path: &str) -> Outcome 
         ("POST", "/api/v1/transactions") => party.client.post(&url).json(&transaction_body(
             &format!("HS-MATRIX-{}", party.caller.label()),
         )),
+        ("POST", "/api/v1/stickers/attach") => party.client.post(&url).json(&serde_json::json!({
+            "unit": "STP", "dossier_code": "HS-MATRIX", "sticker": "S1-0001"
+        })),
         ("POST", p) if p.starts_with("/s/") || p.starts_with("/S/") => {
             party.client.post(&url).form(&[("lang", "vi")])
         }
@@ -610,6 +640,7 @@ fn valid_form(pattern: &str, admin_pw: &str) -> Vec<(&'static str, String)> {
         | "/admin/outbox/{id}/retry" => Vec::new(),
         "/admin/units/{id}/invitations" => f(&[("enabled", "on")]),
         "/agency/units/{id}/counter" => f(&[("action", "pair"), ("desk", "Q1")]),
+        "/agency/units/{id}/books" => f(&[("action", "issue"), ("size", "2")]),
         "/paper/batches" => f(&[("sample", "none"), ("unit", "STP"), ("collector_name", "A")]),
         "/paper/batches/{id}/delivered" | "/paper/batches/{id}/returned" => {
             f(&[("serials", "ABCD-EFGH-23")])

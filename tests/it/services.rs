@@ -38,7 +38,7 @@ fn answer(token: &str, fields: Vec<(String, String)>) -> Answer {
         token: token.into(),
         fields,
         language: sipas::i18n::Lang::Vi,
-        channel: "qr",
+        channel: sipas::survey::channel::Channel::Qr,
         address: "198.51.100.20".into(),
         user_agent: "phone".into(),
     }
@@ -108,3 +108,99 @@ async fn submission_is_one_use_case(app: TestApp) {
 }
 
 crate::on_both_databases!(submission_is_one_use_case);
+
+/// A token book's sticker answered through the same use case as any link (channel `book`),
+/// once; attached to its dossier afterwards, its rating reaches the dossier; a revoked book's
+/// sticker is unavailable.
+async fn book_stickers_are_use_cases_too(app: TestApp) {
+    use sipas::counter::books::{AttachRequest, BookAction, BookPolicy, books};
+    use sipas::survey::book_token::StickerRef;
+    let conn = &mut app.conn();
+    let stp = sipas::units::find_by_code(conn, "STP").unwrap().unwrap();
+    let staff = crate::helpers::staff::create_user(
+        &app,
+        "svc-agency",
+        sipas::accounts::Role::Agency,
+        Some("STP"),
+        None,
+    );
+    let policy = BookPolicy {
+        forms: &app.state.forms,
+        default_form: &app.state.settings.default_counter_form,
+    };
+    let book = books(
+        conn,
+        &staff,
+        &policy,
+        &stp.id,
+        Some(BookAction::Issue("2".into())),
+    )
+    .unwrap()
+    .issued
+    .unwrap();
+    let sticker = |serial| StickerRef {
+        book_number: u32::try_from(book.number).unwrap(),
+        serial,
+    };
+    let token = sticker(1).token(&app.state.secret, &stp.id);
+    let form = app.state.forms.latest(&book.form_code).unwrap();
+    let mut fields = full_answers(&form);
+    for (k, v) in &mut fields {
+        if k == "OVERALL" {
+            *v = "1".into();
+        }
+    }
+    let stored = submission::submit(&app.state, answer(token.as_str(), fields.clone()))
+        .await
+        .expect("handled");
+    assert!(matches!(stored, Submitted::Stored), "{stored:?}");
+    let again = submission::submit(&app.state, answer(token.as_str(), fields.clone()))
+        .await
+        .expect("handled");
+    assert!(
+        matches!(again, Submitted::Unavailable(TokenState::Used)),
+        "{again:?}"
+    );
+
+    let mut dossier = request("SVC-BOOK");
+    dossier.form = None;
+    registration::register(&app.state, caller(&app, &app.api_key), dossier)
+        .await
+        .expect("registered");
+    let attached = sipas::counter::attach::attach(
+        &app.state,
+        app.api_key.clone(),
+        AttachRequest {
+            unit: "STP".into(),
+            dossier_code: "SVC-BOOK".into(),
+            sticker: sticker(1).label(),
+        },
+    )
+    .await
+    .expect("attached");
+    assert!(attached.answered && attached.rated, "{attached:?}");
+
+    books(
+        conn,
+        &staff,
+        &policy,
+        &stp.id,
+        Some(BookAction::Revoke(book.id.clone())),
+    )
+    .unwrap();
+    let revoked = submission::submit(
+        &app.state,
+        answer(
+            sticker(2).token(&app.state.secret, &stp.id).as_str(),
+            fields,
+        ),
+    )
+    .await
+    .expect("handled");
+    assert!(
+        matches!(revoked, Submitted::Unavailable(TokenState::Revoked)),
+        "{revoked:?}"
+    );
+}
+
+crate::on_both_databases!(book_stickers_are_use_cases_too);

@@ -615,7 +615,7 @@ async fn groups_and_campaigns_are_use_cases(app: TestApp) {
             token: links[0].token.as_str().to_string(),
             fields: full_answers(&form),
             language: sipas::i18n::Lang::Vi,
-            channel: "link",
+            channel: sipas::survey::channel::Channel::Link,
             address: "192.0.2.10".into(),
             user_agent: "phone".into(),
         },

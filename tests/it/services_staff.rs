@@ -307,7 +307,7 @@ async fn bad_rating_at_stp(app: &TestApp, dossier: &str) {
             token: issued.token,
             fields,
             language: sipas::i18n::Lang::Vi,
-            channel: "qr",
+            channel: sipas::survey::channel::Channel::Qr,
             address: "198.51.100.20".into(),
             user_agent: "phone".into(),
         },

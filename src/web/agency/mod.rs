@@ -42,6 +42,7 @@ pub async fn unit(
             tbody { @for (form, channel, n) in &by_channel { tr { td { (form) } td { (channel) } td { (n) } } } }
         }
         p { a href=(format!("/agency/units/{}/counter", unit.id)) { (lang.pick("Màn hình quầy của đơn vị", "The unit's counter screens")) } }
+        p { a href=(format!("/agency/units/{}/books", unit.id)) { (lang.pick("Sổ phiếu in sẵn của đơn vị", "The unit's token books")) } }
         p { a href="/agency" { (lang.pick("← Danh sách đơn vị", "← All my units")) } }
     };
     Ok(html_response(

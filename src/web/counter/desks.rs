@@ -48,7 +48,10 @@ fn render(lang: Lang, user: &CurrentUser, page: &DeskPage) -> HttpResponse {
                 } } }
             }
         }
-        h2 { (lang.pick("Ghép nối màn hình mới", "Pair a new screen")) }
+        h2 { (lang.pick("Ghép nối màn hình hoặc máy đánh giá mới", "Pair a new screen or kiosk")) }
+        p.muted { (lang.pick(
+            "Cùng một mã ghép nối dùng cho màn hình hiển thị mã QR hoặc máy đánh giá một chạm (/counter/{quầy}/kiosk): chọn trên thiết bị khi nhập mã.",
+            "One pairing code serves a QR screen or a one-tap rating kiosk (/counter/{desk}/kiosk): choose on the device when typing the code.")) }
         form method="post" action=(format!("/agency/units/{unit_id}/counter")) {
             (csrf_field(user))
             input type="hidden" name="action" value="pair";

@@ -1,10 +1,37 @@
 //! Pages of counter devices (the desk screen facing the citizen, its pairing) and the staff
 //! page that pairs them.
 
+pub mod books;
 pub mod desks;
 pub mod events;
+pub mod kiosk;
 pub mod pair;
 pub mod screen;
+pub mod stickers;
+
+use actix_web::web;
+
+/// The routes of token books and the one-tap kiosk (the screen's are in `web::routes`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let get = || web::get();
+    cfg.service(
+        web::resource("/agency/units/{id}/books")
+            .route(get().to(books::show))
+            .route(web::post().to(books::act)),
+    )
+    .service(web::resource("/agency/units/{id}/books/{book}/print").route(get().to(books::print)))
+    .service(
+        web::resource("/api/v1/stickers/attach").route(web::post().to(stickers::attach_sticker)),
+    )
+    .service(
+        web::resource("/counter/{desk}/kiosk")
+            .route(get().to(kiosk::show))
+            .route(web::post().to(kiosk::tap)),
+    )
+    .service(
+        web::resource("/counter/{desk}/kiosk/follow-up").route(web::post().to(kiosk::follow_up)),
+    );
+}
 
 /// The cookie holding a paired device's credential; only a hash of it is stored.
 pub const DEVICE_COOKIE: &str = "sipas_counter";

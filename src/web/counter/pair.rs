@@ -24,6 +24,11 @@ fn form(lang: Lang, problem: Option<&str>) -> Markup {
         form method="post" action="/counter/pair" {
             label for="code" { (lang.pick("Mã ghép nối", "Pairing code")) }
             input #code name="code" autocomplete="off" autocapitalize="characters" spellcheck="false" required maxlength="16";
+            fieldset {
+                legend { (lang.pick("Thiết bị này dùng làm", "Use this device as")) }
+                label { input type="radio" name="use" value="screen" checked; " " (lang.pick("Màn hình hiển thị mã QR", "Screen showing the QR code")) }
+                label { input type="radio" name="use" value="kiosk"; " " (lang.pick("Máy đánh giá một chạm", "One-tap rating kiosk")) }
+            }
             input type="hidden" name="lang" value=(lang.code());
             button type="submit" { (lang.pick("Ghép nối", "Pair")) }
         }
@@ -53,6 +58,11 @@ pub async fn submit(
     };
     let lang = Lang::from_param(field("lang").as_deref());
     let typed = field("code").unwrap_or_default();
+    // The same pairing serves the desk's screen and its one-tap kiosk.
+    let use_as = match field("use").as_deref() {
+        Some("kiosk") => "kiosk",
+        _ => "screen",
+    };
     let now = crate::db::now();
     let paired = state
         .with_conn(move |conn| Ok(devices::pair(conn, &typed, now)?))
@@ -72,7 +82,7 @@ pub async fn submit(
                 .cookie(cookie)
                 .insert_header((
                     header::LOCATION,
-                    format!("/counter/{}/screen", device.desk.as_str()),
+                    format!("/counter/{}/{use_as}", device.desk.as_str()),
                 ))
                 .finish())
         }

@@ -112,7 +112,7 @@ pub async fn panel(
         h2 { (lang.pick("Các dấu hiệu", "The signals")) }
         dl {
             @for s in Signal::ALL { dt { (s.title(lang)) } dd { (s.explanation(lang)) } }
-            @for f in ["issue_rate", "gap"] { dt { (flag_title(f, lang)) } dd { (flag_explanation(f, lang)) } }
+            @for f in ["issue_rate", "gap", "kiosk_burst"] { dt { (flag_title(f, lang)) } dd { (flag_explanation(f, lang)) } }
         }
     };
     Ok(html_response(

@@ -88,6 +88,9 @@ fn filter_form(
                 option value="" { (lang.pick("Tất cả", "All")) }
                 option value="counter" selected[chosen(&q.channel, "counter")] { (lang.pick("Tại quầy (điện tử)", "Counter e-survey")) }
                 option value="independent" selected[chosen(&q.channel, "independent")] { (lang.pick("Độc lập (phiếu giấy)", "Independent (paper)")) }
+                @for c in crate::survey::channel::Channel::ALL.iter().filter(|c| **c != crate::survey::channel::Channel::Group) {
+                    option value=(c.code()) selected[chosen(&q.channel, c.code())] { (lang.pick(c.label().0, c.label().1)) }
+                }
             }
             label for="respondent_type" { (lang.pick("Người trả lời", "Respondent")) }
             select #respondent_type name="respondent_type" {
@@ -214,12 +217,39 @@ fn sipas_body(
     }
 }
 
+/// Each channel apart (and the one-tap kiosk, in or out of the index as the province set).
+fn channels_body(lang: Lang, r: &UnitReport) -> Markup {
+    let label = |c: &str| crate::survey::channel::Channel::label_of(c, lang);
+    let k = &r.kiosk;
+    html! {
+        h2 { (lang.pick("Theo kênh", "By channel")) }
+        table #by-channel {
+            thead { tr { th { (lang.pick("Mẫu phiếu", "Form")) } th { (lang.pick("Kênh", "Channel")) } th { "%" } th { (lang.pick("KTC 95 %", "95 % CI")) } th { "n" } } }
+            tbody {
+                @for c in &r.channels { tr data-channel=(c.channel) {
+                    td { (c.form) } td { (label(&c.channel)) } td { (pct(lang, &c.index)) } td { (ci(lang, &c.index)) } td { (c.index.n) }
+                } }
+            }
+        }
+        h2 { (lang.pick("Máy đánh giá một chạm", "One-tap kiosk")) }
+        table #kiosk {
+            tr { th { (lang.pick("Số lượt chạm", "Taps")) } td #kiosk-taps { (k.taps) } }
+            tr { th { (lang.pick("Tỷ lệ hài lòng", "Satisfied")) } td { (crate::i18n::format::percent(lang, k.satisfied_share)) } }
+            tr { th { (lang.pick("Phân bố 1–5", "Faces 1–5")) } td { (k.by_face.iter().map(u64::to_string).collect::<Vec<_>>().join(" · ")) } }
+            tr { th { (lang.pick("Tỷ trọng trong tổng số ý kiến", "Weight among all answers")) } td { (crate::i18n::format::percent(lang, k.weight)) } }
+            tr { th { (lang.pick("Lượt chạm bị từ chối (quá nhanh)", "Taps refused (too fast)")) } td { (k.refused) } }
+            tr { th { (lang.pick("Tính vào chỉ số SIPAS", "Counted in the SIPAS index")) } td #kiosk-in-index { (if r.kiosk_in_index { lang.pick("có", "yes") } else { lang.pick("không (báo cáo riêng)", "no (reported apart)") }) } }
+        }
+    }
+}
+
 fn report_body(lang: Lang, r: &UnitReport, suggestions: &[(String, String)]) -> Markup {
     html! {
         @match &r.sipas {
             Some(s) => (sipas_body(lang, r, s, suggestions)),
             None => p { (lang.pick("Chưa có mẫu phiếu SIPAS.", "No SIPAS form is loaded.")) },
         }
+        (channels_body(lang, r))
         h2 { (lang.pick("Đánh giá giải quyết hồ sơ (Quyết định 766)", "Dossier handling rate (Decision 766)")) }
         table #dossier-rate {
             tr { th { (lang.pick("Tỷ lệ hài lòng", "Satisfaction rate")) } td #dossier-rate-value { (crate::i18n::format::percent(lang, r.dossier_rate.rate)) } }
