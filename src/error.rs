@@ -91,3 +91,37 @@ impl From<diesel::result::Error> for AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+/// A JSON request body as an object with only the `fields` an API lists: anything else is
+/// refused rather than ignored (a misspelt `email` would otherwise mean an invitation silently
+/// never sent), naming the first unknown field.
+pub fn json_object<'a>(
+    body: &'a serde_json::Value,
+    fields: &[&str],
+) -> AppResult<&'a serde_json::Map<String, serde_json::Value>> {
+    let serde_json::Value::Object(body) = body else {
+        return Err(AppError::bad_request(
+            "body",
+            Msg::new(
+                "Nội dung yêu cầu phải là một đối tượng JSON.",
+                "The request body must be a JSON object.",
+            ),
+        ));
+    };
+    if let Some(unknown) = body.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(AppError::field(
+            unknown.as_str(),
+            Msg::new(
+                format!(
+                    "Trường `{unknown}` không có trong API (các trường: {}).",
+                    fields.join(", ")
+                ),
+                format!(
+                    "Unknown field `{unknown}` (the fields are: {}).",
+                    fields.join(", ")
+                ),
+            ),
+        ));
+    }
+    Ok(body)
+}

@@ -43,30 +43,7 @@ fn text(body: &serde_json::Map<String, Value>, name: &str) -> AppResult<String> 
 impl AttachRequest {
     /// Checks the JSON body's shape, naming the first bad field.
     pub fn from_json(body: &Value) -> AppResult<Self> {
-        let Value::Object(body) = body else {
-            return Err(AppError::bad_request(
-                "body",
-                Msg::new(
-                    "Nội dung yêu cầu phải là một đối tượng JSON.",
-                    "The request body must be a JSON object.",
-                ),
-            ));
-        };
-        if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(AppError::field(
-                unknown.as_str(),
-                Msg::new(
-                    format!(
-                        "Trường `{unknown}` không có trong API (các trường: {}).",
-                        FIELDS.join(", ")
-                    ),
-                    format!(
-                        "Unknown field `{unknown}` (the fields are: {}).",
-                        FIELDS.join(", ")
-                    ),
-                ),
-            ));
-        }
+        let body = crate::error::json_object(body, &FIELDS)?;
         Ok(Self {
             unit: text(body, "unit")?,
             dossier_code: text(body, "dossier_code")?,

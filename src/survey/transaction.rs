@@ -182,32 +182,7 @@ pub fn earliest_time() -> NaiveDateTime {
 impl TransactionRequest {
     /// Checks the shape and content of a JSON body, naming the first bad field.
     pub fn from_json(body: &Value, now: NaiveDateTime) -> AppResult<Self> {
-        let Value::Object(body) = body else {
-            return Err(AppError::bad_request(
-                "body",
-                Msg::new(
-                    "Nội dung yêu cầu phải là một đối tượng JSON.",
-                    "The request body must be a JSON object.",
-                ),
-            ));
-        };
-        if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            // Refused rather than ignored: a misspelt `email` would otherwise mean an invitation
-            // silently never sent.
-            return Err(AppError::field(
-                unknown.as_str(),
-                Msg::new(
-                    format!(
-                        "Trường `{unknown}` không có trong API (các trường: {}).",
-                        FIELDS.join(", ")
-                    ),
-                    format!(
-                        "Unknown field `{unknown}` (the fields are: {}).",
-                        FIELDS.join(", ")
-                    ),
-                ),
-            ));
-        }
+        let body = crate::error::json_object(body, &FIELDS)?;
         let unit = text_field(body, "unit", true, 64)?.unwrap_or_default();
         let dossier_code = text_field(body, "dossier_code", true, 64)?.unwrap_or_default();
         if !dossier_code
