@@ -68,6 +68,8 @@ pub struct Refusal {
     pub contact_problem: Option<ContactProblem>,
     /// The signed time the form was opened, kept for the next try.
     pub opened: String,
+    /// The posted fields, to show the form again as it was filled in.
+    pub fields: Vec<(String, String)>,
 }
 
 /// Stores `answer` if its link is open and its answers are valid.
@@ -90,6 +92,7 @@ pub async fn submit(services: &Services, answer: Answer) -> AppResult<Submitted>
                 problems: checked.err().unwrap_or_default(),
                 contact_problem: contact.err(),
                 opened: signed_opened,
+                fields: answer.fields,
             })));
         }
     };

@@ -194,7 +194,6 @@ pub async fn submit(
         fields,
     };
     let via = answer.channel.code();
-    let given = given_answers(&answer.fields);
     match submission::submit(&state, answer).await {
         Ok(Submitted::Stored) => message_page(
             lang,
@@ -228,14 +227,15 @@ pub async fn submit(
             };
             html_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                view.render(&given, &refusal.problems),
+                view.render(&given_answers(&refusal.fields), &refusal.problems),
             )
         }
         Err(e) => error_page(lang, &e),
     }
 }
 
-/// The posted fields by name, to show a refused form again as it was filled in.
+/// The posted fields by name, to show a refused form again as it was filled in (built only
+/// then: every request paid for this map when it was built up front).
 fn given_answers(fields: &[(String, String)]) -> HashMap<String, Vec<String>> {
     let mut given: HashMap<String, Vec<String>> = HashMap::new();
     for (k, v) in fields {
