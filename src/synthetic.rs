@@ -16,7 +16,7 @@ use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, FormKind, FormRegistry, QuestionType, scoring};
 use crate::rollup::{DossierChange, RollupDelta};
 use crate::survey::response::{NewResponse, Submission};
-use crate::survey::writer::insert_responses;
+use crate::survey::store::insert_responses;
 use crate::{procedures, units};
 
 /// How `generate` went.

@@ -396,7 +396,7 @@ pub fn store_answer(
         submission.transaction_id = Some(transaction_id);
     }
     submission.token_hash = None;
-    match crate::survey::writer::store_claimed(conn, delta, &submission, utc_offset)? {
+    match crate::survey::store::store_claimed(conn, delta, &submission, utc_offset)? {
         SubmitOutcome::Stored => Ok(StickerOutcome::Stored),
         SubmitOutcome::AlreadyUsed | SubmitOutcome::Expired => Ok(StickerOutcome::Used),
     }

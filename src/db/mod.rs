@@ -5,6 +5,7 @@
 //! [`db_run!`], which expands it for each concrete connection type: every diesel feature (upserts,
 //! RETURNING) stays available without a lowest-common-denominator backend.
 
+pub mod group_commit;
 pub mod lock;
 pub mod pg_manager;
 pub mod replica;

@@ -26,7 +26,7 @@ use crate::integrity::{IntegrityPolicy, SubmitContext, fingerprint, screen};
 use crate::rollup::{DossierChange, RollupDelta};
 use crate::secret::ServerSecret;
 use crate::survey::response::{NewResponse, Submission};
-use crate::survey::writer::store_batch;
+use crate::survey::store::store_batch;
 use crate::{procedures, units};
 
 /// Every dossier of the story has a code starting with this.

@@ -813,7 +813,7 @@ pub fn store_answer(
     let Some((group_id, included)) = group else {
         return Err(diesel::result::Error::NotFound);
     };
-    crate::survey::writer::insert_responses(conn, &[submission])?;
+    crate::survey::store::insert_responses(conn, &[submission])?;
     let status = AnswerStatus::of_group(included).as_str();
     db_run!(conn: {
         diesel::update(responses::table.find(&submission.response.id))

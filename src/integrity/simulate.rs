@@ -1,6 +1,6 @@
 //! `sipas demo --simulate-gaming`: a province where some units inflate their counter results in
 //! the ways issue #8 lists and the others are honest, written through the production screening
-//! ([`super::screen`]) and writer ([`crate::survey::writer::store_batch`]), so that the integrity
+//! ([`super::screen`]) and writer ([`crate::survey::store::store_batch`]), so that the integrity
 //! signals can be measured against a known truth. Reproducible from a seed.
 
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ use crate::report::period::Period;
 use crate::rollup::{DossierChange, RollupDelta};
 use crate::secret::ServerSecret;
 use crate::survey::response::{NewResponse, Submission};
-use crate::survey::writer::store_batch;
+use crate::survey::store::store_batch;
 use crate::units;
 
 /// How a simulated unit treats its counter survey.

@@ -35,7 +35,7 @@ use crate::i18n::Msg;
 use crate::rollup::RollupDelta;
 use crate::services::Services;
 use crate::survey::response::{NewResponse, Submission};
-use crate::survey::writer::insert_responses;
+use crate::survey::store::insert_responses;
 
 // ---------------------------------------------------------------- use cases
 

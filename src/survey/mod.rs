@@ -8,6 +8,7 @@ pub mod qr;
 pub mod registration;
 pub mod response;
 pub mod steps;
+pub mod store;
 pub mod stored;
 pub mod submission;
 pub mod token;

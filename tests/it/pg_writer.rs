@@ -8,7 +8,7 @@ use sipas::db::schema::{dossier_rollups, responses, transactions};
 use sipas::db_run;
 use sipas::rollup::stored_count;
 use sipas::survey::response::{NewResponse, Submission};
-use sipas::survey::writer::store_batch;
+use sipas::survey::store::store_batch;
 
 use crate::helpers::{TestApp, full_answers, transaction_body};
 use crate::on_both_databases;

@@ -19,8 +19,8 @@ use sipas::report::figures::{FormFigures, ItemFigure};
 use sipas::report::period::Period;
 use sipas::report::{ReportOptions, Slice};
 use sipas::survey::response::{NewResponse, Submission};
+use sipas::survey::store::store_batch;
 use sipas::survey::stored::decode;
-use sipas::survey::writer::store_batch;
 
 use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, sign_in_admin, unit_id};
 use crate::helpers::{TestApp, full_answers};
