@@ -47,7 +47,7 @@ pub(crate) fn prepare(app: &TestApp) {
             kind: "year".into(),
             starts_on: chrono::NaiveDate::from_ymd_opt(y, 1, 1).unwrap(),
             ends_on: chrono::NaiveDate::from_ymd_opt(y, 12, 31).unwrap(),
-            status: "open".into(),
+            status: sipas::periods::PeriodStatus::Open,
         };
         periods::save(conn, &Actor::cli(), None, &input).unwrap();
     }
