@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{done, failed_status};
 use crate::collector_orgs::{self, CollectorOrg};
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
@@ -21,6 +20,7 @@ use crate::web::layout::html_response;
 use crate::web::staff::{
     ListQuery, PER_PAGE, csrf_field, error_box, notice, pager, search_box, staff_page,
 };
+use crate::web::view::{done, failed_status};
 
 #[derive(Deserialize)]
 pub struct OkQuery {
