@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::entry::form_with_answers;
 use super::keyed::{PaperForm, Refusal, find};
 use crate::accounts::Actor;
 use crate::audit;
@@ -18,7 +19,7 @@ use crate::db::schema::{paper_forms, responses};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::forms::Form;
-use crate::forms::answers::{AnswerValue, ValidAnswers, validate};
+use crate::forms::answers::{AnswerValue, ValidAnswers};
 use crate::i18n::Msg;
 use crate::rollup::RollupDelta;
 use crate::services::Services;
@@ -61,22 +62,11 @@ pub async fn correct(
     serial: String,
     answers: Vec<(String, String)>,
 ) -> AppResult<Corrected> {
-    let forms = services.forms.clone();
-    let finder = actor.clone();
-    let paper = services
-        .with_conn(move |conn| find(conn, &forms, &finder, &serial))
-        .await?;
-    let valid = match validate(&paper.form, &answers) {
-        Ok(valid) => valid,
-        Err(problems) => {
-            return Ok(Corrected::Refused(Box::new(Refusal {
-                paper,
-                given: answers,
-                problems,
-                issues: Vec::new(),
-            })));
-        }
-    };
+    let (paper, valid) =
+        match form_with_answers(services, &actor, serial, answers, |_| Ok(())).await? {
+            Ok(checked) => checked,
+            Err(refusal) => return Ok(Corrected::Refused(refusal)),
+        };
     let offset = services.policies.utc_offset;
     let serial = paper.serial.clone();
     services
