@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::entry::form_with_answers;
 use super::keyed::{PaperForm, Refusal, find};
 use crate::accounts::Actor;
 use crate::audit;
@@ -19,7 +18,7 @@ use crate::db::schema::{paper_forms, responses};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
 use crate::forms::Form;
-use crate::forms::answers::{AnswerValue, ValidAnswers};
+use crate::forms::answers::{AnswerValue, ValidAnswers, validate};
 use crate::i18n::Msg;
 use crate::rollup::RollupDelta;
 use crate::services::Services;
@@ -53,6 +52,34 @@ pub enum Corrected {
     Saved { serial: String },
     /// The answers break the form's rules: nothing changed.
     Refused(Box<Refusal>),
+}
+
+/// The opening of the use cases that store an administrator's answers for one form (a
+/// correction, an adjudication): the form found among the actor's, `may` asked of it, then the
+/// answers checked by the form's rules. `Err` inside: refused answers, with what the page
+/// shows again.
+pub(super) async fn form_with_answers(
+    services: &Services,
+    actor: &Actor,
+    serial: String,
+    answers: Vec<(String, String)>,
+    may: impl FnOnce(&PaperForm) -> AppResult<()>,
+) -> AppResult<Result<(PaperForm, ValidAnswers), Box<Refusal>>> {
+    let forms = services.forms.clone();
+    let finder = actor.clone();
+    let paper = services
+        .with_conn(move |conn| find(conn, &forms, &finder, &serial))
+        .await?;
+    may(&paper)?;
+    Ok(match validate(&paper.form, &answers) {
+        Ok(valid) => Ok((paper, valid)),
+        Err(problems) => Err(Box::new(Refusal {
+            paper,
+            given: answers,
+            problems,
+            issues: Vec::new(),
+        })),
+    })
 }
 
 /// Use case: replaces the answers of a verified paper form (`POST /paper/forms/{serial}/correct`).

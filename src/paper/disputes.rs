@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use serde_json::json;
 
-use super::entry::{comparable, finalize, form_with_answers};
+use super::correction::form_with_answers;
+use super::entry::{comparable, finalize};
 use super::keyed::{PaperForm, Refusal, find};
 use super::status::FormStatus;
 use crate::accounts::Actor;

@@ -96,34 +96,6 @@ pub async fn save_typing(
     Ok(Keyed::Saved { serial, saved })
 }
 
-/// The opening of the use cases that store an administrator's answers for one form (a
-/// correction, an adjudication): the form found among the actor's, `may` asked of it, then the
-/// answers checked by the form's rules. `Err` inside: refused answers, with what the page
-/// shows again.
-pub(super) async fn form_with_answers(
-    services: &Services,
-    actor: &Actor,
-    serial: String,
-    answers: Vec<(String, String)>,
-    may: impl FnOnce(&PaperForm) -> AppResult<()>,
-) -> AppResult<Result<(PaperForm, ValidAnswers), Box<Refusal>>> {
-    let forms = services.forms.clone();
-    let finder = actor.clone();
-    let paper = services
-        .with_conn(move |conn| find(conn, &forms, &finder, &serial))
-        .await?;
-    may(&paper)?;
-    Ok(match answers::validate(&paper.form, &answers) {
-        Ok(valid) => Ok((paper, valid)),
-        Err(problems) => Err(Box::new(Refusal {
-            paper,
-            given: answers,
-            problems,
-            issues: Vec::new(),
-        })),
-    })
-}
-
 /// Use case: the typist takes back their own latest typing of a form
 /// (`POST /paper/entry/{serial}/undo`); returns the form's serial.
 pub async fn undo(services: &Services, actor: Actor, serial: String) -> AppResult<String> {
