@@ -50,7 +50,7 @@ use crate::config::Settings;
 use crate::db::{DatabaseUrl, DbPool};
 use crate::forms::FormRegistry;
 use crate::secret::ServerSecret;
-use crate::survey::writer::{ResponseWriter, WriterThread};
+use crate::survey::writer::WriterThread;
 use crate::web::AppState;
 
 /// Opens the database, applies migrations, checks the server secret, loads and records the
@@ -109,6 +109,18 @@ pub fn prepare(settings: &Settings) -> anyhow::Result<(DbPool, Arc<FormRegistry>
     audit::attach(&mut conn, settings)?;
     drop(lock);
     Ok((pool, Arc::new(forms), secret))
+}
+
+/// What a command-line use case needs, as the server builds it: the prepared database, the
+/// policies and a group commit of its own, so that `main.rs` calls the very use cases the
+/// handlers call (`paper::samples`, `paper::import`, …). Stop the writer with
+/// [`WriterThread::shutdown`] before the command exits.
+pub fn command_services(settings: &Settings) -> anyhow::Result<(services::Services, WriterThread)> {
+    let (pool, forms, secret) = prepare(settings)?;
+    let policies = Arc::new(policies::Policies::from_settings(settings)?);
+    // A command reads what it just wrote: the primary only, never a replica that may lag.
+    let reads = db::replica::ReadPool::primary_only(pool.clone());
+    services::Services::start(pool, reads, forms, policies, secret, settings.max_batch)
 }
 
 /// Loads the demo province under the start-up lock: instances started together with `--demo`
@@ -186,8 +198,6 @@ impl Application {
             mail::phone_sender::PhonePolicy::from_settings(&settings, secret.clone())?,
             std::time::Duration::from_millis(settings.mail_poll_millis),
         )?;
-        let (writer, writer_thread) =
-            ResponseWriter::start(pool.clone(), settings.max_batch, policies.utc_offset)?;
         let max_body = settings.max_body_bytes;
         settings.resolve_proxy_alias();
         let reads = db::replica::ReadPool::new(
@@ -195,14 +205,8 @@ impl Application {
             settings.database_replica_url.as_deref(),
             settings.pool_size,
         )?;
-        let services = services::Services {
-            pool,
-            reads,
-            forms,
-            policies,
-            secret,
-            writer,
-        };
+        let (services, writer_thread) =
+            services::Services::start(pool, reads, forms, policies, secret, settings.max_batch)?;
         let state = AppState::new(
             settings,
             services,

@@ -9,6 +9,9 @@ use serde_json::json;
 use sipas::audit::Actor;
 use sipas::config::Settings;
 use sipas::db::{DatabaseUrl, DbPool};
+use sipas::error::AppError;
+use sipas::paper::samples;
+use sipas::services::Services;
 use sipas::{Application, accounts, api_keys, audit, forms, procedures, units};
 
 /// mimalloc instead of glibc's malloc: a request allocates and frees many small objects from
@@ -562,127 +565,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{password}");
         }
         Command::Sample { command } => {
-            let (pool, forms, secret) = sipas::prepare(&settings)?;
-            let mut conn = pool.get()?;
-            match command {
-                SampleCommand::Draw {
-                    period,
-                    units,
-                    seed,
-                    margin,
-                    quota,
-                    reserve,
-                    by_procedure,
-                } => {
-                    let request = sipas::paper::sampling::SampleRequest {
-                        period_code: period,
-                        unit_codes: units
-                            .iter()
-                            .map(|u| u.trim().to_ascii_uppercase())
-                            .collect(),
-                        seed,
-                        margin: margin.unwrap_or(settings.sample_margin),
-                        quota,
-                        reserve_share: reserve,
-                        by_procedure,
-                        form_code: "sipas".into(),
-                    };
-                    let drawn = sipas::paper::sampling::draw(
-                        &mut conn,
-                        &secret,
-                        &forms,
-                        &Actor::cli(),
-                        &request,
-                        settings.utc_offset_value()?,
-                    )
-                    .map_err(|e| anyhow::anyhow!("{}", e.user_message().en))?;
-                    println!(
-                        "sample {} (period {}, seed {})",
-                        drawn.id, drawn.period, drawn.seed
-                    );
-                    for u in drawn.units {
-                        println!(
-                            "{}\tN={}\trequired={}\tdrawn={}\treserve={}",
-                            u.unit_code, u.population, u.required, u.drawn, u.reserve
-                        );
-                    }
-                }
-                SampleCommand::List => {
-                    for s in sipas::paper::sampling::list(&mut conn)? {
-                        let drawn: i64 = s.units.iter().map(|u| u.5).sum();
-                        println!(
-                            "{}\t{}\tseed {}\t{} units\t{} drawn",
-                            s.id,
-                            s.period_code,
-                            s.seed,
-                            s.units.len(),
-                            drawn
-                        );
-                    }
-                }
-                SampleCommand::Worklist { sample } => {
-                    let spinner = sipas::progress::spinner("reading the worklist");
-                    let rows = sipas::paper::sampling::worklist(&mut conn, &sample, None);
-                    spinner.finish_and_clear();
-                    let rows = rows?;
-                    anyhow::ensure!(
-                        !rows.is_empty(),
-                        "no sample `{sample}` or it is empty (see `sipas sample list`)"
-                    );
-                    let mut out = String::from(sipas::report::export::BOM);
-                    out.push_str("serial,list,position,unit,dossier_code,procedure\r\n");
-                    for r in rows {
-                        out.push_str(&format!(
-                            "{},{},{},{},{},{}\r\n",
-                            r.serial,
-                            r.role,
-                            r.position,
-                            r.unit_code,
-                            r.dossier_code,
-                            r.procedure_code
-                        ));
-                    }
-                    print!("{out}");
-                }
-            }
+            let margin = settings.sample_margin;
+            return run_use_cases(&settings, |services| sample(services, command, margin));
         }
         Command::Paper {
             command: PaperCommand::Import { file, typist },
         } => {
-            let (pool, forms, _) = sipas::prepare(&settings)?;
-            let mut conn = pool.get()?;
-            let user = accounts::users::find_by_username(&mut conn, &typist)?
-                .with_context(|| format!("no user `{typist}`"))?;
-            let content =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let name = file
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let rows = content.iter().filter(|b| **b == b'\n').count();
-            let spinner = sipas::progress::spinner(&format!("importing {name} (~{rows} rows)"));
-            let imported = sipas::paper::import::import(
-                &mut conn,
-                &forms,
-                &accounts::Actor::of(&user),
-                &name,
-                &content,
-                settings.utc_offset_value()?,
-            );
-            spinner.finish_and_clear();
-            match imported {
-                Ok(n) => println!("imported {n} form(s)"),
-                Err(e) => {
-                    let message = sipas::paper::import::describe(&e);
-                    eprintln!("{} / {}", message.vi, message.en);
-                    if let sipas::paper::import::ImportError::Invalid(problems) = &e {
-                        for p in problems {
-                            eprintln!("  {p}");
-                        }
-                    }
-                    return Ok(ExitCode::FAILURE);
-                }
-            }
+            return run_use_cases(&settings, |services| import_paper(services, file, typist));
         }
         Command::Mail { command } => {
             let (pool, _, _) = sipas::prepare(&settings)?;
@@ -909,6 +798,146 @@ fn check_forms(dir: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a command through the use cases the web handlers call (on [`Services`], as
+/// `Actor::cli()` unless a person is named), then lets the command's group commit finish.
+fn run_use_cases<F>(
+    settings: &Settings,
+    work: impl FnOnce(Services) -> F,
+) -> anyhow::Result<ExitCode>
+where
+    F: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let (services, writer) = sipas::command_services(settings)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(work(services));
+    runtime.block_on(writer.shutdown());
+    result
+}
+
+/// An error of a use case as the command line says it (English, as the other commands).
+fn said(e: AppError) -> anyhow::Error {
+    anyhow::anyhow!("{}", e.user_message().en)
+}
+
+/// `sipas sample …`: the administrator's sample use cases (`paper::samples`).
+async fn sample(
+    services: Services,
+    command: SampleCommand,
+    default_margin: f64,
+) -> anyhow::Result<ExitCode> {
+    let actor = accounts::Actor::cli();
+    match command {
+        SampleCommand::Draw {
+            period,
+            units,
+            seed,
+            margin,
+            quota,
+            reserve,
+            by_procedure,
+        } => {
+            let request = sipas::paper::sampling::SampleRequest {
+                period_code: period,
+                unit_codes: units
+                    .iter()
+                    .map(|u| u.trim().to_ascii_uppercase())
+                    .collect(),
+                seed,
+                margin: margin.unwrap_or(default_margin),
+                quota,
+                reserve_share: reserve,
+                by_procedure,
+                form_code: "sipas".into(),
+            };
+            let drawn = samples::draw(&services, actor, request)
+                .await
+                .map_err(said)?;
+            println!(
+                "sample {} (period {}, seed {})",
+                drawn.id, drawn.period, drawn.seed
+            );
+            for u in drawn.units {
+                println!(
+                    "{}\tN={}\trequired={}\tdrawn={}\treserve={}",
+                    u.unit_code, u.population, u.required, u.drawn, u.reserve
+                );
+            }
+        }
+        SampleCommand::List => {
+            let (stored, _) = samples::overview(&services).await.map_err(said)?;
+            for s in stored {
+                let drawn: i64 = s.units.iter().map(|u| u.5).sum();
+                println!(
+                    "{}\t{}\tseed {}\t{} units\t{} drawn",
+                    s.id,
+                    s.period_code,
+                    s.seed,
+                    s.units.len(),
+                    drawn
+                );
+            }
+        }
+        SampleCommand::Worklist { sample } => {
+            let spinner = sipas::progress::spinner("reading the worklist");
+            let read = samples::worklist(&services, actor, sample.clone(), None).await;
+            spinner.finish_and_clear();
+            let missing =
+                || anyhow::anyhow!("no sample `{sample}` or it is empty (see `sipas sample list`)");
+            let rows = match read {
+                Ok((_, rows)) if !rows.is_empty() => rows,
+                Ok(_) | Err(AppError::NotFound(_)) => return Err(missing()),
+                Err(e) => return Err(said(e)),
+            };
+            let mut out = String::from(sipas::report::export::BOM);
+            out.push_str("serial,list,position,unit,dossier_code,procedure\r\n");
+            for r in rows {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{}\r\n",
+                    r.serial, r.role, r.position, r.unit_code, r.dossier_code, r.procedure_code
+                ));
+            }
+            print!("{out}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sipas paper import`: the import use case, as the typist named.
+async fn import_paper(
+    services: Services,
+    file: PathBuf,
+    typist: String,
+) -> anyhow::Result<ExitCode> {
+    use sipas::paper::import::{self, ImportError};
+    let content =
+        std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let rows = content.iter().filter(|b| **b == b'\n').count();
+    let spinner = sipas::progress::spinner(&format!("importing {name} (~{rows} rows)"));
+    let imported = import::import_file(&services, typist, name, content).await;
+    spinner.finish_and_clear();
+    match imported {
+        Ok(n) => println!("imported {n} form(s)"),
+        Err(ImportError::UnknownTypist(typist)) => anyhow::bail!("no user `{typist}`"),
+        Err(e) => {
+            let message = import::describe(&e);
+            eprintln!("{} / {}", message.vi, message.en);
+            if let ImportError::Invalid(problems) = &e {
+                for p in problems {
+                    eprintln!("  {p}");
+                }
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[actix_web::main]

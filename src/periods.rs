@@ -13,7 +13,58 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
 
 pub const KINDS: &[&str] = &["year", "quarter", "month", "custom"];
-pub const STATUSES: &[&str] = &["planned", "open", "closed"];
+
+/// Where a survey period stands (`survey_periods.status`, whose CHECK allows only these three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeriodStatus {
+    Planned,
+    Open,
+    Closed,
+}
+
+impl PeriodStatus {
+    pub const ALL: [PeriodStatus; 3] = [Self::Planned, Self::Open, Self::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Open => "open",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// An administrator's form value; anything else is a field error (never a 500).
+    pub fn parse_field(field: &str, text: &str) -> AppResult<Self> {
+        Self::parse(text).ok_or_else(|| {
+            AppError::field(
+                field,
+                Msg::new("Trạng thái không hợp lệ.", "Invalid status."),
+            )
+        })
+    }
+
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            Self::Planned => lang.pick("Dự kiến", "Planned"),
+            Self::Open => lang.pick("Đang khảo sát", "Open"),
+            Self::Closed => lang.pick("Đã kết thúc", "Closed"),
+        }
+    }
+}
+
+impl TryFrom<String> for PeriodStatus {
+    type Error = String;
+
+    /// The column's CHECK allows only the three statuses; anything else is a corrupt row.
+    fn try_from(stored: String) -> Result<Self, String> {
+        Self::parse(&stored).ok_or_else(|| format!("unknown period status {stored:?}"))
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, PartialEq)]
 #[diesel(table_name = survey_periods)]
@@ -25,7 +76,8 @@ pub struct SurveyPeriod {
     pub kind: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: PeriodStatus,
     pub created_at: chrono::NaiveDateTime,
 }
 
@@ -35,14 +87,6 @@ impl SurveyPeriod {
             Lang::Vi => &self.name_vi,
             Lang::En => &self.name_en,
         }
-    }
-}
-
-pub fn status_label(status: &str, lang: Lang) -> &'static str {
-    match status {
-        "planned" => lang.pick("Dự kiến", "Planned"),
-        "open" => lang.pick("Đang khảo sát", "Open"),
-        _ => lang.pick("Đã kết thúc", "Closed"),
     }
 }
 
@@ -79,7 +123,7 @@ pub struct PeriodInput {
     pub kind: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
-    pub status: String,
+    pub status: PeriodStatus,
 }
 
 /// A code an administrator types (survey periods, respondent groups): 2–32 ASCII letters,
@@ -114,12 +158,6 @@ fn check(input: &PeriodInput) -> AppResult<()> {
         return Err(AppError::field(
             "kind",
             Msg::new("Loại kỳ không hợp lệ.", "Invalid period kind."),
-        ));
-    }
-    if !STATUSES.contains(&input.status.as_str()) {
-        return Err(AppError::field(
-            "status",
-            Msg::new("Trạng thái không hợp lệ.", "Invalid status."),
         ));
     }
     if input.ends_on < input.starts_on {
@@ -171,7 +209,7 @@ pub fn save(
                         survey_periods::kind.eq(&input.kind),
                         survey_periods::starts_on.eq(input.starts_on),
                         survey_periods::ends_on.eq(input.ends_on),
-                        survey_periods::status.eq(&input.status),
+                        survey_periods::status.eq(input.status.as_str()),
                     ))
                     .execute(conn)
             } else {
@@ -184,7 +222,7 @@ pub fn save(
                         survey_periods::kind.eq(&input.kind),
                         survey_periods::starts_on.eq(input.starts_on),
                         survey_periods::ends_on.eq(input.ends_on),
-                        survey_periods::status.eq(&input.status),
+                        survey_periods::status.eq(input.status.as_str()),
                         survey_periods::created_at.eq(crate::db::now()),
                     ))
                     .execute(conn)
@@ -209,4 +247,27 @@ pub fn save(
         )?;
         Ok(new)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PeriodStatus;
+
+    #[test]
+    fn every_status_round_trips_and_unknown_is_refused() {
+        for status in PeriodStatus::ALL {
+            assert_eq!(PeriodStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                PeriodStatus::try_from(status.as_str().to_string()),
+                Ok(status)
+            );
+        }
+        assert_eq!(PeriodStatus::parse("Open"), None);
+        assert!(PeriodStatus::parse_field("status", "archived").is_err());
+        assert!(matches!(
+            PeriodStatus::parse_field("status", "open"),
+            Ok(PeriodStatus::Open)
+        ));
+        assert!(PeriodStatus::parse_field("status", " open").is_err());
+    }
 }

@@ -12,7 +12,7 @@ use crate::forms::FormRegistry;
 use crate::i18n::Msg;
 use crate::policies::Policies;
 use crate::secret::ServerSecret;
-use crate::survey::writer::ResponseWriter;
+use crate::survey::writer::{ResponseWriter, WriterThread};
 
 #[derive(Clone)]
 pub struct Services {
@@ -47,6 +47,30 @@ where
 }
 
 impl Services {
+    /// Starts the group commit (its writer thread, on a connection of `pool`) and gathers the
+    /// services around it; the server and the command line build theirs here. Stop the
+    /// thread with [`WriterThread::shutdown`] once every clone is dropped.
+    pub fn start(
+        pool: DbPool,
+        reads: ReadPool,
+        forms: Arc<FormRegistry>,
+        policies: Arc<Policies>,
+        secret: ServerSecret,
+        max_batch: usize,
+    ) -> anyhow::Result<(Self, WriterThread)> {
+        let (writer, writer_thread) =
+            ResponseWriter::start(pool.clone(), max_batch, policies.utc_offset)?;
+        let services = Self {
+            pool,
+            reads,
+            forms,
+            policies,
+            secret,
+            writer,
+        };
+        Ok((services, writer_thread))
+    }
+
     /// Runs blocking database work off the async workers.
     pub async fn with_conn<T, F>(&self, work: F) -> Result<T, AppError>
     where

@@ -23,6 +23,7 @@ use crate::db_run;
 use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, FormKind, FormRegistry, QuestionType, scoring};
 use crate::integrity::{IntegrityPolicy, SubmitContext, fingerprint, screen};
+use crate::mail::outbox::MailStatus;
 use crate::rollup::{DossierChange, RollupDelta};
 use crate::secret::ServerSecret;
 use crate::survey::response::{NewResponse, Submission};
@@ -607,7 +608,7 @@ fn stuck_mail(conn: &mut DbConn, dossiers: &[Dossier], now: NaiveDateTime) -> Qu
                     outbox::transaction_id.eq(&d.id),
                     outbox::unit_id.eq(&d.unit_id),
                     outbox::message_id.eq(format!("<{}@sipas.demo>", uuid::Uuid::new_v4())),
-                    outbox::status.eq("failed"),
+                    outbox::status.eq(MailStatus::Failed.as_str()),
                     outbox::attempts.eq(8_i64),
                     outbox::due_at.eq(now - Duration::hours(30)),
                     outbox::last_error.eq(Some(error)),
@@ -651,7 +652,7 @@ fn paper_batches(
                 kind: "month".into(),
                 starts_on: month,
                 ends_on: last_day,
-                status: "open".into(),
+                status: crate::periods::PeriodStatus::Open,
             },
         )
         .map_err(err)?,

@@ -44,43 +44,13 @@ use crate::report::figures::{FormFigures, Tally, compute};
 use crate::report::period::Period;
 use crate::rollup::{RollupDelta, counted_levels};
 use crate::secret::ServerSecret;
-use crate::survey::response::{Submission, SubmitOutcome};
+use crate::survey::response::{ResponseStatus, Submission, SubmitOutcome};
 use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 use crate::survey::token::SurveyToken;
 
 /// The channel of every group answer: neither a counter nor an independent channel, so it never
 /// enters the counter/paper comparison, even when the group is included in the index.
 pub const GROUP_CHANNEL: &str = "group";
-/// Status of a stored group answer kept out of the index.
-pub const STATUS_APART: &str = "group";
-
-/// Where a stored group answer stands (`responses.status`): apart from the citizen index, or
-/// counted in it because its group is included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnswerStatus {
-    Apart,
-    Counted,
-}
-
-impl AnswerStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Apart => STATUS_APART,
-            Self::Counted => "counted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Apart, Self::Counted]
-            .into_iter()
-            .find(|status| status.as_str() == s)
-    }
-
-    /// The status of a new answer of a group included in the index, or not.
-    pub fn of_group(included: bool) -> Self {
-        if included { Self::Counted } else { Self::Apart }
-    }
-}
 /// Most invitees and units of one campaign, and most links issued at once.
 pub const MAX_INVITEES: i64 = 1000;
 pub const MAX_UNITS: usize = 200;
@@ -312,11 +282,11 @@ fn move_answers(
     utc_offset: FixedOffset,
 ) -> AppResult<usize> {
     let (from, sign) = if include {
-        (AnswerStatus::Apart, 1)
+        (ResponseStatus::Apart, 1)
     } else {
-        (AnswerStatus::Counted, -1)
+        (ResponseStatus::Counted, -1)
     };
-    let (from, to) = (from.as_str(), AnswerStatus::of_group(include).as_str());
+    let (from, to) = (from.as_str(), ResponseStatus::of_group(include).as_str());
     let rows: Vec<StoredResponse> = db_run!(conn: {
         responses::table
             .filter(responses::respondent_group_id.eq(group_id))
@@ -814,7 +784,7 @@ pub fn store_answer(
         return Err(diesel::result::Error::NotFound);
     };
     crate::survey::store::insert_responses(conn, &[submission])?;
-    let status = AnswerStatus::of_group(included).as_str();
+    let status = ResponseStatus::of_group(included).as_str();
     db_run!(conn: {
         diesel::update(responses::table.find(&submission.response.id))
             .set((
@@ -874,7 +844,7 @@ pub fn results(
     let rows: Vec<StoredResponse> = db_run!(conn: {
         responses::table
             .filter(responses::campaign_id.eq(&campaign.id))
-            .filter(responses::status.eq_any([AnswerStatus::Apart.as_str(), AnswerStatus::Counted.as_str()]))
+            .filter(responses::status.eq_any([ResponseStatus::Apart.as_str(), ResponseStatus::Counted.as_str()]))
             .select(STORED_COLUMNS)
             .load(conn)
     })?;

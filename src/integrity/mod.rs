@@ -23,7 +23,9 @@ pub mod units;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-pub use self::signals::{HoldRules, NewCase, RecentProbe, ResponseFacts, Screening, Signal};
+pub use self::signals::{
+    HoldRules, NewCase, RecentProbe, ResponseFacts, Review, Screening, Signal,
+};
 use crate::db::DbConn;
 use crate::db::schema::{response_signals, responses, survey_tokens};
 use crate::db_run;
@@ -31,6 +33,7 @@ use crate::forms::answers::AnswerValue;
 use crate::forms::{Form, QuestionType};
 use crate::secret::ServerSecret;
 use crate::survey::response::NewResponse;
+use crate::survey::response::ResponseStatus;
 
 /// Thresholds and rules of the screening, from the settings.
 #[derive(Debug, Clone)]
@@ -302,12 +305,12 @@ pub fn store(
                 response_signals::network_hash.eq(&f.network_hash),
                 response_signals::burst.eq(f.burst),
                 response_signals::signals.eq(codes.join(",")),
-                response_signals::review.eq(screening.held.then_some("held")),
+                response_signals::review.eq(screening.held.then_some(Review::Held.as_str())),
             ))
             .execute(conn)?;
         if screening.held {
             diesel::update(responses::table.find(&response.id))
-                .set(responses::status.eq("held"))
+                .set(responses::status.eq(ResponseStatus::Held.as_str()))
                 .execute(conn)?;
         }
         QueryResult::Ok(())
@@ -330,6 +333,8 @@ crate::set_sql!(
      ?::text[])"
 );
 
+// The statement's literal is `ResponseStatus::Held` (a set statement is a constant string);
+// `hold_rule_tests::hold_statement_sets_the_held_status` keeps the two together.
 crate::set_sql!(
     /// Holds a batch's held answers for review.
     HoldResponses,
@@ -403,7 +408,7 @@ pub fn store_many(
         Column::NullText(
             batch
                 .iter()
-                .map(|(_, _, s)| s.held.then_some("held"))
+                .map(|(_, _, s)| s.held.then_some(Review::Held.as_str()))
                 .collect(),
         ),
     ])
@@ -427,6 +432,13 @@ pub fn store_many(
 #[cfg(test)]
 mod hold_rule_tests {
     use super::*;
+
+    #[test]
+    fn hold_statement_sets_the_held_status() {
+        use crate::db::statements::SetSql;
+        let held = format!("status = '{}'", ResponseStatus::Held.as_str());
+        assert!(HoldResponses::SQL.contains(&held));
+    }
 
     #[test]
     fn none_holds_nothing_and_unknown_codes_are_refused() {

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::signals::Review;
 use crate::audit;
 use crate::db::DbConn;
 use crate::db::schema::{response_signals, responses};
@@ -14,6 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::forms::FormRegistry;
 use crate::i18n::Msg;
 use crate::rollup::RollupDelta;
+use crate::survey::response::ResponseStatus;
 use crate::survey::stored::StoredResponse;
 
 /// A held response as the review list shows it: signals and timings, no answers' origin.
@@ -36,7 +38,7 @@ pub fn held(
 ) -> QueryResult<Vec<HeldResponse>> {
     db_run!(conn: {
         let mut q = response_signals::table
-            .filter(response_signals::review.eq("held"))
+            .filter(response_signals::review.eq(Review::Held.as_str()))
             .into_boxed();
         if let Some(ids) = unit_ids {
             q = q.filter(response_signals::unit_id.eq_any(ids));
@@ -110,15 +112,15 @@ pub fn decide(
         }
     };
     let (review, status) = match decision {
-        Decision::Accept => ("accepted", "counted"),
-        Decision::Reject { .. } => ("rejected", "rejected"),
+        Decision::Accept => (Review::Accepted, ResponseStatus::Counted),
+        Decision::Reject { .. } => (Review::Rejected, ResponseStatus::Rejected),
     };
     let now = crate::db::now();
     conn.write_transaction(|conn| -> AppResult<()> {
         let updated = db_run!(conn: {
-            diesel::update(response_signals::table.find(response_id).filter(response_signals::review.eq("held")))
+            diesel::update(response_signals::table.find(response_id).filter(response_signals::review.eq(Review::Held.as_str())))
                 .set((
-                    response_signals::review.eq(review),
+                    response_signals::review.eq(review.as_str()),
                     response_signals::reviewed_by.eq(&actor.name),
                     response_signals::reviewed_at.eq(Some(now)),
                     response_signals::review_reason.eq(&reason),
@@ -129,8 +131,8 @@ pub fn decide(
             return Err(not_held());
         }
         db_run!(conn: {
-            diesel::update(responses::table.find(response_id).filter(responses::status.eq("held")))
-                .set(responses::status.eq(status))
+            diesel::update(responses::table.find(response_id).filter(responses::status.eq(ResponseStatus::Held.as_str())))
+                .set(responses::status.eq(status.as_str()))
                 .execute(conn)
         })?;
         if *decision == Decision::Accept {
@@ -151,8 +153,8 @@ pub fn decide(
             if reason.is_some() { "response.reject" } else { "response.accept" },
             "response",
             response_id,
-            Some(json!({"review": "held"})),
-            Some(json!({"review": review, "reason": reason})),
+            Some(json!({"review": Review::Held.as_str()})),
+            Some(json!({"review": review.as_str(), "reason": reason})),
         )?;
         Ok(())
     })

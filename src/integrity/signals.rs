@@ -162,3 +162,42 @@ pub struct RecentProbe {
     /// Earlier answers that, with this one, make a burst; 0 when every answer is one.
     pub need: i64,
 }
+
+/// An administrator's review of a held answer (`response_signals.review`; NULL when the answer
+/// was never held).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Review {
+    Held,
+    Accepted,
+    Rejected,
+}
+
+impl Review {
+    pub const ALL: [Review; 3] = [Self::Held, Self::Accepted, Self::Rejected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Held => "held",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Review;
+
+    #[test]
+    fn every_review_round_trips_and_unknown_is_refused() {
+        for review in Review::ALL {
+            assert_eq!(Review::parse(review.as_str()), Some(review));
+        }
+        assert_eq!(Review::parse("counted"), None);
+        assert_eq!(Review::parse("Held"), None);
+    }
+}

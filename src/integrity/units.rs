@@ -16,6 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use serde::Serialize;
 
+use super::signals::Review;
 use super::{IntegrityPolicy, Signal};
 use crate::db::DbConn;
 use crate::db::schema::response_signals;
@@ -409,6 +410,13 @@ pub fn assess(
         "CAST(SUM(CASE WHEN seconds_answering IS NULL OR seconds_answering < questions_answered * {:.3} THEN 1 ELSE 0 END) AS BIGINT)",
         policy.seconds_per_question.max(0.0)
     );
+    let reviewed = |review: Review| {
+        format!(
+            "CAST(SUM(CASE WHEN review = '{}' THEN 1 ELSE 0 END) AS BIGINT)",
+            review.as_str()
+        )
+    };
+    let (held, rejected) = (reviewed(Review::Held), reviewed(Review::Rejected));
     // Counter responses (the channels an agency controls) of the period, per unit.
     let rows: Vec<CountRow> = db_run!(conn: {
         response_signals::table
@@ -425,8 +433,8 @@ pub fn assess(
                 sql::<BigInt>(&short),
                 sql::<BigInt>("CAST(SUM(CASE WHEN straight_line THEN 1 ELSE 0 END) AS BIGINT)"),
                 sql::<BigInt>("CAST(SUM(CASE WHEN burst THEN 1 ELSE 0 END) AS BIGINT)"),
-                sql::<BigInt>("CAST(SUM(CASE WHEN review = 'held' THEN 1 ELSE 0 END) AS BIGINT)"),
-                sql::<BigInt>("CAST(SUM(CASE WHEN review = 'rejected' THEN 1 ELSE 0 END) AS BIGINT)"),
+                sql::<BigInt>(&held),
+                sql::<BigInt>(&rejected),
             ))
             .load(conn)
     })?;

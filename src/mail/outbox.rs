@@ -49,7 +49,7 @@ pub fn rows_for(
             kind: kind.into(),
             transaction_id: transaction_id.into(),
             unit_id: unit_id.into(),
-            status: "queued".into(),
+            status: MailStatus::Queued.as_str().into(),
             attempts: 0,
             due_at,
             created_at: now,
@@ -154,13 +154,15 @@ pub fn claim_due_on(
         DbConn::Sqlite(_) => ('?', ""),
     };
     let sql = format!(
-        "UPDATE outbox SET status = 'sending', claimed_by = {p}1, claimed_until = {p}3 \
+        "UPDATE outbox SET status = '{sending}', claimed_by = {p}1, claimed_until = {p}3 \
          WHERE id IN (SELECT id FROM outbox \
-             WHERE {channels} AND ((status = 'queued' AND due_at <= {p}2) \
-                OR (status = 'sending' AND (claimed_until IS NULL OR claimed_until < {p}2))) \
+             WHERE {channels} AND ((status = '{queued}' AND due_at <= {p}2) \
+                OR (status = '{sending}' AND (claimed_until IS NULL OR claimed_until < {p}2))) \
              ORDER BY due_at LIMIT {p}4{lock}) \
          RETURNING id",
-        channels = channels.sql()
+        channels = channels.sql(),
+        sending = MailStatus::Sending.as_str(),
+        queued = MailStatus::Queued.as_str(),
     );
     let claimed: Vec<ClaimedId> = db_run!(conn: {
         diesel::sql_query(&sql)
@@ -183,7 +185,7 @@ pub fn claimed(conn: &mut DbConn, instance: &str, ids: &[String]) -> QueryResult
             .inner_join(procedures::table.on(procedures::id.eq(transactions::procedure_id)))
             .inner_join(survey_tokens::table.on(survey_tokens::transaction_id.eq(transactions::id.nullable())))
             .filter(outbox::id.eq_any(ids))
-            .filter(outbox::status.eq("sending"))
+            .filter(outbox::status.eq(MailStatus::Sending.as_str()))
             .filter(outbox::claimed_by.eq(instance))
             .order(outbox::due_at.asc())
             .select((
@@ -242,7 +244,7 @@ pub fn begin_attempt(
         diesel::update(
             outbox::table
                 .find(id)
-                .filter(outbox::status.eq("sending"))
+                .filter(outbox::status.eq(MailStatus::Sending.as_str()))
                 .filter(outbox::claimed_by.eq(instance)),
         )
         .set((outbox::attempts.eq(outbox::attempts + 1), outbox::claimed_until.eq(until)))
@@ -259,7 +261,7 @@ pub fn mark_sent(
     instance: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    finish(conn, id, instance, "sent", None, Some(now), None)
+    finish(conn, id, instance, MailStatus::Sent, None, Some(now), None)
 }
 
 pub fn mark_retry(
@@ -273,7 +275,7 @@ pub fn mark_retry(
         conn,
         id,
         instance,
-        "queued",
+        MailStatus::Queued,
         Some(error),
         None,
         Some(due_at),
@@ -281,11 +283,19 @@ pub fn mark_retry(
 }
 
 pub fn mark_failed(conn: &mut DbConn, id: &str, instance: &str, error: &str) -> QueryResult<bool> {
-    finish(conn, id, instance, "failed", Some(error), None, None)
+    finish(
+        conn,
+        id,
+        instance,
+        MailStatus::Failed,
+        Some(error),
+        None,
+        None,
+    )
 }
 
 pub fn cancel(conn: &mut DbConn, id: &str, instance: &str) -> QueryResult<bool> {
-    finish(conn, id, instance, "cancelled", None, None, None)
+    finish(conn, id, instance, MailStatus::Cancelled, None, None, None)
 }
 
 /// Ends `instance`'s claim on a message with `status`.
@@ -293,7 +303,7 @@ fn finish(
     conn: &mut DbConn,
     id: &str,
     instance: &str,
-    status: &str,
+    status: MailStatus,
     error: Option<&str>,
     sent_at: Option<NaiveDateTime>,
     due_at: Option<NaiveDateTime>,
@@ -301,10 +311,10 @@ fn finish(
     let n = db_run!(conn: {
         let held = outbox::table
             .find(id)
-            .filter(outbox::status.eq("sending"))
+            .filter(outbox::status.eq(MailStatus::Sending.as_str()))
             .filter(outbox::claimed_by.eq(instance));
         let fields = (
-            outbox::status.eq(status),
+            outbox::status.eq(status.as_str()),
             outbox::last_error.eq(error),
             outbox::sent_at.eq(sent_at),
             outbox::claimed_by.eq(None::<String>),
@@ -325,7 +335,7 @@ pub fn forget_address_if_done(conn: &mut DbConn, transaction_id: &str) -> QueryR
         outbox::table
             .filter(outbox::transaction_id.eq(transaction_id))
             .filter(outbox::channel.eq("email"))
-            .filter(outbox::status.eq("queued").or(outbox::status.eq("sending")).or(outbox::status.eq("failed")))
+            .filter(outbox::status.eq(MailStatus::Queued.as_str()).or(outbox::status.eq(MailStatus::Sending.as_str())).or(outbox::status.eq(MailStatus::Failed.as_str())))
             .count()
             .get_result(conn)
     })?;
@@ -346,7 +356,7 @@ pub fn stop_all(conn: &mut DbConn, transaction_id: &str) -> QueryResult<()> {
         let waiting = diesel::select(diesel::dsl::exists(
             outbox::table
                 .filter(outbox::transaction_id.eq(transaction_id))
-                .filter(outbox::status.eq("queued").or(outbox::status.eq("failed"))),
+                .filter(outbox::status.eq(MailStatus::Queued.as_str()).or(outbox::status.eq(MailStatus::Failed.as_str()))),
         ))
         .get_result(conn)?;
         let address = transactions::table
@@ -358,8 +368,8 @@ pub fn stop_all(conn: &mut DbConn, transaction_id: &str) -> QueryResult<()> {
     })?;
     if mail_waiting {
         db_run!(conn: {
-            diesel::update(outbox::table.filter(outbox::transaction_id.eq(transaction_id)).filter(outbox::status.eq("queued").or(outbox::status.eq("failed"))))
-                .set(outbox::status.eq("cancelled"))
+            diesel::update(outbox::table.filter(outbox::transaction_id.eq(transaction_id)).filter(outbox::status.eq(MailStatus::Queued.as_str()).or(outbox::status.eq(MailStatus::Failed.as_str()))))
+                .set(outbox::status.eq(MailStatus::Cancelled.as_str()))
                 .execute(conn)
         })?;
     }
@@ -383,14 +393,14 @@ pub fn stop_all_many(conn: &mut DbConn, transaction_ids: &[&str]) -> QueryResult
         diesel::update(
             outbox::table
                 .filter(outbox::transaction_id.eq_any(transaction_ids))
-                .filter(outbox::status.eq_any(["queued", "failed"])),
+                .filter(outbox::status.eq_any(CANCELLABLE)),
         )
-        .set(outbox::status.eq("cancelled"))
+        .set(outbox::status.eq(MailStatus::Cancelled.as_str()))
         .execute(conn)?;
         let pending = outbox::table
             .filter(outbox::transaction_id.eq(transactions::id))
             .filter(outbox::channel.eq("email"))
-            .filter(outbox::status.eq_any(["queued", "sending", "failed"]));
+            .filter(outbox::status.eq_any(PENDING));
         diesel::update(
             transactions::table
                 .filter(transactions::id.eq_any(transaction_ids))
@@ -443,11 +453,11 @@ pub fn requeue_interrupted(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult
     db_run!(conn: {
         diesel::update(
             outbox::table
-                .filter(outbox::status.eq("sending"))
+                .filter(outbox::status.eq(MailStatus::Sending.as_str()))
                 .filter(outbox::claimed_until.is_null().or(outbox::claimed_until.lt(now))),
         )
         .set((
-            outbox::status.eq("queued"),
+            outbox::status.eq(MailStatus::Queued.as_str()),
             outbox::claimed_by.eq(None::<String>),
             outbox::claimed_until.eq(None::<NaiveDateTime>),
         ))
@@ -475,7 +485,7 @@ impl MailStatus {
         Self::Cancelled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Sending => "sending",
@@ -526,13 +536,13 @@ pub fn retry(conn: &mut DbConn, actor: &Actor, id: Option<&str>) -> AppResult<us
 /// Puts failed messages back in the queue (administrator's retry); `None` retries all failed.
 pub fn retry_failed(conn: &mut DbConn, id: Option<&str>, now: NaiveDateTime) -> QueryResult<usize> {
     db_run!(conn: {
-        let target = outbox::table.filter(outbox::status.eq("failed")).into_boxed();
+        let target = outbox::table.filter(outbox::status.eq(MailStatus::Failed.as_str())).into_boxed();
         let ids: Vec<String> = match id {
             Some(id) => target.filter(outbox::id.eq(id.to_string())).select(outbox::id).load(conn)?,
             None => target.select(outbox::id).load(conn)?,
         };
         diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-            .set((outbox::status.eq("queued"), outbox::attempts.eq(0), outbox::due_at.eq(now), outbox::last_error.eq(None::<String>)))
+            .set((outbox::status.eq(MailStatus::Queued.as_str()), outbox::attempts.eq(0), outbox::due_at.eq(now), outbox::last_error.eq(None::<String>)))
             .execute(conn)
     })
 }
@@ -603,7 +613,13 @@ pub fn summary(conn: &mut DbConn) -> QueryResult<Vec<(String, String, MailStatus
 }
 
 /// Statuses of a message still to be sent (or waiting for an administrator's retry).
-const PHONE_PENDING: [&str; 3] = ["queued", "sending", "failed"];
+const PENDING: [&str; 3] = [
+    MailStatus::Queued.as_str(),
+    MailStatus::Sending.as_str(),
+    MailStatus::Failed.as_str(),
+];
+/// Statuses of a message that an answer (or an opt-out) cancels.
+const CANCELLABLE: [&str; 2] = [MailStatus::Queued.as_str(), MailStatus::Failed.as_str()];
 
 /// Erases the numbers of `transaction_ids` that have no SMS or Zalo message pending.
 pub fn forget_numbers_if_done(conn: &mut DbConn, transaction_ids: &[&str]) -> QueryResult<usize> {
@@ -614,7 +630,7 @@ pub fn forget_numbers_if_done(conn: &mut DbConn, transaction_ids: &[&str]) -> Qu
         let pending = outbox::table
             .filter(outbox::transaction_id.eq(phone_contacts::transaction_id))
             .filter(outbox::channel.ne("email"))
-            .filter(outbox::status.eq_any(PHONE_PENDING));
+            .filter(outbox::status.eq_any(PENDING));
         diesel::delete(
             phone_contacts::table
                 .filter(phone_contacts::transaction_id.eq_any(transaction_ids))
@@ -622,4 +638,19 @@ pub fn forget_numbers_if_done(conn: &mut DbConn, transaction_ids: &[&str]) -> Qu
         )
         .execute(conn)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MailStatus;
+
+    #[test]
+    fn every_status_round_trips_and_unknown_is_refused() {
+        for status in MailStatus::ALL {
+            assert_eq!(MailStatus::parse(status.as_str()), Some(status));
+            assert_eq!(MailStatus::try_from(status.to_string()), Ok(status));
+        }
+        assert_eq!(MailStatus::parse("lost"), None);
+        assert!(MailStatus::try_from("Sent".to_string()).is_err());
+    }
 }

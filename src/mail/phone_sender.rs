@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::outbox::{self, Channels};
+use super::outbox::{self, Channels, MailStatus};
 use super::phone::{self, PhoneChannel, PhoneNumber};
 use super::quiet_hours::QuietHours;
 use super::sender::SenderStatus;
@@ -156,7 +156,7 @@ fn claimed(conn: &mut DbConn, instance: &str, ids: &[String]) -> QueryResult<Vec
             .inner_join(survey_tokens::table.on(survey_tokens::transaction_id.eq(transactions::id.nullable())))
             .left_join(phone_contacts::table.on(phone_contacts::transaction_id.eq(outbox_t::transaction_id)))
             .filter(outbox_t::id.eq_any(ids))
-            .filter(outbox_t::status.eq("sending"))
+            .filter(outbox_t::status.eq(MailStatus::Sending.as_str()))
             .filter(outbox_t::claimed_by.eq(instance))
             .order(outbox_t::due_at.asc())
             .select((

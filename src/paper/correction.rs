@@ -54,6 +54,34 @@ pub enum Corrected {
     Refused(Box<Refusal>),
 }
 
+/// The opening of the use cases that store an administrator's answers for one form (a
+/// correction, an adjudication): the form found among the actor's, `may` asked of it, then the
+/// answers checked by the form's rules. `Err` inside: refused answers, with what the page
+/// shows again.
+pub(super) async fn form_with_answers(
+    services: &Services,
+    actor: &Actor,
+    serial: String,
+    answers: Vec<(String, String)>,
+    may: impl FnOnce(&PaperForm) -> AppResult<()>,
+) -> AppResult<Result<(PaperForm, ValidAnswers), Box<Refusal>>> {
+    let forms = services.forms.clone();
+    let finder = actor.clone();
+    let paper = services
+        .with_conn(move |conn| find(conn, &forms, &finder, &serial))
+        .await?;
+    may(&paper)?;
+    Ok(match validate(&paper.form, &answers) {
+        Ok(valid) => Ok((paper, valid)),
+        Err(problems) => Err(Box::new(Refusal {
+            paper,
+            given: answers,
+            problems,
+            issues: Vec::new(),
+        })),
+    })
+}
+
 /// Use case: replaces the answers of a verified paper form (`POST /paper/forms/{serial}/correct`).
 pub async fn correct(
     services: &Services,
@@ -61,22 +89,11 @@ pub async fn correct(
     serial: String,
     answers: Vec<(String, String)>,
 ) -> AppResult<Corrected> {
-    let forms = services.forms.clone();
-    let finder = actor.clone();
-    let paper = services
-        .with_conn(move |conn| find(conn, &forms, &finder, &serial))
-        .await?;
-    let valid = match validate(&paper.form, &answers) {
-        Ok(valid) => valid,
-        Err(problems) => {
-            return Ok(Corrected::Refused(Box::new(Refusal {
-                paper,
-                given: answers,
-                problems,
-                issues: Vec::new(),
-            })));
-        }
-    };
+    let (paper, valid) =
+        match form_with_answers(services, &actor, serial, answers, |_| Ok(())).await? {
+            Ok(checked) => checked,
+            Err(refusal) => return Ok(Corrected::Refused(refusal)),
+        };
     let offset = services.policies.utc_offset;
     let serial = paper.serial.clone();
     services

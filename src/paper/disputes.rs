@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::correction::form_with_answers;
 use super::entry::{comparable, finalize};
 use super::keyed::{PaperForm, Refusal, find};
 use super::status::FormStatus;
@@ -16,7 +17,7 @@ use crate::db::DbConn;
 use crate::db::schema::{paper_batches, paper_entries, paper_forms, sample_members, units};
 use crate::db_run;
 use crate::error::{AppError, AppResult};
-use crate::forms::answers::{ValidAnswers, validate};
+use crate::forms::answers::ValidAnswers;
 use crate::i18n::Msg;
 use crate::rollup::RollupDelta;
 use crate::services::Services;
@@ -76,22 +77,10 @@ pub async fn resolve(
     serial: String,
     answers: Vec<(String, String)>,
 ) -> AppResult<Resolved> {
-    let forms = services.forms.clone();
-    let finder = actor.clone();
-    let paper = services
-        .with_conn(move |conn| find(conn, &forms, &finder, &serial))
-        .await?;
-    may_adjudicate(&paper, &actor)?;
-    let valid = match validate(&paper.form, &answers) {
-        Ok(valid) => valid,
-        Err(problems) => {
-            return Ok(Resolved::Refused(Box::new(Refusal {
-                paper,
-                given: answers,
-                problems,
-                issues: Vec::new(),
-            })));
-        }
+    let may = |paper: &PaperForm| may_adjudicate(paper, &actor);
+    let (paper, valid) = match form_with_answers(services, &actor, serial, answers, may).await? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(Resolved::Refused(refusal)),
     };
     let offset = services.policies.utc_offset;
     let serial = paper.serial.clone();

@@ -10,13 +10,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::entry::{self, EntryError, Typing};
-use crate::accounts::Actor;
+use crate::accounts::{Actor, users};
 use crate::db::DbConn;
 use crate::db::schema::paper_imports;
 use crate::db_run;
 use crate::error::AppError;
 use crate::forms::FormRegistry;
 use crate::i18n::Msg;
+use crate::services::Services;
 
 /// One problem in an imported file.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -39,6 +40,8 @@ impl std::fmt::Display for ImportProblem {
 
 #[derive(Debug)]
 pub enum ImportError {
+    /// No account has the typist's user name (nothing read).
+    UnknownTypist(String),
     /// The file was imported before (nothing stored).
     AlreadyImported,
     /// Problems found (nothing stored).
@@ -56,6 +59,33 @@ impl From<diesel::result::Error> for ImportError {
     fn from(e: diesel::result::Error) -> Self {
         ImportError::Failed(e.into())
     }
+}
+
+/// Use case: imports a file typed elsewhere as the account `typist` (a user name), returning
+/// how many forms were stored (`sipas paper import`). A bulk load: one transaction on a pooled
+/// connection for the whole file, not the group commit (see [`super::entry`]).
+pub async fn import_file(
+    services: &Services,
+    typist: String,
+    file_name: String,
+    content: Vec<u8>,
+) -> Result<usize, ImportError> {
+    let (forms, offset) = (services.forms.clone(), services.policies.utc_offset);
+    services
+        .with_conn(move |conn| {
+            let Some(user) = users::find_by_username(conn, &typist)? else {
+                return Ok(Err(ImportError::UnknownTypist(typist)));
+            };
+            Ok(import(
+                conn,
+                &forms,
+                &Actor::of(&user),
+                &file_name,
+                &content,
+                offset,
+            ))
+        })
+        .await?
 }
 
 /// Imports `content` as typed by `typist`; returns how many forms were stored.
@@ -255,6 +285,10 @@ pub fn import(
 /// A message for people, in both languages.
 pub fn describe(error: &ImportError) -> Msg {
     match error {
+        ImportError::UnknownTypist(name) => Msg::new(
+            format!("Không có người dùng `{name}`."),
+            format!("No user `{name}`."),
+        ),
         ImportError::AlreadyImported => Msg::new(
             "Tệp này đã được nhập trước đây; không nhập lại.",
             "This file was imported before; it is not imported again.",

@@ -9,6 +9,7 @@ use crate::calendar::local_day;
 use crate::db::DbConn;
 use crate::db::schema::responses;
 use crate::db_run;
+use crate::survey::response::ResponseStatus;
 
 /// The local day of the latest counted response submitted before `before` (UTC), if any.
 fn latest_day_before(
@@ -18,7 +19,7 @@ fn latest_day_before(
 ) -> QueryResult<Option<NaiveDate>> {
     let latest: Option<chrono::NaiveDateTime> = db_run!(conn: {
         let mut q = responses::table
-            .filter(responses::status.eq("counted"))
+            .filter(responses::status.eq(ResponseStatus::Counted.as_str()))
             .into_boxed();
         if let Some(before) = before {
             q = q.filter(responses::submitted_at.lt(before));

@@ -32,6 +32,7 @@ use crate::error::{AppError, AppResult};
 use crate::forms::{Form, FormKind, FormRegistry};
 use crate::i18n::Msg;
 use crate::survey::channel::Channel;
+use crate::survey::response::ResponseStatus;
 use crate::units::{self, Unit};
 
 /// Settings of the report computation.
@@ -646,7 +647,7 @@ pub fn raw_tally(
         responses::table
             .filter(responses::form_code.eq(form_code))
             .filter(responses::unit_id.eq_any(unit_ids))
-            .filter(responses::status.eq("counted"))
+            .filter(responses::status.eq(ResponseStatus::Counted.as_str()))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
             .select(responses::answers)
@@ -696,7 +697,7 @@ pub fn recent_suggestions(
         let page: Vec<(String, chrono::NaiveDateTime, String)> = db_run!(conn: {
             let mut q = responses::table
                 .filter(responses::unit_id.eq_any(unit_ids))
-                .filter(responses::status.eq("counted"))
+                .filter(responses::status.eq(ResponseStatus::Counted.as_str()))
                 .filter(responses::submitted_at.ge(from))
                 .filter(responses::submitted_at.lt(until))
                 .into_boxed();

@@ -15,6 +15,7 @@ use crate::db::DbConn;
 use crate::db::schema::{procedures, responses, units};
 use crate::db_run;
 use crate::forms::Form;
+use crate::survey::response::ResponseStatus;
 
 /// Rows read per query: large enough that the per-query cost vanishes, small enough that a
 /// page's text stays well under a megabyte.
@@ -120,7 +121,7 @@ impl ResponseExport {
             let start = after.as_ref().map_or(from, |(at, _)| *at);
             let mut q = responses::table
                 .filter(responses::form_code.eq(form))
-                .filter(responses::status.eq("counted"))
+                .filter(responses::status.eq(ResponseStatus::Counted.as_str()))
                 .filter(responses::submitted_at.ge(start))
                 .filter(responses::submitted_at.lt(until))
                 .into_boxed();

@@ -19,6 +19,7 @@ use crate::db_run;
 use crate::forms::FormRegistry;
 use crate::rollup::counted_levels;
 use crate::survey::channel::Channel;
+use crate::survey::response::ResponseStatus;
 use crate::survey::stored::{STORED_COLUMNS, StoredResponse};
 
 /// The cell a tally belongs to.
@@ -128,7 +129,7 @@ pub fn load_with_held(
             unit_ids,
             period,
             utc_offset,
-            "held",
+            ResponseStatus::Held,
             &mut tallies,
         )?;
     }
@@ -154,7 +155,14 @@ pub fn load_slots<K: Eq + std::hash::Hash>(
     for edge in edges {
         let mut days = Tallies::default();
         count_responses(
-            conn, forms, form_code, unit_ids, &edge, utc_offset, "counted", &mut days,
+            conn,
+            forms,
+            form_code,
+            unit_ids,
+            &edge,
+            utc_offset,
+            ResponseStatus::Counted,
+            &mut days,
         )?;
         for (key, tally) in days.0 {
             if let Some(key) = key_of(key) {
@@ -213,7 +221,7 @@ fn count_responses(
     unit_ids: Option<&[String]>,
     days: &Period,
     utc_offset: FixedOffset,
-    status: &str,
+    status: ResponseStatus,
     tallies: &mut Tallies,
 ) -> QueryResult<()> {
     let ids = unit_filter(conn, unit_ids)?;
@@ -222,7 +230,7 @@ fn count_responses(
         responses::table
             .filter(responses::form_code.eq(form_code))
             .filter(responses::unit_id.eq_any(&ids))
-            .filter(responses::status.eq(status))
+            .filter(responses::status.eq(status.as_str()))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
             .select(STORED_COLUMNS)

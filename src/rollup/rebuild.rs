@@ -75,7 +75,7 @@ pub fn rebuild_missing_rollups(
                 // group answers stay out, as when they were stored.
                 responses::table
                     .filter(responses::id.gt(&after))
-                    .filter(responses::status.eq("counted"))
+                    .filter(responses::status.eq(crate::survey::response::ResponseStatus::Counted.as_str()))
                     .order(responses::id)
                     .limit(10_000)
                     .select(STORED_COLUMNS)

@@ -55,3 +55,55 @@ pub enum SubmitOutcome {
     AlreadyUsed,
     Expired,
 }
+
+/// Where a stored response stands (`responses.status`): only `Counted` ones enter the index and
+/// the rollups. One enum for every module that reads or moves a status, so a typo cannot
+/// silently match no row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseStatus {
+    /// In the index and the rollups.
+    Counted,
+    /// Waiting for an administrator's review (integrity screening held it).
+    Held,
+    /// Rejected at review: kept, never counted.
+    Rejected,
+    /// A respondent group's answer kept apart from the index (stored as "group").
+    Apart,
+}
+
+impl ResponseStatus {
+    pub const ALL: [ResponseStatus; 4] = [Self::Counted, Self::Held, Self::Rejected, Self::Apart];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counted => "counted",
+            Self::Held => "held",
+            Self::Rejected => "rejected",
+            Self::Apart => "group",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The status of a new answer of a respondent group included in the index, or not.
+    pub fn of_group(included: bool) -> Self {
+        if included { Self::Counted } else { Self::Apart }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResponseStatus;
+
+    #[test]
+    fn every_status_round_trips_and_unknown_is_refused() {
+        for status in ResponseStatus::ALL {
+            assert_eq!(ResponseStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(ResponseStatus::parse("group"), Some(ResponseStatus::Apart));
+        assert_eq!(ResponseStatus::parse("Counted"), None);
+        assert_eq!(ResponseStatus::parse(""), None);
+    }
+}

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::layout::{html_response, message_page, page};
+use super::view::{contact_fieldset, scale_label};
 use crate::error::AppError;
 use crate::forms::answers::{self, AnswerProblems};
 use crate::forms::{Form, Question, QuestionType};
@@ -290,7 +291,7 @@ impl SurveyView<'_> {
                     }
                 }
                 @if form.question_with_role(crate::forms::QuestionRole::Overall).is_some() {
-                    (super::reports::integrity::contact_fieldset(lang, given, self.contact_problem))
+                    (contact_fieldset(lang, given, self.contact_problem))
                 }
                 button type="submit" { (lang.pick("Gửi đánh giá", "Submit")) }
             }
@@ -361,21 +362,6 @@ impl SurveyView<'_> {
                 }
             }
         }
-    }
-}
-
-/// The official labels of the answer scales.
-pub fn scale_label(kind: QuestionType, level: i64, lang: Lang) -> &'static str {
-    match (kind, level) {
-        (QuestionType::Scale5, 1) => lang.pick("Rất không hài lòng", "Very dissatisfied"),
-        (QuestionType::Scale5, 2) => lang.pick("Không hài lòng", "Dissatisfied"),
-        (QuestionType::Scale5, 3) => lang.pick("Bình thường", "Neutral"),
-        (QuestionType::Scale5, 4) => lang.pick("Hài lòng", "Satisfied"),
-        (QuestionType::Scale5, 5) => lang.pick("Rất hài lòng", "Very satisfied"),
-        (QuestionType::Scale5, _) => lang.pick("Không trả lời", "No answer"),
-        (_, 1) => lang.pick("Không hài lòng", "Dissatisfied"),
-        (_, 2) => lang.pick("Hài lòng", "Satisfied"),
-        (_, _) => lang.pick("Rất hài lòng", "Very satisfied"),
     }
 }
 

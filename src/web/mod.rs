@@ -24,6 +24,7 @@ pub mod reports;
 pub mod staff;
 pub mod state;
 pub mod statics;
+pub mod view;
 
 use actix_web::web;
 

@@ -528,7 +528,7 @@ async fn draws(app: &TestApp, order: &[usize]) -> Members {
         kind: "year".into(),
         starts_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
         ends_on: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).expect("date"),
-        status: "open".into(),
+        status: periods::PeriodStatus::Open,
     };
     periods::save(conn, &Actor::cli(), None, &input).expect("period");
     let offset = app.state.settings.utc_offset_value().expect("offset");

@@ -266,7 +266,7 @@ async fn campaign_and_worklist(app: &TestApp, admin: &Staff) -> Vec<String> {
         kind: "year".into(),
         starts_on: chrono::NaiveDate::from_ymd_opt(y, 1, 1).expect("date"),
         ends_on: chrono::NaiveDate::from_ymd_opt(y, 12, 31).expect("date"),
-        status: "open".into(),
+        status: sipas::periods::PeriodStatus::Open,
     };
     sipas::periods::save(&mut app.conn(), &sipas::audit::Actor::cli(), None, &input)
         .expect("period");

@@ -17,7 +17,8 @@ use crate::on_both_databases;
 
 on_both_databases!(
     sample_sizes_follow_the_formula_and_draws_are_reproducible,
-    worklists_and_printable_forms_carry_unique_serials
+    worklists_and_printable_forms_carry_unique_serials,
+    the_command_line_draws_lists_and_prints_worklists
 );
 
 fn year() -> String {
@@ -47,7 +48,7 @@ pub(crate) fn prepare(app: &TestApp) {
             kind: "year".into(),
             starts_on: chrono::NaiveDate::from_ymd_opt(y, 1, 1).unwrap(),
             ends_on: chrono::NaiveDate::from_ymd_opt(y, 12, 31).unwrap(),
-            status: "open".into(),
+            status: sipas::periods::PeriodStatus::Open,
         };
         periods::save(conn, &Actor::cli(), None, &input).unwrap();
     }
@@ -64,6 +65,23 @@ pub(crate) fn request(period: &str, seed: u64) -> SampleRequest {
         by_procedure: true,
         form_code: "sipas".into(),
     }
+}
+
+/// `sipas ARGS` against the test database.
+pub(crate) fn sipas_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sipas"))
+        .args(args)
+        .env_remove("SIPAS_CONFIG")
+        .env("DATABASE_URL", &app.database_url)
+        .env(
+            "SIPAS_SECRET",
+            crate::helpers::test_settings("").secret.unwrap(),
+        )
+        .env("SIPAS_FORMS_DIR", crate::helpers::forms_dir())
+        .env("RUST_LOG", "warn")
+        .envs(crate::helpers::audit_env(&app.state.settings))
+        .output()
+        .expect("the sipas binary runs")
 }
 
 fn members(app: &TestApp, sample_id: &str) -> Vec<(String, String)> {
@@ -160,6 +178,77 @@ async fn sample_sizes_follow_the_formula_and_draws_are_reproducible(app: TestApp
     let conn = &mut app.conn();
     let draws: i64 = db_run!(conn: { audit_events::table.filter(audit_events::action.eq("sample.draw")).count().get_result(conn) }).unwrap();
     assert_eq!(draws, 3, "every draw is audited");
+}
+
+/// `sipas sample draw|list|worklist` go through the administrators' use cases
+/// (`paper::samples`): the same draw as the console, audited, and the same worklist.
+async fn the_command_line_draws_lists_and_prints_worklists(app: TestApp) {
+    prepare(&app);
+    let text = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let drawn = text(&sipas_cli(
+        &app,
+        &[
+            "sample", "draw", "--period", "P1", "--units", "stp,SXD", "--seed", "7",
+        ],
+    ));
+    let first = drawn.lines().next().unwrap_or_default();
+    let sample_id = first
+        .strip_prefix("sample ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("sample id in {drawn:?}"))
+        .to_string();
+    assert!(first.ends_with("(period P1, seed 7)"), "{first}");
+    assert!(
+        drawn.contains("\nSTP\tN=") && drawn.contains("\nSXD\tN="),
+        "{drawn}"
+    );
+
+    let listed = text(&sipas_cli(&app, &["sample", "list"]));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&format!("{sample_id}\tP1\tseed 7\t2 units"))),
+        "{listed}"
+    );
+
+    let csv = text(&sipas_cli(
+        &app,
+        &["sample", "worklist", "--sample", &sample_id],
+    ));
+    assert!(csv.starts_with('\u{feff}'), "UTF-8 BOM for Excel");
+    let expected = members(&app, &sample_id);
+    assert!(!expected.is_empty());
+    assert_eq!(
+        csv.lines().count(),
+        expected.len() + 1,
+        "a header and every member"
+    );
+
+    let missing = sipas_cli(&app, &["sample", "worklist", "--sample", "no-such-sample"]);
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("no sample `no-such-sample`"), "{stderr}");
+
+    let conn = &mut app.conn();
+    let draws: Vec<String> = db_run!(conn: {
+        audit_events::table
+            .filter(audit_events::action.eq("sample.draw"))
+            .select(audit_events::actor_name)
+            .load(conn)
+    })
+    .unwrap();
+    assert_eq!(
+        draws,
+        vec![Actor::cli().name],
+        "the draw is audited once, as the CLI"
+    );
 }
 
 async fn worklists_and_printable_forms_carry_unique_serials(app: TestApp) {
@@ -683,18 +772,34 @@ mod importing {
             row(&serials[1], "3"),
             row(&serials[2], "4")
         );
-        assert_eq!(
-            import(
-                conn,
-                &app.state.forms,
-                &typist,
-                "lo1.csv",
-                good.as_bytes(),
-                offset
-            )
-            .unwrap(),
-            3
+        // The good file through the command line: the same use case, as the typist named.
+        let dir = tempfile::tempdir().unwrap();
+        let good_path = dir.path().join("lo1.csv");
+        std::fs::write(&good_path, &good).unwrap();
+        let good_arg = good_path.to_string_lossy().to_string();
+        let nobody = super::sipas_cli(
+            &app,
+            &[
+                "paper", "import", "--typist", "khong-co", "--file", &good_arg,
+            ],
         );
+        assert!(!nobody.status.success());
+        let stderr = String::from_utf8_lossy(&nobody.stderr);
+        assert!(stderr.contains("no user `khong-co`"), "{stderr}");
+        assert_eq!(imported(conn), 0, "nothing stored for an unknown typist");
+        let out = super::sipas_cli(
+            &app,
+            &[
+                "paper", "import", "--typist", "nhap-tep", "--file", &good_arg,
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("imported 3 form(s)"), "{stdout}");
         assert_eq!(imported(conn), 3);
         assert!(matches!(
             import(
@@ -709,20 +814,19 @@ mod importing {
         ));
         assert_eq!(imported(conn), 3, "a re-imported file is not counted twice");
         // The CLI reports problems by row and column.
-        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.csv");
         std::fs::write(&path, &bad).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipas"))
-            .args(["paper", "import", "--typist", "nhap-tep", "--file"])
-            .arg(&path)
-            .env("DATABASE_URL", &app.database_url)
-            .env(
-                "SIPAS_SECRET",
-                crate::helpers::test_settings("").secret.unwrap(),
-            )
-            .env("SIPAS_FORMS_DIR", crate::helpers::forms_dir())
-            .output()
-            .unwrap();
+        let out = super::sipas_cli(
+            &app,
+            &[
+                "paper",
+                "import",
+                "--typist",
+                "nhap-tep",
+                "--file",
+                &path.to_string_lossy(),
+            ],
+        );
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("row 4, column serial"), "{stderr}");

@@ -202,7 +202,7 @@ impl Ids {
                 kind: "year".into(),
                 starts_on: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 ends_on: chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
-                status: "open".into(),
+                status: periods::PeriodStatus::Open,
             },
         )
         .unwrap()

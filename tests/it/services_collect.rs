@@ -7,13 +7,14 @@ use sipas::accounts::{Actor, Role, users};
 use sipas::db::schema::responses;
 use sipas::db_run;
 use sipas::error::AppError;
-use sipas::groups::{AnswerStatus, CampaignInput, GroupInput, manage};
+use sipas::groups::{CampaignInput, GroupInput, manage};
 use sipas::paper::batches::{self, NewBatch};
 use sipas::paper::correction::{self, Corrected};
 use sipas::paper::disputes::{self, Resolved};
 use sipas::paper::entry::{self, Keyed, Saved, Typing};
 use sipas::paper::samples::{self, DrawFields};
 use sipas::paper::status::CustodyStep;
+use sipas::survey::response::ResponseStatus;
 
 use crate::helpers::{TestApp, full_answers};
 
@@ -634,10 +635,10 @@ async fn groups_and_campaigns_are_use_cases(app: TestApp) {
         .unwrap();
         statuses
             .iter()
-            .map(|s| AnswerStatus::parse(s).expect("a group answer status"))
+            .map(|s| ResponseStatus::parse(s).expect("a group answer status"))
             .collect::<Vec<_>>()
     };
-    assert_eq!(status_of_answers(), vec![AnswerStatus::Apart]);
+    assert_eq!(status_of_answers(), vec![ResponseStatus::Apart]);
     let report = manage::campaign_report(&app.state, campaign.id.clone(), 1)
         .await
         .unwrap();
@@ -654,7 +655,7 @@ async fn groups_and_campaigns_are_use_cases(app: TestApp) {
     )
     .await
     .unwrap();
-    assert_eq!(status_of_answers(), vec![AnswerStatus::Counted]);
+    assert_eq!(status_of_answers(), vec![ResponseStatus::Counted]);
     let (opened, campaigns) = manage::open_group(&app.state, saved.id.clone())
         .await
         .unwrap();

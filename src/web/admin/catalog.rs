@@ -6,12 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{done, failed_status};
 use crate::collector_orgs::{self, CollectorOrg};
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, Msg};
-use crate::periods::{self, KINDS, PeriodInput, STATUSES, SurveyPeriod};
+use crate::periods::{self, KINDS, PeriodInput, PeriodStatus, SurveyPeriod};
 use crate::procedures::{self, Procedure, ProcedureInput};
 use crate::report::activity::FormUsage;
 use crate::web::AppState;
@@ -21,6 +20,7 @@ use crate::web::layout::html_response;
 use crate::web::staff::{
     ListQuery, PER_PAGE, csrf_field, error_box, notice, pager, search_box, staff_page,
 };
+use crate::web::view::{done, failed_status};
 
 #[derive(Deserialize)]
 pub struct OkQuery {
@@ -401,7 +401,7 @@ impl PeriodForm {
             kind: self.kind.clone(),
             starts_on: date("starts_on", &self.starts_on)?,
             ends_on: date("ends_on", &self.ends_on)?,
-            status: self.status.clone(),
+            status: PeriodStatus::parse_field("status", &self.status)?,
         })
     }
 }
@@ -421,7 +421,7 @@ fn period_fields(lang: Lang, p: Option<&SurveyPeriod>) -> Markup {
         label for="ends_on" { (lang.pick("Đến ngày", "Until")) }
         input #ends_on type="date" name="ends_on" value=(p.map(|p| p.ends_on.to_string()).unwrap_or_default()) required;
         label for="status" { (lang.pick("Trạng thái", "Status")) }
-        select #status name="status" { @for s in STATUSES { option value=(s) selected[p.is_some_and(|p| p.status == *s)] { (periods::status_label(s, lang)) } } }
+        select #status name="status" { @for s in PeriodStatus::ALL { option value=(s.as_str()) selected[p.is_some_and(|p| p.status == s)] { (s.label(lang)) } } }
     }
 }
 
@@ -441,7 +441,7 @@ fn periods_page(
                 td { (p.name(lang)) }
                 td { (periods::kind_label(&p.kind, lang)) }
                 td { (p.starts_on) " → " (p.ends_on) }
-                td { (periods::status_label(&p.status, lang)) }
+                td { (p.status.label(lang)) }
             } } }
         }
         h2 { (lang.pick("Thêm kỳ khảo sát", "Add a survey period")) }

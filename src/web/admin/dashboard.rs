@@ -13,12 +13,12 @@ use crate::i18n::format as fmt;
 use crate::report::charts;
 use crate::report::figures::Figure;
 use crate::report::overview::{ProvinceOverview, spread};
-use crate::report::period::Period;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::staff_page;
+use crate::web::view::{figure_text, period_picker};
 
 #[derive(Deserialize)]
 pub struct DashboardQuery {
@@ -28,31 +28,6 @@ pub struct DashboardQuery {
 /// The province's local offset, parsed once at start-up (see `policies`).
 pub(crate) fn offset(state: &AppState) -> chrono::FixedOffset {
     state.policies.utc_offset
-}
-
-/// The period picker of the dashboards: a text field holding the period shown.
-pub(crate) fn period_picker(lang: Lang, action: &str, period: &Period) -> Markup {
-    html! {
-        form.search method="get" action=(action) {
-            label for="period" { (lang.pick("Kỳ", "Period")) }
-            input #period type="text" name="period" value=(period.label()) size="12"
-                aria-describedby="period-hint";
-            button type="submit" { (lang.pick("Xem", "Show")) }
-        }
-        p.hint #period-hint { (lang.pick(
-            "Ví dụ: 2026, 2026-Q3, 2026-07. Mặc định là tháng gần nhất có số liệu.",
-            "For example 2026, 2026-Q3, 2026-07. By default the latest month with data.")) }
-    }
-}
-
-/// A unit index with its interval, e.g. "80,6 % (78,1–83,0)".
-pub(crate) fn figure_text(lang: Lang, f: &Figure) -> String {
-    let ci = fmt::interval(lang, f.ci_low, f.ci_high);
-    if ci.is_empty() {
-        fmt::percent(lang, f.value)
-    } else {
-        format!("{} ({ci})", fmt::percent(lang, f.value))
-    }
 }
 
 pub async fn page(

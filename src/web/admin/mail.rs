@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
 
-use super::done;
 use crate::error::AppError;
 use crate::mail::outbox::{self, MailStatus};
 use crate::web::AppState;
@@ -14,6 +13,7 @@ use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, notice, staff_page};
+use crate::web::view::done;
 
 #[derive(Deserialize)]
 pub struct OutboxQuery {

@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{done, failed_status};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::publish::release::{self, ReleaseSummary};
@@ -16,6 +15,7 @@ use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
+use crate::web::view::{done, failed_status};
 
 #[derive(Debug, Deserialize)]
 pub struct OkQuery {

@@ -7,7 +7,6 @@ use chrono::NaiveDate;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{done, failed_status};
 use crate::accounts::actor::Actor;
 use crate::db::DbConn;
 use crate::error::{AppError, AppResult};
@@ -23,16 +22,7 @@ use crate::web::layout::html_response;
 use crate::web::staff::{
     ListQuery, PER_PAGE, csrf_field, error_box, notice, pager, search_box, staff_page,
 };
-
-pub fn kind_label(kind: &str, lang: Lang) -> &'static str {
-    match kind {
-        "province" => lang.pick("Tỉnh", "Province"),
-        "department" => lang.pick("Sở, ban, ngành", "Department"),
-        "centre" => lang.pick("Trung tâm phục vụ", "Service centre"),
-        "commune" => lang.pick("Xã, phường", "Commune / ward"),
-        _ => lang.pick("Khác", "Other"),
-    }
-}
+use crate::web::view::{done, failed_status, unit_kind_label};
 
 fn status_text(unit: &Unit, lang: Lang) -> String {
     match (&unit.valid_to, &unit.merged_into_id) {
@@ -46,7 +36,7 @@ fn kind_select(lang: Lang, selected: &str) -> Markup {
     html! {
         select #kind name="kind" {
             @for kind in UNIT_KINDS {
-                option value=(kind) selected[*kind == selected] { (kind_label(kind, lang)) }
+                option value=(kind) selected[*kind == selected] { (unit_kind_label(kind, lang)) }
             }
         }
     }
@@ -79,7 +69,7 @@ fn list_page(
                     tr {
                         td { a href=(format!("/admin/units/{}", u.id)) { (u.code) } }
                         td { (u.name(lang)) }
-                        td { (kind_label(&u.kind, lang)) }
+                        td { (unit_kind_label(&u.kind, lang)) }
                         td { (u.valid_from) }
                         td { (status_text(u, lang)) }
                     }
@@ -226,7 +216,7 @@ fn detail_page(
         table {
             tr { th { (lang.pick("Mã", "Code")) } td { (u.code) } }
             tr { th { (lang.pick("Tên", "Name")) } td { (u.name_vi) " / " (u.name_en) } }
-            tr { th { (lang.pick("Loại", "Kind")) } td { (kind_label(&u.kind, lang)) } }
+            tr { th { (lang.pick("Loại", "Kind")) } td { (unit_kind_label(&u.kind, lang)) } }
             tr { th { (lang.pick("Cấp trên", "Parent")) } td {
                 @if let Some(p) = &d.parent { a href=(format!("/admin/units/{}", p.id)) { (p.code) " — " (p.name(lang)) } } @else { "—" }
             } }

@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{done, failed_status};
 use crate::accounts::manage::{self, AccountDetail, AccountInput, AccountList};
 use crate::accounts::{Role, password};
 use crate::collector_orgs::CollectorOrg;
@@ -19,6 +18,7 @@ use crate::web::layout::html_response;
 use crate::web::staff::{
     ListQuery, PER_PAGE, csrf_field, error_box, notice, pager, search_box, staff_page,
 };
+use crate::web::view::{done, failed_status};
 
 /// Fields shared by the create and edit forms.
 #[derive(Deserialize, Default)]

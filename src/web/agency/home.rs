@@ -13,11 +13,10 @@ use crate::i18n::format as fmt;
 use crate::report::agency_home::{AgencyHome, UnitGlance};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::dashboard::{figure_text, period_picker};
-use crate::web::admin::units::kind_label;
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::staff_page;
+use crate::web::view::{figure_text, period_picker, unit_kind_label};
 
 #[derive(Deserialize)]
 pub struct HomeQuery {
@@ -76,7 +75,7 @@ fn render(lang: Lang, h: &AgencyHome, today: chrono::NaiveDate) -> Markup {
                 tbody { @for g in &h.units { @let u = &g.unit; tr {
                     td { a href=(format!("/agency/units/{}", u.id)) { (u.code) } }
                     td { (u.name(lang)) @if let Some(end) = u.valid_to { " " span.muted { "(" (lang.pick("đã ngừng", "closed")) " " (fmt::date(lang, end)) ")" } } }
-                    td { (kind_label(&u.kind, lang)) }
+                    td { (unit_kind_label(&u.kind, lang)) }
                     td { @match index_of(g) { Some(f) => (figure_text(lang, f)), None => "—" } }
                     td { @match &g.report {
                         Some(r) if r.sample.population > 0 => {

@@ -9,12 +9,12 @@ use maud::html;
 
 use super::AppState;
 use super::access::CurrentUser;
-use super::admin::units::kind_label;
 use super::layout::html_response;
 use super::staff::staff_page;
 use crate::error::AppError;
 use crate::report::queries::{self, UnitActivity};
 use crate::web::lang::page_lang;
+use crate::web::view::unit_kind_label;
 
 pub async fn unit(
     state: web::Data<AppState>,
@@ -32,7 +32,7 @@ pub async fn unit(
     let body = html! {
         table {
             tr { th { (lang.pick("Mã", "Code")) } td { (unit.code) } }
-            tr { th { (lang.pick("Loại", "Kind")) } td { (kind_label(&unit.kind, lang)) } }
+            tr { th { (lang.pick("Loại", "Kind")) } td { (unit_kind_label(&unit.kind, lang)) } }
             tr { th { (lang.pick("Hiệu lực", "Validity")) } td { (unit.valid_from) " → " @if let Some(t) = unit.valid_to { (t) } @else { "…" } } }
             tr { th { (lang.pick("Hồ sơ đã đăng ký", "Registered dossiers")) } td { (dossiers) } }
         }

@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
 
-use super::{channel_from, error_page, scale_label, unavailable_page};
+use super::{channel_from, error_page, unavailable_page};
 use crate::forms::answers::{self, AnswerProblems};
 use crate::forms::{Form, Question, QuestionRole, QuestionType};
 use crate::i18n::Lang;
@@ -20,6 +20,7 @@ use crate::survey::lookup::{OpenSurvey, TokenState};
 use crate::survey::steps::{self, Move};
 use crate::web::AppState;
 use crate::web::layout::{html_response, message_page, page};
+use crate::web::view::{contact_fieldset, scale_label};
 
 /// The "contact me" fields of the last step, carried back and forth like answers.
 const CONTACT_FIELDS: [&str; 2] = ["contact_ok", "contact"];
@@ -182,7 +183,7 @@ impl StepView<'_> {
                     }
                 }
                 @if is_last && form.question_with_role(QuestionRole::Overall).is_some() {
-                    (crate::web::reports::integrity::contact_fieldset(lang, given, None))
+                    (contact_fieldset(lang, given, None))
                 }
                 div.stepnav {
                     @if is_last {

@@ -12,10 +12,10 @@ use crate::paper::batches::{self, NewBatch, Overview};
 use crate::paper::status::CustodyStep;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::{done, failed_status};
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
+use crate::web::view::{done, failed_status};
 
 fn batches_page(
     lang: Lang,

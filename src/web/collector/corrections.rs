@@ -10,10 +10,10 @@ use crate::forms::answers::AnswerProblems;
 use crate::paper::correction::{self, Corrected, Correction};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::done;
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::staff_page;
+use crate::web::view::done;
 
 // ---------------------------------------------------------------- corrections (administrators)
 

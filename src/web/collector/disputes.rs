@@ -11,10 +11,10 @@ use crate::paper::disputes::{self, Resolved};
 use crate::paper::entry;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::done;
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{notice, staff_page};
+use crate::web::view::done;
 
 // ---------------------------------------------------------------- adjudication and typists
 

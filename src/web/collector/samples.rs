@@ -17,11 +17,11 @@ use crate::paper::status::MemberRole;
 use crate::report::export::{Cell, to_csv};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::{done, failed_status};
-use crate::web::citizen::scale_label;
 use crate::web::lang::page_lang;
 use crate::web::layout::{html_response, page};
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
+use crate::web::view::scale_label;
+use crate::web::view::{done, failed_status};
 
 #[derive(Deserialize)]
 pub struct OkQuery {

@@ -13,9 +13,9 @@ use crate::forms::{Form, QuestionType};
 use crate::i18n::{Lang, Msg};
 use crate::paper::keyed::Refusal;
 use crate::web::access::CurrentUser;
-use crate::web::citizen::scale_label;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, staff_page};
+use crate::web::view::scale_label;
 
 /// The signed-in user as the use cases take them.
 pub(super) fn actor(user: &CurrentUser) -> Actor {

@@ -5,32 +5,38 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{DOCTYPE, PreEscaped, html};
 
-use super::super::AppState;
-use super::super::access::CurrentUser;
-use super::super::layout::html_response;
-use super::super::staff::{csrf_field, staff_page};
+use super::unit_tools::{ActionForm, ToolPage, revoke_button};
 use crate::counter::books::{BookAction, BookPolicy, BooksPage, MAX_BOOK_SIZE, books, sheet};
 use crate::error::AppError;
 use crate::i18n::Lang;
+use crate::web::AppState;
+use crate::web::access::CurrentUser;
 use crate::web::lang::page_lang;
+use crate::web::layout::html_response;
+use crate::web::staff::csrf_field;
 
 fn render(lang: Lang, user: &CurrentUser, page: &BooksPage) -> HttpResponse {
     let unit_id = &page.unit.id;
-    let body = html! {
-        @if let Some(book) = &page.issued {
-            div.notice role="status" {
-                p { (lang.pick("Đã phát hành sổ phiếu số ", "Issued token book no. ")) strong { (book.number) } " (" (book.size) (lang.pick(" tem).", " stickers).")) }
-                p { a href=(format!("/agency/units/{unit_id}/books/{}/print", book.id)) { (lang.pick("In các tờ tem", "Print its sticker sheets")) } }
+    let action = format!("/agency/units/{unit_id}/books");
+    ToolPage {
+        unit: &page.unit,
+        title: lang.pick("Sổ phiếu in sẵn", "Token books"),
+        notices: html! {
+            @if let Some(book) = &page.issued {
+                div.notice role="status" {
+                    p { (lang.pick("Đã phát hành sổ phiếu số ", "Issued token book no. ")) strong { (book.number) } " (" (book.size) (lang.pick(" tem).", " stickers).")) }
+                    p { a href=(format!("/agency/units/{unit_id}/books/{}/print", book.id)) { (lang.pick("In các tờ tem", "Print its sticker sheets")) } }
+                }
             }
-        }
-        @if page.revoked { div.notice role="status" { (lang.pick("Đã thu hồi sổ phiếu: các tem chưa dùng sẽ bị từ chối.", "Book revoked: its unused stickers will be refused.")) } }
-        p { (lang.pick(
-            "Sổ phiếu in sẵn dùng khi mạng ngừng hoạt động hoặc phiếu hẹn đã in trước khi có khảo sát: mỗi tem là một mã QR khảo sát dùng một lần, có số sê-ri. Phần mềm một cửa có thể gắn tem với hồ sơ sau (API /api/v1/stickers/attach).",
-            "Token books are for when the network is down or the receipt was printed before the survey existed: each sticker is a single-use survey QR code with a serial. The one-stop software can attach a sticker to its dossier later (API /api/v1/stickers/attach).")) }
-        h2 { (lang.pick("Sổ phiếu", "Token books")) }
-        @if page.books.is_empty() {
-            p.muted { (lang.pick("Chưa có sổ phiếu nào.", "No books yet.")) }
-        } @else {
+            @if page.revoked { div.notice role="status" { (lang.pick("Đã thu hồi sổ phiếu: các tem chưa dùng sẽ bị từ chối.", "Book revoked: its unused stickers will be refused.")) } }
+            p { (lang.pick(
+                "Sổ phiếu in sẵn dùng khi mạng ngừng hoạt động hoặc phiếu hẹn đã in trước khi có khảo sát: mỗi tem là một mã QR khảo sát dùng một lần, có số sê-ri. Phần mềm một cửa có thể gắn tem với hồ sơ sau (API /api/v1/stickers/attach).",
+                "Token books are for when the network is down or the receipt was printed before the survey existed: each sticker is a single-use survey QR code with a serial. The one-stop software can attach a sticker to its dossier later (API /api/v1/stickers/attach).")) }
+        },
+        heading: lang.pick("Sổ phiếu", "Token books"),
+        none: lang.pick("Chưa có sổ phiếu nào.", "No books yet."),
+        empty: page.books.is_empty(),
+        table: html! {
             table #books {
                 thead { tr {
                     th { (lang.pick("Số sổ", "Book")) } th { (lang.pick("Số tem", "Stickers")) }
@@ -43,37 +49,23 @@ fn render(lang: Lang, user: &CurrentUser, page: &BooksPage) -> HttpResponse {
                     td { @if let Some(at) = b.revoked_at { (lang.pick("đã thu hồi ", "revoked ")) (at.format("%Y-%m-%d")) } @else { (lang.pick("hiệu lực đến ", "valid until ")) (b.expires_at.format("%Y-%m-%d")) } }
                     td {
                         a href=(format!("/agency/units/{unit_id}/books/{}/print", b.id)) { (lang.pick("In", "Print")) }
-                        @if b.revoked_at.is_none() {
-                            form method="post" action=(format!("/agency/units/{unit_id}/books")) {
-                                (csrf_field(user))
-                                input type="hidden" name="action" value="revoke";
-                                input type="hidden" name="book" value=(b.id);
-                                button type="submit" { (lang.pick("Thu hồi", "Revoke")) }
-                            }
-                        }
+                        @if b.revoked_at.is_none() { (revoke_button(lang, user, &action, "book", &b.id)) }
                     }
                 } } }
             }
-        }
-        h2 { (lang.pick("Phát hành sổ mới", "Issue a new book")) }
-        form method="post" action=(format!("/agency/units/{unit_id}/books")) {
-            (csrf_field(user))
-            input type="hidden" name="action" value="issue";
-            label for="size" { (lang.pick("Số tem", "Number of stickers")) }
-            input #size name="size" type="number" min="1" max=(MAX_BOOK_SIZE) value="24" required;
-            button type="submit" { (lang.pick("Phát hành", "Issue")) }
-        }
-        p { a href=(format!("/agency/units/{unit_id}")) { (lang.pick("← Đơn vị", "← Unit")) } }
-    };
-    let title = format!(
-        "{} · {}",
-        lang.pick("Sổ phiếu in sẵn", "Token books"),
-        page.unit.name(lang)
-    );
-    html_response(
-        StatusCode::OK,
-        staff_page(lang, user, "/agency", &title, body),
-    )
+        },
+        new: html! {
+            h2 { (lang.pick("Phát hành sổ mới", "Issue a new book")) }
+            form method="post" action=(action) {
+                (csrf_field(user))
+                input type="hidden" name="action" value="issue";
+                label for="size" { (lang.pick("Số tem", "Number of stickers")) }
+                input #size name="size" type="number" min="1" max=(MAX_BOOK_SIZE) value="24" required;
+                button type="submit" { (lang.pick("Phát hành", "Issue")) }
+            }
+        },
+    }
+    .render(lang, user)
 }
 
 fn policy_of(state: &AppState) -> (std::sync::Arc<crate::forms::FormRegistry>, String) {
@@ -113,17 +105,10 @@ pub async fn act(
     body: web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let lang = page_lang(&req);
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let action = match field("action").as_str() {
-        "revoke" => BookAction::Revoke(field("book")),
-        _ => BookAction::Issue(field("size")),
+    let form = ActionForm::read(&body);
+    let action = match form.field("action").as_str() {
+        "revoke" => BookAction::Revoke(form.field("book")),
+        _ => BookAction::Issue(form.field("size")),
     };
     let viewer = user.0.user.clone();
     let unit_id = path.into_inner();

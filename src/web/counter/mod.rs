@@ -8,6 +8,7 @@ pub mod kiosk;
 pub mod pair;
 pub mod screen;
 pub mod stickers;
+pub mod unit_tools;
 
 use actix_web::web;
 

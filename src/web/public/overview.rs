@@ -10,8 +10,8 @@ use super::{
 use crate::error::AppError;
 use crate::publish::release;
 use crate::web::AppState;
-use crate::web::admin::units::kind_label;
 use crate::web::lang::page_lang;
+use crate::web::view::unit_kind_label;
 
 pub async fn overview(
     state: web::Data<AppState>,
@@ -45,7 +45,7 @@ pub async fn overview(
             @let units: Vec<_> = doc.units.iter().filter(|u| u.kind == *kind).collect();
             @if !units.is_empty() {
                 table {
-                    caption { (kind_label(kind, lang)) " · " a href=(href(lang, &format!("/public/ranking?kind={kind}"))) { (lang.pick("xếp hạng", "ranking")) } }
+                    caption { (unit_kind_label(kind, lang)) " · " a href=(href(lang, &format!("/public/ranking?kind={kind}"))) { (lang.pick("xếp hạng", "ranking")) } }
                     thead { tr { th scope="col" { (lang.pick("Đơn vị", "Unit")) } th scope="col" { (lang.pick("Chỉ số", "Index")) } th scope="col" { "n" } } }
                     tbody { @for u in units { tr {
                         th scope="row" { a href=(href(lang, &format!("/public/units/{}", u.code))) { (unit_name(lang, &u.name_vi, &u.name_en)) } }

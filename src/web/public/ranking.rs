@@ -11,8 +11,8 @@ use crate::error::AppError;
 use crate::i18n::Msg;
 use crate::publish::release;
 use crate::web::AppState;
-use crate::web::admin::units::kind_label;
 use crate::web::lang::page_lang;
+use crate::web::view::unit_kind_label;
 
 pub async fn page(
     state: web::Data<AppState>,
@@ -47,7 +47,7 @@ pub async fn page(
         (release_line(lang, &doc))
         nav aria-label=(lang.pick("Cấp đơn vị", "Unit level")) {
             p { @for k in doc.rankings.iter().map(|x| x.kind.as_str()) {
-                @if k == kind { strong aria-current="page" { (kind_label(k, lang)) } } @else { a href=(href(lang, &format!("/public/ranking?kind={k}{release_param}"))) { (kind_label(k, lang)) } }
+                @if k == kind { strong aria-current="page" { (unit_kind_label(k, lang)) } } @else { a href=(href(lang, &format!("/public/ranking?kind={k}{release_param}"))) { (unit_kind_label(k, lang)) } }
                 " "
             } }
         }
@@ -57,7 +57,7 @@ pub async fn page(
         @match ranking {
             None => p { (lang.pick("Không có đơn vị nào ở cấp này.", "No units at this level.")) },
             Some(ranking) => table #public-ranking {
-                caption { (kind_label(&kind, lang)) " · " (doc.release.period) }
+                caption { (unit_kind_label(&kind, lang)) " · " (doc.release.period) }
                 thead { tr {
                     th scope="col" { (lang.pick("Hạng", "Rank")) }
                     th scope="col" { (lang.pick("Đơn vị", "Unit")) }

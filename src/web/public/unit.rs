@@ -13,8 +13,8 @@ use crate::error::AppError;
 use crate::i18n::Msg;
 use crate::publish::{open_data, release};
 use crate::web::AppState;
-use crate::web::admin::units::kind_label;
 use crate::web::lang::page_lang;
+use crate::web::view::unit_kind_label;
 
 fn no_unit() -> AppError {
     AppError::NotFound(Msg::new(
@@ -66,12 +66,12 @@ pub async fn page(
     let rank = doc.rank_of(&code);
     let body = html! {
         (release_line(lang, &doc))
-        p.muted { (u.code) " · " (kind_label(&u.kind, lang)) }
+        p.muted { (u.code) " · " (unit_kind_label(&u.kind, lang)) }
         section.kpi aria-label=(lang.pick("Chỉ số chung", "Overall index")) {
             p.big { span.label { (lang.pick("Chỉ số SIPAS", "SIPAS index")) } strong #public-index { (pct(&u.index)) } }
             p { (lang.pick("Khoảng tin cậy 95 %: ", "95 % interval: ")) (interval(&u.index)) " · n = " (u.index.n) }
             @if let Some((kind, row)) = rank {
-                p { (lang.pick("Thứ hạng trong cấp ", "Rank among ")) (kind_label(kind, lang)) ": " strong { (row.rank_label()) }
+                p { (lang.pick("Thứ hạng trong cấp ", "Rank among ")) (unit_kind_label(kind, lang)) ": " strong { (row.rank_label()) }
                     @if row.tied { " " span.muted { (lang.pick("(không phân biệt được với các đơn vị cùng khoảng)", "(cannot be told apart from units in the same range)")) } }
                     @if !row.sufficient { " " span.muted { (lang.pick("(chưa đủ cỡ mẫu, không xếp hạng)", "(sample too small, not ranked)")) } }
                 }

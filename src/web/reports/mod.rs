@@ -22,6 +22,7 @@ use crate::report::period::Period;
 use crate::report::queries::{self, Ranking, UnitReportPage};
 use crate::report::{RankingRow, UnitReport, charts, export};
 use crate::web::lang::page_lang;
+use crate::web::view::{ci, pct, unit_kind_label};
 
 #[derive(Deserialize, Default, Clone)]
 pub struct ReportQuery {
@@ -59,16 +60,6 @@ async fn load_report(
     q: &ReportQuery,
 ) -> AppResult<UnitReportPage> {
     queries::unit_report(state, &user.actor(), unit_id, q.parsed()?).await
-}
-
-/// A figure as a percentage, or a dash when it is suppressed or has no data.
-pub(crate) fn pct(lang: Lang, f: &Figure) -> String {
-    crate::i18n::format::percent(lang, f.value)
-}
-
-/// A figure's 95 % interval, empty when there is none.
-pub(crate) fn ci(lang: Lang, f: &Figure) -> String {
-    crate::i18n::format::interval(lang, f.ci_low, f.ci_high)
 }
 
 fn filter_form(
@@ -418,7 +409,7 @@ pub async fn ranking_page(
             label for="period" { (lang.pick("Kỳ", "Period")) }
             input #period type="text" name="period" value=(period.label()) size="12";
             label for="kind" { (lang.pick("Cấp đơn vị", "Unit level")) }
-            select #kind name="kind" { @for k in crate::units::UNIT_KINDS { option value=(k) selected[*k == kind] { (super::admin::units::kind_label(k, lang)) } } }
+            select #kind name="kind" { @for k in crate::units::UNIT_KINDS { option value=(k) selected[*k == kind] { (unit_kind_label(k, lang)) } } }
             button type="submit" { (lang.pick("Xem", "Show")) }
         }
         p { a href=(format!("/reports/ranking/export.csv?{query}")) { "CSV" } " · " a href=(format!("/reports/ranking/export.xlsx?{query}")) { "XLSX" } " · " a href=(format!("/api/v1/reports/ranking?{query}")) { "JSON" } }

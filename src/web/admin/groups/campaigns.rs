@@ -14,11 +14,10 @@ use crate::groups::{self, Campaign, CampaignInput, RespondentGroup};
 use crate::i18n::{Lang, Msg};
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::{done, failed_status};
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
-use crate::web::reports::{ci, pct};
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
+use crate::web::view::{ci, done, failed_status, pct};
 
 // ---------------------------------------------------------------- campaigns
 

@@ -16,10 +16,10 @@ use crate::groups::{Campaign, GroupInput, RespondentGroup, manage};
 use crate::i18n::Lang;
 use crate::web::AppState;
 use crate::web::access::CurrentUser;
-use crate::web::admin::{done, failed_status};
 use crate::web::lang::page_lang;
 use crate::web::layout::html_response;
 use crate::web::staff::{csrf_field, error_box, notice, staff_page};
+use crate::web::view::{done, failed_status};
 
 /// Registers the pages (access rules are in `access::RULES`, all for administrators).
 pub fn routes(cfg: &mut web::ServiceConfig) {
