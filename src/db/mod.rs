@@ -45,7 +45,7 @@ impl DatabaseUrl {
             return Ok(Self::Sqlite(PathBuf::from(rest)));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(url.to_string()));
+            return Ok(Self::Postgres(without_loopback_tls(url)));
         }
         bail!(
             "DATABASE_URL `{url}` is not understood: it must start with sqlite:// \
@@ -59,6 +59,45 @@ impl DatabaseUrl {
             Self::Postgres(_) => "postgresql",
         }
     }
+}
+
+/// Adds `sslmode=disable` to a PostgreSQL URL whose server is on this machine (a loopback
+/// address or `localhost`) and that names no `sslmode` itself. libpq's default (`prefer`)
+/// encrypts even a loopback connection, where the bytes never leave the kernel: it protects
+/// nothing and cost a fifth of the submissions per second (BENCHMARKS.md, session 8). A URL
+/// that sets `sslmode` (e.g. `require` for a server that accepts only TLS) is kept as it is,
+/// and so is any other host.
+fn without_loopback_tls(url: &str) -> String {
+    let (before_query, query) = url.split_once('?').unwrap_or((url, ""));
+    let names_sslmode = query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("sslmode"));
+    let authority = before_query
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""));
+    // user:password@host:port, or a bracketed IPv6 host.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    // Several hosts (`h1,h2`) or a host given in the query: left alone.
+    let host_in_query = query
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("host"));
+    if names_sslmode || !loopback || host_in_query {
+        return url.to_string();
+    }
+    let separator = if query.is_empty() {
+        if url.ends_with('?') { "" } else { "?" }
+    } else {
+        "&"
+    };
+    format!("{url}{separator}sslmode=disable")
 }
 
 /// Per-connection SQLite settings: referential integrity, waiting instead of failing on a
@@ -338,6 +377,37 @@ pub fn now() -> chrono::NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_servers_go_without_tls_unless_the_url_says_otherwise() {
+        let pg = |u: &str| match DatabaseUrl::parse(u).unwrap() {
+            DatabaseUrl::Postgres(url) => url,
+            DatabaseUrl::Sqlite(_) => unreachable!(),
+        };
+        assert_eq!(
+            pg("postgres://127.0.0.1:5432/test"),
+            "postgres://127.0.0.1:5432/test?sslmode=disable"
+        );
+        assert_eq!(
+            pg("postgresql://sipas:s3cret@localhost/sipas?application_name=a"),
+            "postgresql://sipas:s3cret@localhost/sipas?application_name=a&sslmode=disable"
+        );
+        assert_eq!(
+            pg("postgres://[::1]:5433/db"),
+            "postgres://[::1]:5433/db?sslmode=disable"
+        );
+        for kept in [
+            "postgres://127.0.0.1:5432/test?sslmode=require",
+            "postgres://localhost/db?connect_timeout=5&sslmode=verify-full",
+            "postgres://db.example.vn:5432/sipas",
+            "postgres://10.0.0.5/sipas",
+            "postgres://localhost.example.vn/sipas",
+            "postgres:///sipas?host=/var/run/postgresql",
+            "postgres://127.0.0.1,10.0.0.6/sipas",
+        ] {
+            assert_eq!(pg(kept), kept);
+        }
+    }
 
     /// `.cargo/config.toml` builds SQLite with the query planner stability guarantee; without it
     /// statements with a bound LIMIT are parsed again on every run (see that file).
