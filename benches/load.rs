@@ -72,6 +72,10 @@ struct Args {
     /// RUST_LOG of the server; `info` (the shipped default) logs every request.
     #[arg(long, default_value = "info")]
     server_log: String,
+    /// sipas processes started on the one database, connections spread over them round-robin
+    /// (several instances behind a load balancer, as in production on PostgreSQL).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// Threads of the load generator (1 leaves the other core to the server).
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -106,8 +110,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> anyhow::Result<bool> {
-    if args.connections == 0 || args.seconds == 0 || args.rate.is_some_and(|r| r <= 0.0) {
-        anyhow::bail!("--connections, --seconds and --rate must be positive");
+    if args.connections == 0
+        || args.seconds == 0
+        || args.instances == 0
+        || args.rate.is_some_and(|r| r <= 0.0)
+    {
+        anyhow::bail!("--connections, --seconds, --instances and --rate must be positive");
     }
     let main = run_once(args, args.max_batch).await?;
     main.print();
@@ -140,6 +148,8 @@ struct RunResult {
     max_batch: Option<usize>,
     rate: Option<f64>,
     connections: usize,
+    /// sipas processes sharing the load (and the database).
+    instances: usize,
     /// From the first scheduled request to the last answer.
     elapsed: Duration,
     /// Every answered request's latency, in microseconds, sorted.
@@ -181,6 +191,10 @@ impl RunResult {
                 self.connections
             ),
             None => format!("closed loop, {} connections", self.connections),
+        };
+        let mode = match self.instances {
+            1 => mode,
+            n => format!("{mode}, spread over {n} sipas instances"),
         };
         let mb = |kb: u64| kb as f64 / 1024.0;
         println!();
@@ -237,7 +251,7 @@ impl RunResult {
             );
         }
         println!(
-            "RESULT scenario={} backend={} max_batch={} mode={} good={} unsent={} rps={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} rss_idle_mb={:.1} rss_peak_mb={:.1}",
+            "RESULT scenario={} backend={} max_batch={} mode={} good={} unsent={} rps={:.0} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} rss_idle_mb={:.1} rss_peak_mb={:.1} instances={}",
             self.scenario.name(),
             self.backend,
             batch_label(self.max_batch),
@@ -254,6 +268,7 @@ impl RunResult {
             self.percentile_ms(1.0),
             self.idle_rss_kb.map_or(f64::NAN, mb),
             mb(self.peak_rss_kb),
+            self.instances,
         );
     }
 }
@@ -276,20 +291,27 @@ async fn run_once(args: &Args, max_batch: Option<usize>) -> anyhow::Result<RunRe
         prepared.api_key,
         prepared.tokens,
     )?);
-    let server = Server::start(&ServerOptions {
-        database_url: database.url(),
-        max_batch,
-        log_level: &args.server_log,
-    })
-    .await?;
-    let pid = server.pid();
+    let mut servers = Vec::with_capacity(args.instances);
+    for _ in 0..args.instances {
+        servers.push(
+            Server::start(&ServerOptions {
+                database_url: database.url(),
+                max_batch,
+                log_level: &args.server_log,
+            })
+            .await?,
+        );
+    }
+    // Memory is sampled in the first instance.
+    let pid = servers[0].pid();
     // Let start-up work (migrations check, form sync, first allocations) settle.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss_kb = setup::memory_kb(pid).map(|(rss, _)| rss);
 
     let mut connections = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        connections.push(Connection::open(server.addr).await?);
+    for i in 0..args.connections {
+        let addr = servers[i % servers.len()].addr;
+        connections.push((addr, Connection::open(addr).await?));
     }
 
     let stop_sampling = Arc::new(AtomicBool::new(false));
@@ -321,9 +343,9 @@ async fn run_once(args: &Args, max_batch: Option<usize>) -> anyhow::Result<RunRe
         next: AtomicU64::new(0),
     });
     let mut workers = Vec::with_capacity(connections.len());
-    for connection in connections {
+    for (addr, connection) in connections {
         workers.push(tokio::spawn(worker(
-            server.addr,
+            addr,
             connection,
             workload.clone(),
             plan.clone(),
@@ -369,7 +391,7 @@ async fn run_once(args: &Args, max_batch: Option<usize>) -> anyhow::Result<RunRe
     } else {
         (None, total.bad_bodies == 0)
     };
-    drop(server);
+    drop(servers);
     total.latencies_us.sort_unstable();
     Ok(RunResult {
         scenario: args.scenario,
@@ -377,6 +399,7 @@ async fn run_once(args: &Args, max_batch: Option<usize>) -> anyhow::Result<RunRe
         max_batch,
         rate: args.rate,
         connections: args.connections,
+        instances: args.instances,
         elapsed,
         latencies_us: total.latencies_us,
         ok: total.ok,

@@ -308,7 +308,7 @@ fn export_benchmark(
     let all: Vec<(String, String, NaiveDateTime, String)> = sipas::db_run!(conn: {
         responses::table
             .filter(responses::form_code.eq("sipas"))
-            .filter(responses::status.eq("counted"))
+            .filter(responses::status.eq(sipas::survey::response::ResponseStatus::Counted.as_str()))
             .filter(responses::submitted_at.ge(from))
             .filter(responses::submitted_at.lt(until))
             .order((responses::submitted_at.asc(), responses::id.asc()))
