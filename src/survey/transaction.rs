@@ -14,7 +14,7 @@ use crate::forms::FormRegistry;
 use crate::i18n::Msg;
 use crate::rollup::{DossierChange, RollupDelta};
 use crate::secret::ServerSecret;
-use crate::{procedures, units};
+use crate::units;
 
 /// How surveys are issued: which form by default, for how long, when to remind.
 #[derive(Debug, Clone)]
@@ -329,7 +329,13 @@ pub fn prepare(
     request: &TransactionRequest,
 ) -> AppResult<Registration> {
     let (default_form, ttl_days) = (policy.default_form.as_str(), policy.ttl_days);
-    let unit = units::find_by_code(conn, &request.unit)?.ok_or_else(|| {
+    let (unit, procedure, existing) = catalogue_reads(
+        conn,
+        &request.unit,
+        &request.procedure,
+        &request.dossier_code,
+    )?
+    .ok_or_else(|| {
         AppError::field(
             "unit",
             Msg::new(
@@ -356,20 +362,18 @@ pub fn prepare(
             ),
         ));
     }
-    if let Some(existing) = find_existing(conn, secret, &unit.id, &request.dossier_code)? {
-        return Ok(Registration::Existing(existing));
+    if let Some(existing) = existing {
+        return Ok(Registration::Existing(existing.issued(secret)));
     }
-    let procedure = procedures::find_by_code(conn, &request.procedure)?
-        .filter(|p| p.active)
-        .ok_or_else(|| {
-            AppError::field(
-                "procedure",
-                Msg::new(
-                    "Không có thủ tục hành chính với mã này.",
-                    "There is no procedure with this code.",
-                ),
-            )
-        })?;
+    let procedure = procedure.filter(|p| p.active).ok_or_else(|| {
+        AppError::field(
+            "procedure",
+            Msg::new(
+                "Không có thủ tục hành chính với mã này.",
+                "There is no procedure with this code.",
+            ),
+        )
+    })?;
     let form_code = request
         .form
         .clone()
@@ -653,18 +657,113 @@ fn find_existing(
             .first(conn)
             .optional()
     })?;
-    Ok(
-        row.map(|(id, form, form_version, expires_at)| IssuedSurvey {
-            token: SurveyToken::for_transaction(secret, &id)
-                .as_str()
-                .to_string(),
-            transaction_id: id,
-            expires_at: expires_at.and_utc(),
+    Ok(row.map(|(id, form, form_version, expires_at)| {
+        ExistingDossier {
+            id,
             form,
             form_version,
+            expires_at,
+        }
+        .issued(secret)
+    }))
+}
+
+/// A dossier already registered under the same unit and dossier code (a counter system
+/// retrying): answered with the same link.
+struct ExistingDossier {
+    id: String,
+    form: String,
+    form_version: i64,
+    expires_at: NaiveDateTime,
+}
+
+impl ExistingDossier {
+    fn issued(self, secret: &ServerSecret) -> IssuedSurvey {
+        IssuedSurvey {
+            token: SurveyToken::for_transaction(secret, &self.id)
+                .as_str()
+                .to_string(),
+            transaction_id: self.id,
+            expires_at: self.expires_at.and_utc(),
+            form: self.form,
+            form_version: self.form_version,
             created: false,
-        }),
-    )
+        }
+    }
+}
+
+/// A procedure as a registration needs it: its id, and whether it is still offered.
+struct ProcedureRef {
+    id: String,
+    active: bool,
+}
+
+type CatalogueReads = (units::Unit, Option<ProcedureRef>, Option<ExistingDossier>);
+
+/// What a registration reads from the catalogue, in one statement (on PostgreSQL every
+/// statement is a round trip): the unit of that code, the procedure of that code if there is
+/// one, and a dossier already registered under that unit and dossier code. `None`: no unit.
+fn catalogue_reads(
+    conn: &mut DbConn,
+    unit_code: &str,
+    procedure_code: &str,
+    dossier_code: &str,
+) -> QueryResult<Option<CatalogueReads>> {
+    use crate::db::schema::{procedures as procedures_t, units as units_t};
+    type Row = (
+        units::Unit,
+        Option<String>,
+        Option<bool>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<NaiveDateTime>,
+    );
+    let row: Option<Row> = db_run!(conn: {
+        units_t::table
+            .left_join(procedures_t::table.on(procedures_t::code.eq(procedure_code.to_owned())))
+            .left_join(
+                transactions::table.on(transactions::unit_id
+                    .eq(units_t::id)
+                    .and(transactions::dossier_code.eq(dossier_code.to_owned()))),
+            )
+            .left_join(
+                survey_tokens::table
+                    .on(survey_tokens::transaction_id.eq(transactions::id.nullable())),
+            )
+            .filter(units_t::code.eq(unit_code))
+            .select((
+                units::Unit::as_select(),
+                procedures_t::id.nullable(),
+                procedures_t::active.nullable(),
+                transactions::id.nullable(),
+                transactions::form_code.nullable(),
+                transactions::form_version.nullable(),
+                survey_tokens::expires_at.nullable(),
+            ))
+            .first(conn)
+            .optional()
+    })?;
+    Ok(row.map(
+        |(unit, procedure_id, active, id, form, form_version, expires_at)| {
+            let procedure = procedure_id.map(|id| ProcedureRef {
+                id,
+                active: active.unwrap_or(false),
+            });
+            let existing = match (id, form, form_version, expires_at) {
+                (Some(id), Some(form), Some(form_version), Some(expires_at)) => {
+                    Some(ExistingDossier {
+                        id,
+                        form,
+                        form_version,
+                        expires_at,
+                    })
+                }
+                _ => None,
+            };
+            (unit, procedure, existing)
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -73,7 +73,8 @@ impl BatchJob for SubmitJob {
     }
 }
 
-/// Any other write that wants to share the group commit (e.g. registering a dossier).
+/// Any other write that shares the group commit, as a closure (a paper typing, a group answer,
+/// a book sticker): see [`ResponseWriter::run`].
 struct ClosureJob<T, E, F> {
     work: Option<F>,
     result: Option<Result<T, E>>,
@@ -157,7 +158,7 @@ impl BatchJob for RegisterJob {
 enum Job {
     Submit(Box<SubmitJob>),
     Register(Box<RegisterJob>),
-    Other(Box<dyn BatchJob>),
+    Closure(Box<dyn BatchJob>),
 }
 
 impl Job {
@@ -165,7 +166,7 @@ impl Job {
         match self {
             Job::Submit(job) => job.write(conn, delta, utc_offset),
             Job::Register(job) => job.write(conn, delta, utc_offset),
-            Job::Other(job) => job.write(conn, delta, utc_offset),
+            Job::Closure(job) => job.write(conn, delta, utc_offset),
         }
     }
 
@@ -173,7 +174,7 @@ impl Job {
         match self {
             Job::Submit(job) => job.reply(committed),
             Job::Register(job) => job.reply(committed),
-            Job::Other(job) => job.reply(committed),
+            Job::Closure(job) => job.reply(committed),
         }
     }
 }
@@ -206,7 +207,11 @@ impl Batch for SurveyBatch {
         let mut delta = RollupDelta::default();
         if matches!(conn, DbConn::Postgres(_)) {
             write_set_based(conn, &mut self.jobs, &mut delta, self.utc_offset);
-            for job in self.jobs.iter_mut().filter(|j| matches!(j, Job::Other(_))) {
+            for job in self
+                .jobs
+                .iter_mut()
+                .filter(|j| matches!(j, Job::Closure(_)))
+            {
                 job.write(conn, &mut delta, self.utc_offset);
             }
         } else {
@@ -219,14 +224,14 @@ impl Batch for SurveyBatch {
 
     /// A closure job ran once and cannot run again: only batches without one are retried.
     fn reset(&mut self) -> bool {
-        if self.jobs.iter().any(|j| matches!(j, Job::Other(_))) {
+        if self.jobs.iter().any(|j| matches!(j, Job::Closure(_))) {
             return false;
         }
         for job in &mut self.jobs {
             match job {
                 Job::Submit(job) => job.outcome = None,
                 Job::Register(job) => job.result = None,
-                Job::Other(_) => {}
+                Job::Closure(_) => {}
             }
         }
         true
@@ -278,13 +283,13 @@ fn write_set_based(
                         job.outcome = outcomes.next().map(Ok);
                     }
                     Job::Register(job) => job.result = Some(Ok(())),
-                    Job::Other(_) => {}
+                    Job::Closure(_) => {}
                 }
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "set-based batch failed, writing it job by job");
-            for job in batch.iter_mut().filter(|j| !matches!(j, Job::Other(_))) {
+            for job in batch.iter_mut().filter(|j| !matches!(j, Job::Closure(_))) {
                 job.write(conn, delta, utc_offset);
             }
         }
@@ -387,7 +392,7 @@ impl ResponseWriter {
         F: FnOnce(&mut DbConn, &mut RollupDelta) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.enqueue(Job::Other(Box::new(ClosureJob {
+        self.enqueue(Job::Closure(Box::new(ClosureJob {
             work: Some(work),
             result: None,
             reply,
