@@ -14,12 +14,6 @@ use sipas::paper::samples;
 use sipas::services::Services;
 use sipas::{Application, accounts, api_keys, audit, forms, procedures, units};
 
-/// mimalloc instead of glibc's malloc: a request allocates and frees many small objects from
-/// several threads, and glibc spent a sixth of the request threads' time on it (measured with
-/// `perf`, BENCHMARKS.md session 8).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// sipas: khảo sát sự hài lòng về sự phục vụ hành chính / citizen satisfaction surveys.
 #[derive(Parser)]
 #[command(name = "sipas", version, about, long_about = None)]
