@@ -719,6 +719,8 @@ fn catalogue_reads(
         Option<i64>,
         Option<NaiveDateTime>,
     );
+    // The codes are bound as owned strings: diesel keeps a statement with binds in its join
+    // conditions in the prepared-statement cache only when they own their values.
     let row: Option<Row> = db_run!(conn: {
         units_t::table
             .left_join(procedures_t::table.on(procedures_t::code.eq(procedure_code.to_owned())))

@@ -67,6 +67,55 @@ pub(crate) fn request(period: &str, seed: u64) -> SampleRequest {
     }
 }
 
+/// The start of every collector test: a sample of one unit for period P1 (`quota` main forms)
+/// and that unit's forms handed to the post office by `collector` in one batch. Returns the
+/// sample, the batch and the post office.
+pub(crate) fn hand_to_post(
+    app: &TestApp,
+    conn: &mut sipas::db::DbConn,
+    (unit_code, quota, reserve_share, seed): (&str, u64, f64, u64),
+    collector: &str,
+    double_share: f64,
+) -> (
+    sampling::SampleSummary,
+    sipas::paper::custody::Batch,
+    sipas::collector_orgs::CollectorOrg,
+) {
+    let request = SampleRequest {
+        unit_codes: vec![unit_code.into()],
+        quota: Some(quota),
+        reserve_share,
+        ..request("P1", seed)
+    };
+    let offset = app.state.settings.utc_offset_value().unwrap();
+    let sample = sampling::draw(
+        conn,
+        &app.state.secret,
+        &app.state.forms,
+        &Actor::cli(),
+        &request,
+        offset,
+    )
+    .unwrap();
+    let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
+        .unwrap()
+        .unwrap();
+    let batch = sipas::paper::custody::create_batch(
+        conn,
+        &Actor::cli(),
+        &sipas::paper::custody::BatchRequest {
+            sample_id: sample.id.clone(),
+            unit_id: unit_id(app, unit_code),
+            collector_org_id: post.id.clone(),
+            collector_name: collector.into(),
+            include_reserve: false,
+            double_share,
+        },
+    )
+    .unwrap();
+    (sample, batch, post)
+}
+
 /// `sipas ARGS` against the test database.
 pub(crate) fn sipas_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_sipas"))
@@ -387,10 +436,10 @@ mod keying {
     use sipas::audit::Actor;
     use sipas::db::schema::responses;
     use sipas::db_run;
-    use sipas::paper::custody::{self, BatchRequest, Custody};
+    use sipas::paper::custody::{self, Custody};
     use sipas::paper::disputes;
     use sipas::paper::entry::{self, EntryError, Saved, Typing};
-    use sipas::paper::sampling::{self, SampleRequest};
+    use sipas::paper::sampling;
     use sipas::paper::status::CustodyStep;
 
     use crate::helpers::staff::{create_user, unit_id};
@@ -411,37 +460,8 @@ mod keying {
         super::prepare(&app);
         let offset = app.state.settings.utc_offset_value().unwrap();
         let conn = &mut app.conn();
-        let request = SampleRequest {
-            unit_codes: vec!["STP".into()],
-            quota: Some(4),
-            reserve_share: 0.5,
-            ..super::request("P1", 3)
-        };
-        let sample = sampling::draw(
-            conn,
-            &app.state.secret,
-            &app.state.forms,
-            &Actor::cli(),
-            &request,
-            offset,
-        )
-        .unwrap();
-        let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
-            .unwrap()
-            .unwrap();
-        let batch = custody::create_batch(
-            conn,
-            &Actor::cli(),
-            &BatchRequest {
-                sample_id: sample.id.clone(),
-                unit_id: unit_id(&app, "STP"),
-                collector_org_id: post.id.clone(),
-                collector_name: "Nguyễn Văn Bưu".into(),
-                include_reserve: false,
-                double_share: 1.0,
-            },
-        )
-        .unwrap();
+        let (sample, batch, post) =
+            super::hand_to_post(&app, conn, ("STP", 4, 0.5, 3), "Nguyễn Văn Bưu", 1.0);
         let serials: Vec<String> = sampling::worklist(conn, &sample.id, None)
             .unwrap()
             .into_iter()
@@ -648,12 +668,12 @@ mod keying {
 mod importing {
     use diesel::prelude::*;
     use sipas::accounts::Role;
-    use sipas::audit::Actor;
+
     use sipas::db::schema::responses;
     use sipas::db_run;
-    use sipas::paper::custody::{self, BatchRequest};
+
     use sipas::paper::import::{ImportError, import};
-    use sipas::paper::sampling::{self, SampleRequest};
+    use sipas::paper::sampling;
 
     use crate::helpers::TestApp;
     use crate::helpers::staff::{create_user, unit_id};
@@ -675,37 +695,8 @@ mod importing {
             Some("BUU-DIEN"),
         ));
         let conn = &mut app.conn();
-        let request = SampleRequest {
-            unit_codes: vec!["SXD".into()],
-            quota: Some(3),
-            reserve_share: 0.0,
-            ..super::request("P1", 21)
-        };
-        let sample = sampling::draw(
-            conn,
-            &app.state.secret,
-            &app.state.forms,
-            &Actor::cli(),
-            &request,
-            offset,
-        )
-        .unwrap();
-        let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
-            .unwrap()
-            .unwrap();
-        custody::create_batch(
-            conn,
-            &Actor::cli(),
-            &BatchRequest {
-                sample_id: sample.id.clone(),
-                unit_id: unit_id(&app, "SXD"),
-                collector_org_id: post.id,
-                collector_name: "Lê Văn Thu".into(),
-                include_reserve: false,
-                double_share: 0.0,
-            },
-        )
-        .unwrap();
+        let (sample, _, _) =
+            super::hand_to_post(&app, conn, ("SXD", 3, 0.0, 21), "Lê Văn Thu", 0.0);
         let serials: Vec<String> = sampling::worklist(conn, &sample.id, None)
             .unwrap()
             .into_iter()
@@ -984,13 +975,13 @@ fn decode_svg_qr(svg: &str) -> String {
 mod racing {
     use diesel::prelude::*;
     use sipas::accounts::Role;
-    use sipas::audit::Actor;
+
     use sipas::db::schema::responses;
     use sipas::db_run;
-    use sipas::paper::custody::{self, BatchRequest};
-    use sipas::paper::sampling::{self, SampleRequest};
 
-    use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in, unit_id};
+    use sipas::paper::sampling;
+
+    use crate::helpers::staff::{TEST_PASSWORD, create_user, sign_in};
     use crate::helpers::{TestApp, full_answers};
 
     crate::on_both_databases!(two_second_typings_posted_at_once_store_one_response);
@@ -1000,40 +991,11 @@ mod racing {
     /// two responses.
     async fn two_second_typings_posted_at_once_store_one_response(app: TestApp) {
         super::prepare(&app);
-        let offset = app.state.settings.utc_offset_value().unwrap();
+        let _offset = app.state.settings.utc_offset_value().unwrap();
         let serial = {
             let conn = &mut app.conn();
-            let request = SampleRequest {
-                unit_codes: vec!["STP".into()],
-                quota: Some(1),
-                reserve_share: 0.0,
-                ..super::request("P1", 17)
-            };
-            let sample = sampling::draw(
-                conn,
-                &app.state.secret,
-                &app.state.forms,
-                &Actor::cli(),
-                &request,
-                offset,
-            )
-            .unwrap();
-            let post = sipas::collector_orgs::find_by_code(conn, "BUU-DIEN")
-                .unwrap()
-                .unwrap();
-            custody::create_batch(
-                conn,
-                &Actor::cli(),
-                &BatchRequest {
-                    sample_id: sample.id.clone(),
-                    unit_id: unit_id(&app, "STP"),
-                    collector_org_id: post.id,
-                    collector_name: "Bưu tá".into(),
-                    include_reserve: false,
-                    double_share: 1.0,
-                },
-            )
-            .unwrap();
+            let (sample, _, _) =
+                super::hand_to_post(&app, conn, ("STP", 1, 0.0, 17), "Bưu tá", 1.0);
             sampling::worklist(conn, &sample.id, None).unwrap()[0]
                 .serial
                 .clone()
